@@ -1,0 +1,77 @@
+//! `textcluster eval`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run's output path (holds `labels/` and `manifest.json`).
+    pub out: PathBuf,
+    /// The gold data: Parquet with the id column and a label column (hive layout allowed).
+    #[arg(long)]
+    pub gold: PathBuf,
+    /// The gold label column.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// The gold id column, matched against `doc_id` of the labels.
+    #[arg(long, default_value = "doc_id")]
+    pub id_column: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Scores the run and prints one row per partition (partition scope) plus a summary.
+pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
+    let manifest_path = args.out.join("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&manifest_path)?)
+            .with_context(|| format!("`{}` is not a run manifest", manifest_path.display()))?;
+    let per_partition = manifest["spec"]["cluster"]["scope"] == "partition";
+    let evaluation = textcluster::eval::evaluate(
+        &args.out,
+        &args.gold,
+        &args.id_column,
+        &args.label_column,
+        per_partition,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:>8} {:>9} {:>6} {:>7} {:>7} {:>7} {:>8}",
+        "partition", "docs", "clusters", "gold", "NMI", "ARI", "purity", "largest"
+    );
+    let rows = if evaluation.groups.len() > 1 {
+        evaluation
+            .groups
+            .iter()
+            .chain([&evaluation.summary])
+            .collect::<Vec<_>>()
+    } else {
+        evaluation.groups.iter().collect()
+    };
+    for s in rows {
+        println!(
+            "{:<24} {:>8} {:>9} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>8}",
+            s.key,
+            s.n_docs,
+            s.n_clusters,
+            s.n_gold_labels,
+            s.nmi,
+            s.ari,
+            s.purity,
+            s.largest_cluster
+        );
+    }
+    if evaluation.n_unmatched > 0 {
+        eprintln!(
+            "note: {} labelled documents have no gold label",
+            evaluation.n_unmatched
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Clustering parameters: the `[cluster]` section as written, and its checked form.
+
+use serde::{Deserialize, Serialize};
+
+/// What one clustering covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Each partition gets its own vocabulary and clustering; partitions run in parallel.
+    Partition,
+    /// One vocabulary and one clustering over all selected partitions.
+    Global,
+}
+
+/// How the first centroids are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InitMethod {
+    /// k distinct documents drawn uniformly.
+    #[serde(rename = "random")]
+    Random,
+    /// k-means++ with cosine distance (D² weighting on `1 - cos`).
+    #[serde(rename = "kmeans++")]
+    KMeansPlusPlus,
+    /// The talk's fast initialisation: draw `alpha·k` candidates, pick one, drop candidates
+    /// with cosine at least `max_similar` to it, repeat.
+    #[serde(rename = "similar_cut")]
+    SimilarCut,
+}
+
+/// The `[cluster]` section as written by the user. See the README for each key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterParams {
+    /// `partition` or `global`.
+    #[serde(default = "defaults::scope")]
+    pub scope: Scope,
+    /// Number of clusters (required).
+    pub k: usize,
+    /// Maximum number of update-and-assign rounds.
+    #[serde(default = "defaults::max_iter")]
+    pub max_iter: usize,
+    /// Stop when at most this fraction of documents changed cluster in a round.
+    #[serde(default = "defaults::tol")]
+    pub tol: f64,
+    /// The one seed of the job; each partition derives its own stream from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// `similar_cut`, `kmeans++` or `random`.
+    #[serde(default = "defaults::init")]
+    pub init: InitMethod,
+    /// `similar_cut`: the candidate pool holds `alpha · k` documents.
+    #[serde(default = "defaults::alpha")]
+    pub alpha: f64,
+    /// `similar_cut`: candidates with cosine at least this to a chosen seed are dropped.
+    #[serde(default = "defaults::max_similar")]
+    pub max_similar: f64,
+    /// Centroid pruning: drop entries with squared weight below `factor / cluster_size`;
+    /// `0` switches pruning off.
+    #[serde(default = "defaults::centroid_min_df_factor")]
+    pub centroid_min_df_factor: f64,
+}
+
+mod defaults {
+    use super::{InitMethod, Scope};
+    pub fn scope() -> Scope {
+        Scope::Partition
+    }
+    pub fn max_iter() -> usize {
+        10
+    }
+    pub fn tol() -> f64 {
+        1e-4
+    }
+    pub fn init() -> InitMethod {
+        InitMethod::KMeansPlusPlus
+    }
+    pub fn alpha() -> f64 {
+        3.0
+    }
+    pub fn max_similar() -> f64 {
+        0.5
+    }
+    pub fn centroid_min_df_factor() -> f64 {
+        0.0
+    }
+}
+
+/// A rule of [`ClusterParams`] that a value breaks.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClusterParamError {
+    #[error("`cluster.k` must be at least 1, got {0}")]
+    K(usize),
+    #[error("`cluster.max_iter` must be at least 1, got {0}")]
+    MaxIter(usize),
+    #[error("`cluster.tol` must be in [0, 1], got {0}")]
+    Tol(f64),
+    #[error("`cluster.alpha` must be at least 1, got {0}")]
+    Alpha(f64),
+    #[error("`cluster.max_similar` must be in (0, 1], got {0}")]
+    MaxSimilar(f64),
+    #[error("`cluster.centroid_min_df_factor` must be finite and at least 0, got {0}")]
+    PruneFactor(f64),
+}
+
+/// Checked clustering parameters; build with [`ClusterParams::check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidClusterParams {
+    scope: Scope,
+    k: usize,
+    max_iter: usize,
+    tol: f64,
+    seed: u64,
+    init: InitMethod,
+    alpha: f64,
+    max_similar: f32,
+    centroid_min_df_factor: f32,
+}
+
+impl ValidClusterParams {
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn max_iter(&self) -> usize {
+        self.max_iter
+    }
+    pub fn tol(&self) -> f64 {
+        self.tol
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    pub fn init(&self) -> InitMethod {
+        self.init
+    }
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+    pub fn max_similar(&self) -> f32 {
+        self.max_similar
+    }
+    pub fn centroid_min_df_factor(&self) -> f32 {
+        self.centroid_min_df_factor
+    }
+}
+
+impl ClusterParams {
+    /// Parameters with every default and the given `k`.
+    pub fn with_k(k: usize) -> Self {
+        Self {
+            scope: defaults::scope(),
+            k,
+            max_iter: defaults::max_iter(),
+            tol: defaults::tol(),
+            seed: 0,
+            init: defaults::init(),
+            alpha: defaults::alpha(),
+            max_similar: defaults::max_similar(),
+            centroid_min_df_factor: defaults::centroid_min_df_factor(),
+        }
+    }
+
+    /// Checks every rule, returning all the broken ones.
+    pub fn check(&self) -> Result<ValidClusterParams, Vec<ClusterParamError>> {
+        let mut errors = Vec::new();
+        if self.k < 1 {
+            errors.push(ClusterParamError::K(self.k));
+        }
+        if self.max_iter < 1 {
+            errors.push(ClusterParamError::MaxIter(self.max_iter));
+        }
+        if !(0.0..=1.0).contains(&self.tol) {
+            errors.push(ClusterParamError::Tol(self.tol));
+        }
+        if !(self.alpha >= 1.0 && self.alpha.is_finite()) {
+            errors.push(ClusterParamError::Alpha(self.alpha));
+        }
+        if !(self.max_similar > 0.0 && self.max_similar <= 1.0) {
+            errors.push(ClusterParamError::MaxSimilar(self.max_similar));
+        }
+        if !(self.centroid_min_df_factor >= 0.0 && self.centroid_min_df_factor.is_finite()) {
+            errors.push(ClusterParamError::PruneFactor(self.centroid_min_df_factor));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ValidClusterParams {
+            scope: self.scope,
+            k: self.k,
+            max_iter: self.max_iter,
+            tol: self.tol,
+            seed: self.seed,
+            init: self.init,
+            alpha: self.alpha,
+            max_similar: self.max_similar as f32,
+            centroid_min_df_factor: self.centroid_min_df_factor as f32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broken(f: fn(&mut ClusterParams)) -> Vec<ClusterParamError> {
+        let mut p = ClusterParams::with_k(3);
+        f(&mut p);
+        p.check().unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let p = ClusterParams::with_k(3).check().unwrap();
+        assert_eq!(
+            (p.k(), p.max_iter(), p.init()),
+            (3, 10, InitMethod::KMeansPlusPlus)
+        );
+    }
+
+    #[test]
+    fn one_error_per_rule() {
+        assert_eq!(broken(|p| p.k = 0), [ClusterParamError::K(0)]);
+        assert_eq!(broken(|p| p.max_iter = 0), [ClusterParamError::MaxIter(0)]);
+        assert_eq!(broken(|p| p.tol = -1.0), [ClusterParamError::Tol(-1.0)]);
+        assert_eq!(broken(|p| p.alpha = 0.5), [ClusterParamError::Alpha(0.5)]);
+        assert_eq!(
+            broken(|p| p.max_similar = 0.0),
+            [ClusterParamError::MaxSimilar(0.0)]
+        );
+        assert_eq!(broken(|p| p.centroid_min_df_factor = f64::NAN).len(), 1);
+    }
+
+    #[test]
+    fn all_broken_rules_are_reported_at_once() {
+        let errors = broken(|p| {
+            p.k = 0;
+            p.max_iter = 0;
+        });
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn init_names_parse() {
+        let p: ClusterParams = toml::from_str("k = 2\ninit = \"kmeans++\"").unwrap();
+        assert_eq!(p.init, InitMethod::KMeansPlusPlus);
+        let p: ClusterParams = toml::from_str("k = 2\ninit = \"similar_cut\"").unwrap();
+        assert_eq!(p.init, InitMethod::SimilarCut);
+    }
+}

@@ -1,0 +1,272 @@
+//! Scoring a run's labels against gold labels: NMI, ARI, purity and the largest cluster.
+//!
+//! Polars joins the committed `labels` table with the gold table on the document id and counts
+//! documents per (partition, cluster, gold label) with a group-by; the metrics are computed
+//! from that contingency table. In `partition` scope each partition was clustered on its own,
+//! so each gets its own scores and the summary is their mean weighted by documents. In
+//! `global` scope the cluster ids are shared and one score covers every document.
+//!
+//! Documents labelled `-1` (no terms) count as one more cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::io::{Dataset, InputError, PartitionFilter};
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("evaluation query failed: {0}")]
+    Query(String),
+    #[error("no labelled document of `{}` has a gold label in `{}`\nhint: check `--id-column`", labels.display(), gold.display())]
+    NoOverlap { labels: PathBuf, gold: PathBuf },
+}
+
+impl From<PolarsError> for EvalError {
+    fn from(e: PolarsError) -> Self {
+        EvalError::Query(e.to_string())
+    }
+}
+
+/// Scores of one group of documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scores {
+    /// `dt=…`, or `all` for a global score.
+    pub key: String,
+    pub n_docs: u64,
+    pub n_clusters: usize,
+    pub n_gold_labels: usize,
+    pub nmi: f64,
+    pub ari: f64,
+    pub purity: f64,
+    pub largest_cluster: u64,
+}
+
+/// The evaluation of a whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Labelled documents with no gold label (left out of the scores).
+    pub n_unmatched: u64,
+    /// One entry per partition in `partition` scope, or one for everything in `global` scope.
+    pub groups: Vec<Scores>,
+    /// Document-weighted mean over `groups`.
+    pub summary: Scores,
+}
+
+/// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`.
+/// `per_partition` selects partition-scope scoring.
+pub fn evaluate(
+    out: &Path,
+    gold: &Path,
+    id_column: &str,
+    label_column: &str,
+    per_partition: bool,
+) -> Result<Evaluation, EvalError> {
+    let labels_dir = out.join("labels");
+    let none = PartitionFilter::default();
+    let labels = Dataset::discover(&labels_dir, &none, "doc_id", "doc_id")?;
+    let gold_set = Dataset::discover(gold, &none, id_column, label_column)?;
+
+    let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"])?;
+    let gold_lf = concat_partitions(&gold_set, &[id_column, label_column])?.select([
+        col(id_column).alias("doc_id"),
+        col(label_column).cast(DataType::String).alias("gold"),
+    ]);
+    let n_labelled = labels.partitions.iter().map(|p| p.n_rows()).sum::<u64>();
+    let counts = labels_lf
+        .inner_join(gold_lf, col("doc_id"), col("doc_id"))
+        .group_by([col("__partition"), col("cluster"), col("gold")])
+        .agg([len().alias("n")])
+        .sort(
+            ["__partition", "cluster", "gold"],
+            SortMultipleOptions::default(),
+        )
+        .collect()?;
+    let partition = counts.column("__partition")?.str()?.clone();
+    let cluster = counts.column("cluster")?.i32()?.clone();
+    let gold_label = counts.column("gold")?.str()?.clone();
+    let n = counts.column("n")?.cast(&DataType::UInt64)?;
+    let n = n.u64()?;
+
+    let mut tables: BTreeMap<String, BTreeMap<(i32, String), u64>> = BTreeMap::new();
+    for i in 0..counts.height() {
+        let group = if per_partition {
+            partition.get(i).unwrap_or_default().to_owned()
+        } else {
+            "all".to_owned()
+        };
+        *tables
+            .entry(group)
+            .or_default()
+            .entry((
+                cluster.get(i).unwrap_or(-1),
+                gold_label.get(i).unwrap_or_default().to_owned(),
+            ))
+            .or_default() += n.get(i).unwrap_or(0);
+    }
+    if tables.is_empty() {
+        return Err(EvalError::NoOverlap {
+            labels: labels_dir,
+            gold: gold.into(),
+        });
+    }
+    let groups: Vec<Scores> = tables
+        .into_iter()
+        .map(|(key, table)| scores(key, &table))
+        .collect();
+    let total: u64 = groups.iter().map(|g| g.n_docs).sum();
+    let mean = |f: fn(&Scores) -> f64| {
+        groups.iter().map(|g| f(g) * g.n_docs as f64).sum::<f64>() / total as f64
+    };
+    let summary = Scores {
+        key: "summary".into(),
+        n_docs: total,
+        n_clusters: groups.iter().map(|g| g.n_clusters).sum(),
+        n_gold_labels: groups.iter().map(|g| g.n_gold_labels).max().unwrap_or(0),
+        nmi: mean(|g| g.nmi),
+        ari: mean(|g| g.ari),
+        purity: mean(|g| g.purity),
+        largest_cluster: groups.iter().map(|g| g.largest_cluster).max().unwrap_or(0),
+    };
+    Ok(Evaluation {
+        n_unmatched: n_labelled - total,
+        groups,
+        summary,
+    })
+}
+
+/// Scans every partition of `dataset` (only `columns`) into one frame with a `__partition`
+/// column holding the partition key.
+fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> Result<LazyFrame, EvalError> {
+    let frames: Vec<LazyFrame> = dataset
+        .partitions
+        .iter()
+        .map(|p| {
+            let paths: Vec<PlRefPath> = p
+                .files
+                .iter()
+                .map(|f| PlRefPath::new(f.path.to_string_lossy().as_ref()))
+                .collect();
+            let args = ScanArgsParquet {
+                hive_options: HiveOptions::new_disabled(),
+                ..ScanArgsParquet::default()
+            };
+            let mut exprs: Vec<Expr> = columns.iter().map(|c| col(*c)).collect();
+            exprs.push(lit(p.key.to_string()).alias("__partition"));
+            Ok(LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?.select(exprs))
+        })
+        .collect::<PolarsResult<_>>()?;
+    Ok(concat(frames, UnionArgs::default())?)
+}
+
+fn comb2(x: u64) -> f64 {
+    let x = x as f64;
+    x * (x - 1.0) / 2.0
+}
+
+/// Scores from a contingency table `(cluster, gold) → count`.
+pub fn scores(key: String, table: &BTreeMap<(i32, String), u64>) -> Scores {
+    let mut by_cluster: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut by_gold: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut cluster_max: BTreeMap<i32, u64> = BTreeMap::new();
+    for ((c, g), &n) in table {
+        *by_cluster.entry(*c).or_default() += n;
+        *by_gold.entry(g.as_str()).or_default() += n;
+        let m = cluster_max.entry(*c).or_default();
+        *m = (*m).max(n);
+    }
+    let n: u64 = by_cluster.values().sum();
+    let nf = n as f64;
+    let entropy = |counts: &mut dyn Iterator<Item = u64>| -> f64 {
+        counts
+            .filter(|&c| c > 0)
+            .map(|c| {
+                let p = c as f64 / nf;
+                -p * p.ln()
+            })
+            .sum()
+    };
+    let h_cluster = entropy(&mut by_cluster.values().copied());
+    let h_gold = entropy(&mut by_gold.values().copied());
+    let mi: f64 = table
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|((c, g), &nij)| {
+            let nij = nij as f64;
+            nij / nf * (nf * nij / (by_cluster[c] as f64 * by_gold[g.as_str()] as f64)).ln()
+        })
+        .sum();
+    let nmi = if h_cluster + h_gold == 0.0 {
+        1.0
+    } else {
+        (mi / ((h_cluster + h_gold) / 2.0)).clamp(0.0, 1.0)
+    };
+    let sum_ij: f64 = table.values().map(|&v| comb2(v)).sum();
+    let sum_a: f64 = by_cluster.values().map(|&v| comb2(v)).sum();
+    let sum_b: f64 = by_gold.values().map(|&v| comb2(v)).sum();
+    let expected = sum_a * sum_b / comb2(n).max(1.0);
+    let max_index = (sum_a + sum_b) / 2.0;
+    let ari = if max_index == expected {
+        1.0
+    } else {
+        (sum_ij - expected) / (max_index - expected)
+    };
+    Scores {
+        key,
+        n_docs: n,
+        n_clusters: by_cluster.len(),
+        n_gold_labels: by_gold.len(),
+        nmi,
+        ari,
+        purity: cluster_max.values().sum::<u64>() as f64 / nf,
+        largest_cluster: by_cluster.values().copied().max().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(rows: &[(i32, &str, u64)]) -> BTreeMap<(i32, String), u64> {
+        rows.iter()
+            .map(|&(c, g, n)| ((c, g.to_owned()), n))
+            .collect()
+    }
+
+    #[test]
+    fn perfect_clustering_scores_one() {
+        let s = scores("x".into(), &table(&[(0, "a", 5), (1, "b", 3)]));
+        assert!((s.nmi - 1.0).abs() < 1e-12);
+        assert!((s.ari - 1.0).abs() < 1e-12);
+        assert_eq!(s.purity, 1.0);
+        assert_eq!(s.largest_cluster, 5);
+    }
+
+    #[test]
+    fn matches_scikit_learn_on_a_small_case() {
+        // labels_true = [a a a b b b], labels_pred = [0 0 1 1 2 2]:
+        // sklearn gives NMI 0.5158037429793889 and ARI 0.24242424242424246.
+        let s = scores(
+            "x".into(),
+            &table(&[(0, "a", 2), (1, "a", 1), (1, "b", 1), (2, "b", 2)]),
+        );
+        assert!((s.nmi - 0.515_803_742_979_388_9).abs() < 1e-9, "{}", s.nmi);
+        assert!((s.ari - 0.242_424_242_424_242_46).abs() < 1e-9, "{}", s.ari);
+        assert!((s.purity - 5.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn independent_clustering_scores_zero_nmi() {
+        let s = scores(
+            "x".into(),
+            &table(&[(0, "a", 1), (0, "b", 1), (1, "a", 1), (1, "b", 1)]),
+        );
+        assert!(s.nmi.abs() < 1e-12);
+        assert!(s.ari <= 0.0);
+    }
+}

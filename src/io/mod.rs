@@ -1,0 +1,97 @@
+//! Everything that touches storage: finding input partitions, reading documents, writing the
+//! output tables and committing them.
+//!
+//! Invariants: nothing is read before [`Dataset::discover`] has checked every selected file's
+//! footer and columns; nothing is written outside the staging directory until a partition
+//! is committed ([`commit::Staging::commit`]).
+//!
+//! This module does not tokenise or cluster, and it does not decide what to write: the job
+//! runner builds the record batches.
+
+pub mod commit;
+pub mod dataset;
+pub mod read;
+pub mod write;
+
+use std::path::PathBuf;
+
+pub use dataset::{Dataset, InputFile, Partition, PartitionFilter, PartitionKey};
+pub use read::{Documents, read_partition};
+pub use write::Table;
+
+/// A problem with the input data or its location. These are the user's to fix: retrying
+/// will not help.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("input path `{}` does not exist", path.display())]
+    PathNotFound { path: PathBuf },
+    #[error("no Parquet files under `{}`", path.display())]
+    NoParquetFiles { path: PathBuf },
+    #[error("`{}`: directory `{segment}` is not a `key=value` partition with a non-empty value", path.display())]
+    BadPartitionSegment { path: PathBuf, segment: String },
+    #[error(
+        "`{}` has partition keys {found:?}, but other files have {expected:?}",
+        path.display()
+    )]
+    InconsistentPartitionKeys {
+        path: PathBuf,
+        expected: Vec<String>,
+        found: Vec<String>,
+    },
+    #[error("`--partition {arg}` is not `key=value`")]
+    BadPartitionFilter { arg: String },
+    #[error("unknown partition key `{key}`; the input's keys are {keys:?}")]
+    UnknownPartitionKey { key: String, keys: Vec<String> },
+    #[error("no partition under `{}` matches {filter:?}", path.display())]
+    NoMatchingPartition { path: PathBuf, filter: Vec<String> },
+    #[error("`{}` is not a readable Parquet file: {message}", path.display())]
+    CorruptFile { path: PathBuf, message: String },
+    #[error("`{}` has no column `{column}`; its columns are {available:?}\nhint: set `input.text_column` or `input.id_column`", path.display())]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        available: Vec<String>,
+    },
+    #[error("column `{column}` of `{}` is {found}, not a string", path.display())]
+    NotStringColumn {
+        path: PathBuf,
+        column: String,
+        found: String,
+    },
+    #[error("cannot read `{}`: {message}", path.display())]
+    Scan { path: PathBuf, message: String },
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: std::io::Error,
+    },
+}
+
+impl InputError {
+    /// True when the cause is the environment (permissions, disk) rather than the data.
+    pub fn is_environmental(&self) -> bool {
+        matches!(self, InputError::Io { .. })
+    }
+}
+
+/// A failure to write or commit outputs: environmental, a retry may help.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: std::io::Error,
+    },
+    #[error("cannot write Parquet file `{}`", path.display())]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot build the record batch for `{table}`")]
+    Batch {
+        table: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}

@@ -1,0 +1,109 @@
+//! Reading one partition's documents into Arrow string arrays.
+//!
+//! Polars scans the partition's files lazily with a projection of just the id and text
+//! columns, so other columns are never decoded. The columns then cross from polars' Arrow
+//! to arrow-rs through the Arrow C Data Interface without copying the string buffers, and the
+//! rest of the pipeline works on arrow-rs [`StringViewArray`]s.
+
+
+use arrow::array::{Array, ArrayRef, StringViewArray, make_array};
+use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
+use polars::prelude::*;
+
+use super::InputError;
+use super::dataset::Partition;
+
+/// The id and text columns of one partition, in file order and row order.
+#[derive(Debug, Clone)]
+pub struct Documents {
+    pub ids: StringViewArray,
+    pub texts: StringViewArray,
+}
+
+impl Documents {
+    /// Number of rows, null texts included.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when the partition has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Reads the id and text columns of every file of `partition`.
+pub fn read_partition(
+    partition: &Partition,
+    id_column: &str,
+    text_column: &str,
+) -> Result<Documents, InputError> {
+    let paths: Vec<PlRefPath> = partition
+        .files
+        .iter()
+        .map(|f| PlRefPath::new(f.path.to_string_lossy().as_ref()))
+        .collect();
+    let scan_error = |e: PolarsError| InputError::Scan {
+        path: partition
+            .files
+            .first()
+            .map(|f| f.path.parent().unwrap_or(&f.path).to_path_buf())
+            .unwrap_or_default(),
+        message: format!(
+            "reading partition `{}` ({} files): {e}",
+            partition.key,
+            partition.files.len()
+        ),
+    };
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions::new_disabled(),
+        ..ScanArgsParquet::default()
+    };
+    let frame = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
+        .and_then(|lf| {
+            lf.select([
+                col(id_column).cast(DataType::String),
+                col(text_column).cast(DataType::String),
+            ])
+            .collect()
+        })
+        .map_err(scan_error)?;
+    let ids = column_to_arrow(&frame, id_column).map_err(scan_error)?;
+    let texts = column_to_arrow(&frame, text_column).map_err(scan_error)?;
+    Ok(Documents { ids, texts })
+}
+
+/// Hands a polars string column to arrow-rs through the C Data Interface.
+fn column_to_arrow(frame: &DataFrame, name: &str) -> PolarsResult<StringViewArray> {
+    let series = frame.column(name)?.as_materialized_series().rechunk();
+    let array = series.to_arrow(0, CompatLevel::newest());
+    let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
+    let c_array = polars_arrow::ffi::export_array_to_c(array);
+    let c_schema = polars_arrow::ffi::export_field_to_c(&field);
+    // SAFETY: both crates define these structs as the `#[repr(C)]` ArrowArray and ArrowSchema
+    // of the Arrow C Data Interface, with identical layouts (`transmute` checks the sizes). The
+    // release callbacks move with the structs, so ownership passes to arrow-rs exactly once.
+    let (c_array, c_schema) = unsafe {
+        (
+            std::mem::transmute::<polars_arrow::ffi::ArrowArray, FFI_ArrowArray>(c_array),
+            std::mem::transmute::<polars_arrow::ffi::ArrowSchema, FFI_ArrowSchema>(c_schema),
+        )
+    };
+    // SAFETY: the structs were just exported by polars-arrow and are valid per the interface.
+    let data = unsafe { from_ffi(c_array, &c_schema) }
+        .map_err(|e| PolarsError::ComputeError(format!("arrow import failed: {e}").into()))?;
+    let array: ArrayRef = make_array(data);
+    array
+        .as_any()
+        .downcast_ref::<StringViewArray>()
+        .cloned()
+        .ok_or_else(|| {
+            PolarsError::ComputeError(
+                format!(
+                    "column `{name}` arrived as {}, not Utf8View",
+                    array.data_type()
+                )
+                .into(),
+            )
+        })
+}

@@ -1,0 +1,135 @@
+//! Spec → plan: every parameter checked, partitions found, output checked, before any work.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::JobError;
+use super::spec::JobSpec;
+use crate::cluster::{Scope, ValidClusterParams};
+use crate::io::{Dataset, PartitionFilter};
+use crate::label::ValidKeywordParams;
+use crate::text::ValidVectorizeParams;
+
+/// A job ready to run: checked parameters and the exact input files.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    pub spec: JobSpec,
+    pub vectorize: ValidVectorizeParams,
+    pub cluster: ValidClusterParams,
+    pub keywords: ValidKeywordParams,
+    pub dataset: Dataset,
+}
+
+/// What `textcluster plan` prints.
+#[derive(Debug, Serialize)]
+pub struct PlanSummary<'a> {
+    pub input: &'a Dataset,
+    pub columns: Columns<'a>,
+    pub n_partitions: usize,
+    pub n_rows: u64,
+    pub scope: Scope,
+    pub params: &'a JobSpec,
+    pub output: &'a Path,
+}
+
+/// The input columns a job reads.
+#[derive(Debug, Serialize)]
+pub struct Columns<'a> {
+    pub id: &'a str,
+    pub text: &'a str,
+}
+
+impl JobPlan {
+    /// Checks every parameter (reporting all problems at once), then finds and checks input.
+    pub fn resolve(spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
+        let mut problems: Vec<String> = Vec::new();
+        let vectorize = spec
+            .vectorize
+            .check()
+            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .ok();
+        let cluster = spec
+            .cluster
+            .check()
+            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .ok();
+        let keywords = spec
+            .keywords
+            .check()
+            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .ok();
+        if let (Some(vectorize), Some(cluster), Some(keywords)) = (vectorize, cluster, keywords) {
+            check_output_location(&spec.input.path, &spec.output.path)?;
+            let dataset = Dataset::discover(
+                &spec.input.path,
+                filter,
+                &spec.input.id_column,
+                &spec.input.text_column,
+            )?;
+            Ok(Self {
+                spec,
+                vectorize,
+                cluster,
+                keywords,
+                dataset,
+            })
+        } else {
+            Err(JobError::Params(problems))
+        }
+    }
+
+    /// The output directory.
+    pub fn output(&self) -> &Path {
+        &self.spec.output.path
+    }
+
+    /// The summary `textcluster plan` prints as JSON.
+    pub fn summary(&self) -> PlanSummary<'_> {
+        PlanSummary {
+            input: &self.dataset,
+            columns: Columns {
+                id: &self.spec.input.id_column,
+                text: &self.spec.input.text_column,
+            },
+            n_partitions: self.dataset.partitions.len(),
+            n_rows: self.dataset.partitions.iter().map(|p| p.n_rows()).sum(),
+            scope: self.cluster.scope(),
+            params: &self.spec,
+            output: self.output(),
+        }
+    }
+}
+
+/// Rejects an output directory inside the input (or equal to it): the next run would read
+/// its own outputs.
+fn check_output_location(input: &Path, output: &Path) -> Result<(), JobError> {
+    let absolute = |p: &Path| -> PathBuf {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // Resolve symlinks where the path exists; lexical otherwise.
+        fs_err::canonicalize(&p).unwrap_or(p)
+    };
+    let (input_abs, output_abs) = (absolute(input), absolute(output));
+    if output_abs.starts_with(&input_abs) {
+        return Err(JobError::OutputInsideInput {
+            output: output.into(),
+            input: input.into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_inside_input_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs_err::create_dir_all(&input).unwrap();
+        assert!(check_output_location(&input, &input.join("out")).is_err());
+        assert!(check_output_location(&input, &input).is_err());
+        assert!(check_output_location(&input, &dir.path().join("out")).is_ok());
+    }
+}

@@ -1,0 +1,244 @@
+//! The job spec: a TOML file plus `--set key.path=value` overrides.
+//!
+//! Unknown keys are rejected by name, so a typo is never silently ignored. Values given with
+//! `--set` are parsed as TOML values (`2` is an integer, `0.5` a float, `true` a boolean);
+//! anything else is taken as a string. Relative paths are relative to the working directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ClusterParams;
+use crate::label::KeywordParams;
+use crate::text::VectorizeParams;
+
+/// A whole job, as written, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub input: InputSpec,
+    #[serde(default)]
+    pub vectorize: VectorizeParams,
+    pub cluster: ClusterParams,
+    #[serde(default)]
+    pub keywords: KeywordParams,
+    pub output: OutputSpec,
+}
+
+/// The `[input]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// A hive-partitioned directory, a plain directory of Parquet files, or one file.
+    pub path: PathBuf,
+    /// The column holding the document text.
+    #[serde(default = "default_text_column")]
+    pub text_column: String,
+    /// The column holding the document id.
+    #[serde(default = "default_id_column")]
+    pub id_column: String,
+}
+
+fn default_text_column() -> String {
+    "text".to_owned()
+}
+
+fn default_id_column() -> String {
+    "doc_id".to_owned()
+}
+
+/// The `[output]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// The output directory; created if missing.
+    pub path: PathBuf,
+}
+
+/// A spec that cannot be read or does not describe a valid job.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read job spec `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("job spec `{}` is not valid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("`--set {arg}` is not `key.path=value`")]
+    BadOverride { arg: String },
+    #[error("`--set {key}=…` cannot be applied: `{parent}` is not a table")]
+    OverrideConflict { key: String, parent: String },
+    #[error("job spec `{}`: key `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl JobSpec {
+    /// Reads `path` and applies `overrides` (`key.path=value`) before parsing.
+    pub fn load<S: AsRef<str>>(path: &Path, overrides: &[S]) -> Result<Self, SpecError> {
+        let text = fs_err::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(path, &text, overrides)
+    }
+
+    /// Parses spec `text` (read from `path`, used in messages) with `overrides` applied.
+    pub fn parse<S: AsRef<str>>(
+        path: &Path,
+        text: &str,
+        overrides: &[S],
+    ) -> Result<Self, SpecError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| SpecError::Syntax {
+                    path: path.into(),
+                    message: e.message().to_owned(),
+                })?;
+        for arg in overrides {
+            apply_override(&mut table, arg.as_ref())?;
+        }
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            SpecError::Invalid {
+                path: path.into(),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: e.into_inner().message().to_owned(),
+            }
+        })
+    }
+}
+
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), SpecError> {
+    let bad = || SpecError::BadOverride {
+        arg: arg.to_owned(),
+    };
+    let (key, raw) = arg.split_once('=').ok_or_else(bad)?;
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) {
+        return Err(bad());
+    }
+    let value = parse_value(raw);
+    let (last, parents) = parts.split_last().expect("split yields at least one part");
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| SpecError::OverrideConflict {
+                key: key.to_owned(),
+                parent: parts[..=depth].join("."),
+            })?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Parses a `--set` value as a TOML value, falling back to a plain string.
+fn parse_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::DfBound;
+
+    const MINIMAL: &str = "[input]\npath = \"in\"\n[cluster]\nk = 3\n[output]\npath = \"out\"\n";
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<JobSpec, SpecError> {
+        JobSpec::parse(Path::new("job.toml"), text, overrides)
+    }
+
+    #[test]
+    fn defaults_fill_every_section() {
+        let spec = parse(MINIMAL, &[]).unwrap();
+        assert_eq!(spec.input.text_column, "text");
+        assert_eq!(spec.input.id_column, "doc_id");
+        assert_eq!(spec.cluster.max_iter, 10);
+        assert_eq!(spec.vectorize, VectorizeParams::default());
+    }
+
+    #[test]
+    fn overrides_set_nested_keys_with_typed_values() {
+        let spec = parse(
+            MINIMAL,
+            &[
+                "cluster.k=20",
+                "cluster.scope=global",
+                "vectorize.max_df=0.7",
+                "vectorize.min_df=5",
+                "input.path=../shared/data/x",
+                "vectorize.sublinear_tf=false",
+            ],
+        )
+        .unwrap();
+        assert_eq!(spec.cluster.k, 20);
+        assert_eq!(spec.cluster.scope, crate::cluster::Scope::Global);
+        assert_eq!(spec.vectorize.max_df, DfBound::Fraction(0.7));
+        assert_eq!(spec.vectorize.min_df, DfBound::Count(5));
+        assert_eq!(spec.input.path, PathBuf::from("../shared/data/x"));
+        assert!(!spec.vectorize.sublinear_tf);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse(MINIMAL, &["cluster.kk=3"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cluster.kk") || msg.contains("`kk`"), "{msg}");
+        let err = parse(&format!("{MINIMAL}[clustr]\nk = 1\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("clustr"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let err = parse("", &[]).unwrap_err();
+        assert!(err.to_string().contains("input"), "{err}");
+        let err = parse(
+            "[input]\npath = \"x\"\n[cluster]\n[output]\npath = \"o\"",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`k`") && err.to_string().contains("cluster"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_overrides_are_rejected() {
+        assert!(matches!(
+            parse(MINIMAL, &["cluster.k"]),
+            Err(SpecError::BadOverride { .. })
+        ));
+        assert!(matches!(
+            parse(MINIMAL, &["cluster..k=1"]),
+            Err(SpecError::BadOverride { .. })
+        ));
+        assert!(matches!(
+            parse(MINIMAL, &["cluster.k.x=1"]),
+            Err(SpecError::OverrideConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = parse(MINIMAL, &["cluster.k=many"]).unwrap_err();
+        assert!(err.to_string().contains("cluster.k"), "{err}");
+    }
+}

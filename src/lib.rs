@@ -1,0 +1,18 @@
+//! textcluster: cluster text documents kept as partitioned Parquet.
+//!
+//! The pipeline, one module per concept:
+//! [`io`] (partitions, Parquet in and out, commit) → [`text`] (tokenise, vocabulary, TF-IDF) →
+//! [`sparse`] (CSR rows) → [`cluster`] (spherical k-means) → [`label`] (keywords) →
+//! [`job`] (spec, plan, runner, manifest); [`eval`] scores labels against gold labels. See `ARCHITECTURE.md`.
+//!
+//! The library never prints; it reports through `tracing` and return values.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cluster;
+pub mod eval;
+pub mod io;
+pub mod job;
+pub mod label;
+pub mod sparse;
+pub mod text;

@@ -1,0 +1,76 @@
+//! The `textcluster` binary: parse arguments, set up logging, run, map the result to an exit
+//! code (0 ok; 1 bad spec, arguments or input: do not retry; 2 environmental failure: retry).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, LogFormat};
+
+const EXIT_USER_ERROR: u8 = 1;
+const EXIT_ENVIRONMENT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USER_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing(&cli);
+    let result = match &cli.command {
+        Command::Run(args) => configure_threads(args.threads)
+            .and_then(|()| cli::run::execute(args).map_err(anyhow::Error::from)),
+        Command::Plan(args) => cli::plan::execute(args).map_err(anyhow::Error::from),
+        Command::Eval(args) => cli::eval::execute(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let user = e
+                .downcast_ref::<textcluster::job::JobError>()
+                .is_none_or(textcluster::job::JobError::is_user_error);
+            ExitCode::from(if user {
+                EXIT_USER_ERROR
+            } else {
+                EXIT_ENVIRONMENT
+            })
+        }
+    }
+}
+
+fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        anyhow::ensure!(n >= 1, "`--threads` must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()?;
+    }
+    Ok(())
+}
+
+fn init_tracing(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}

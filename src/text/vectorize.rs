@@ -1,0 +1,637 @@
+//! Vocabulary and TF-IDF: texts in, L2-normalised CSR rows out.
+//!
+//! # Algorithm
+//! 1. Documents are cut into fixed-size chunks ([`CHUNK_DOCS`]). Each chunk is tokenised on its
+//!    own (in parallel), interning terms in a chunk-local dictionary and storing each document
+//!    as sorted `(local term, count)` pairs. No per-document `String`s are kept.
+//! 2. The chunk dictionaries are merged in chunk order into global document frequencies (df)
+//!    and total term counts.
+//! 3. Terms are kept when `min_df <= df <= max_df`; `max_features` then keeps the most frequent
+//!    terms by total count (ties by term). Kept terms are sorted by their UTF-8 bytes, which
+//!    gives the column order.
+//! 4. Each chunk is remapped to vocabulary columns and weighted in parallel:
+//!    `tf` is the raw count or `1 + ln(count)` (`sublinear_tf`), `idf = ln((1 + n) / (1 + df))`,
+//!    plus 1 when `idf_add_one` is set (scikit-learn) and without it as in Spark. Rows are
+//!    L2-normalised; a row with no kept terms stays empty.
+//!
+//! # Parallelism
+//! Chunk boundaries do not depend on the thread count and merges run in chunk order, so the
+//! output is bit-identical for any number of threads.
+
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::tokenize::{Analyzer, TokenBuffer, Tokenizer};
+use crate::sparse::{self, Csr};
+
+/// Documents per tokenising chunk. Fixed, so results do not depend on the thread count.
+pub const CHUNK_DOCS: usize = 1024;
+
+const ENGLISH_STOPWORDS: &str = include_str!("stopwords_english.txt");
+
+/// Which tokeniser the `[vectorize]` section selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerKind {
+    /// Unicode words.
+    Word,
+    /// Character n-grams within words.
+    CharNgrams,
+}
+
+/// A document-frequency bound: an integer is a document count, a float in `[0, 1]` a fraction
+/// of the documents (as in scikit-learn and Spark).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DfBound {
+    /// A number of documents.
+    Count(u64),
+    /// A fraction of the documents.
+    Fraction(f64),
+}
+
+impl DfBound {
+    fn as_count(self, n_docs: usize) -> f64 {
+        match self {
+            DfBound::Count(c) => c as f64,
+            DfBound::Fraction(f) => f * n_docs as f64,
+        }
+    }
+}
+
+/// The `[vectorize]` section as written by the user. See the README for each key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorizeParams {
+    /// `word` or `char_ngrams`.
+    pub tokenizer: TokenizerKind,
+    /// Shortest word kept by the `word` tokeniser, in characters.
+    pub min_token_len: usize,
+    /// Shortest n-gram of the `char_ngrams` tokeniser.
+    pub ngram_min: usize,
+    /// Longest n-gram of the `char_ngrams` tokeniser.
+    pub ngram_max: usize,
+    /// `english` (built in), `none`, or the path of a file with one word per line.
+    pub stopwords: String,
+    /// Drop terms in fewer documents than this.
+    pub min_df: DfBound,
+    /// Drop terms in more documents than this.
+    pub max_df: DfBound,
+    /// Keep at most this many terms, the most frequent ones.
+    pub max_features: Option<usize>,
+    /// Use `1 + ln(tf)` instead of the raw count.
+    pub sublinear_tf: bool,
+    /// Add 1 to the smoothed idf (scikit-learn) or not (Spark).
+    pub idf_add_one: bool,
+}
+
+impl Default for VectorizeParams {
+    fn default() -> Self {
+        Self {
+            tokenizer: TokenizerKind::Word,
+            min_token_len: 2,
+            ngram_min: 2,
+            ngram_max: 3,
+            stopwords: "english".to_owned(),
+            min_df: DfBound::Count(2),
+            max_df: DfBound::Fraction(0.5),
+            max_features: None,
+            sublinear_tf: true,
+            idf_add_one: false,
+        }
+    }
+}
+
+/// A rule of [`VectorizeParams`] that a value breaks.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorizeParamError {
+    #[error("`vectorize.min_token_len` must be at least 1, got {0}")]
+    MinTokenLen(usize),
+    #[error("`vectorize.ngram_min` must be at least 1 and at most `ngram_max`, got {min}..{max}")]
+    NgramRange { min: usize, max: usize },
+    #[error(
+        "`vectorize.{key}` is a fraction {value} outside [0, 1]\nhint: write an integer for a document count"
+    )]
+    DfFraction { key: &'static str, value: f64 },
+    #[error("`vectorize.min_df` ({min:?}) is above `vectorize.max_df` ({max:?})")]
+    DfOrder { min: DfBound, max: DfBound },
+    #[error("`vectorize.max_features` must be at least 1")]
+    MaxFeatures,
+    #[error("cannot read stop-word file `{}`", path.display())]
+    StopwordsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checked vectoriser parameters; build with [`VectorizeParams::check`].
+#[derive(Debug, Clone)]
+pub struct ValidVectorizeParams {
+    analyzer: Analyzer,
+    min_df: DfBound,
+    max_df: DfBound,
+    max_features: Option<usize>,
+    sublinear_tf: bool,
+    idf_add_one: bool,
+}
+
+impl ValidVectorizeParams {
+    /// The tokeniser and stop words.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+}
+
+impl VectorizeParams {
+    /// Checks every rule, returning all the broken ones. Reads the stop-word file if one is set.
+    pub fn check(&self) -> Result<ValidVectorizeParams, Vec<VectorizeParamError>> {
+        let mut errors = Vec::new();
+        if self.min_token_len < 1 {
+            errors.push(VectorizeParamError::MinTokenLen(self.min_token_len));
+        }
+        if self.ngram_min < 1 || self.ngram_min > self.ngram_max {
+            errors.push(VectorizeParamError::NgramRange {
+                min: self.ngram_min,
+                max: self.ngram_max,
+            });
+        }
+        for (key, bound) in [("min_df", self.min_df), ("max_df", self.max_df)] {
+            if let DfBound::Fraction(value) = bound
+                && !(0.0..=1.0).contains(&value)
+            {
+                errors.push(VectorizeParamError::DfFraction { key, value });
+            }
+        }
+        let same_kind_and_inverted = match (self.min_df, self.max_df) {
+            (DfBound::Count(a), DfBound::Count(b)) => a > b,
+            (DfBound::Fraction(a), DfBound::Fraction(b)) => a > b,
+            _ => false,
+        };
+        if same_kind_and_inverted {
+            errors.push(VectorizeParamError::DfOrder {
+                min: self.min_df,
+                max: self.max_df,
+            });
+        }
+        if self.max_features == Some(0) {
+            errors.push(VectorizeParamError::MaxFeatures);
+        }
+        let stopwords: Vec<String> = match self.stopwords.as_str() {
+            "english" => ENGLISH_STOPWORDS.lines().map(str::to_owned).collect(),
+            "none" => Vec::new(),
+            path => match fs_err::read_to_string(path) {
+                Ok(text) => text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect(),
+                Err(source) => {
+                    errors.push(VectorizeParamError::StopwordsFile {
+                        path: path.into(),
+                        source,
+                    });
+                    Vec::new()
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let tokenizer = match self.tokenizer {
+            TokenizerKind::Word => Tokenizer::Word {
+                min_len: self.min_token_len,
+            },
+            TokenizerKind::CharNgrams => Tokenizer::CharNgrams {
+                min: self.ngram_min,
+                max: self.ngram_max,
+            },
+        };
+        Ok(ValidVectorizeParams {
+            analyzer: Analyzer::new(tokenizer, stopwords),
+            min_df: self.min_df,
+            max_df: self.max_df,
+            max_features: self.max_features,
+            sublinear_tf: self.sublinear_tf,
+            idf_add_one: self.idf_add_one,
+        })
+    }
+}
+
+/// The fitted vocabulary: terms in column order with their document frequencies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocabulary {
+    terms: Vec<String>,
+    df: Vec<u32>,
+}
+
+impl Vocabulary {
+    /// Term of column `term_idx`.
+    pub fn term(&self, term_idx: usize) -> &str {
+        &self.terms[term_idx]
+    }
+
+    /// All terms, in column order.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// Document frequency of each term, in column order.
+    pub fn df(&self) -> &[u32] {
+        &self.df
+    }
+
+    /// Number of terms.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// True when no term survived the bounds.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}
+
+/// A fitted TF-IDF model and the matrix of the documents it was fitted on.
+#[derive(Debug)]
+pub struct Vectorized {
+    /// One L2-normalised row per input document.
+    pub matrix: Csr,
+    /// Terms in column order.
+    pub vocabulary: Vocabulary,
+    /// Inverse document frequency per column.
+    pub idf: Vec<f32>,
+    /// Documents whose row is empty (no kept term).
+    pub n_empty: usize,
+}
+
+/// Terms and counts of one chunk, before the global vocabulary exists.
+struct ChunkCounts {
+    terms: Vec<Box<str>>,
+    row_lengths: Vec<u32>,
+    term_ids: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
+    let mut ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut chunk = ChunkCounts {
+        terms: Vec::new(),
+        row_lengths: Vec::with_capacity(texts.len()),
+        term_ids: Vec::new(),
+        counts: Vec::new(),
+    };
+    let mut buffer = TokenBuffer::default();
+    let mut doc_terms: Vec<u32> = Vec::new();
+    for text in texts {
+        doc_terms.clear();
+        analyzer.for_each_token(text, &mut buffer, |token| {
+            let id = match ids.get(token) {
+                Some(&id) => id,
+                None => {
+                    let id = chunk.terms.len() as u32;
+                    chunk.terms.push(token.into());
+                    ids.insert(token.into(), id);
+                    id
+                }
+            };
+            doc_terms.push(id);
+        });
+        doc_terms.sort_unstable();
+        let before = chunk.term_ids.len();
+        for run in doc_terms.chunk_by(|a, b| a == b) {
+            chunk.term_ids.push(run[0]);
+            chunk.counts.push(run.len() as u32);
+        }
+        chunk
+            .row_lengths
+            .push((chunk.term_ids.len() - before) as u32);
+    }
+    chunk
+}
+
+/// Fits a vocabulary and idf on `texts` and returns their TF-IDF rows, in input order.
+pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorized {
+    let n_docs = texts.len();
+    let mut chunks: Vec<ChunkCounts> = texts
+        .par_chunks(CHUNK_DOCS)
+        .map(|chunk| count_chunk(&params.analyzer, chunk))
+        .collect();
+
+    // Merge chunk dictionaries in chunk order.
+    let mut global_ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut global_terms: Vec<Box<str>> = Vec::new();
+    let mut df: Vec<u32> = Vec::new();
+    let mut total: Vec<u64> = Vec::new();
+    let mut remaps: Vec<Vec<u32>> = Vec::with_capacity(chunks.len());
+    for chunk in &mut chunks {
+        let remap: Vec<u32> = std::mem::take(&mut chunk.terms)
+            .into_iter()
+            .map(|term| {
+                *global_ids.entry(term).or_insert_with_key(|term| {
+                    global_terms.push(term.clone());
+                    df.push(0);
+                    total.push(0);
+                    (global_terms.len() - 1) as u32
+                })
+            })
+            .collect();
+        for (&local, &count) in chunk.term_ids.iter().zip(&chunk.counts) {
+            let g = remap[local as usize] as usize;
+            df[g] += 1;
+            total[g] += u64::from(count);
+        }
+        remaps.push(remap);
+    }
+    drop(global_ids);
+
+    // Select the vocabulary.
+    let (lo, hi) = (
+        params.min_df.as_count(n_docs),
+        params.max_df.as_count(n_docs),
+    );
+    let mut kept: Vec<u32> = (0..global_terms.len() as u32)
+        .filter(|&g| {
+            let d = f64::from(df[g as usize]);
+            d >= lo && d <= hi
+        })
+        .collect();
+    if let Some(max_features) = params.max_features
+        && kept.len() > max_features
+    {
+        kept.sort_unstable_by(|&a, &b| {
+            total[b as usize]
+                .cmp(&total[a as usize])
+                .then_with(|| global_terms[a as usize].cmp(&global_terms[b as usize]))
+        });
+        kept.truncate(max_features);
+    }
+    kept.sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(&global_terms[b as usize]));
+    let mut column_of = vec![u32::MAX; global_terms.len()];
+    for (column, &g) in kept.iter().enumerate() {
+        column_of[g as usize] = column as u32;
+    }
+    let n = n_docs as f64;
+    let idf: Vec<f32> = kept
+        .iter()
+        .map(|&g| {
+            let base = ((1.0 + n) / (1.0 + f64::from(df[g as usize]))).ln();
+            (if params.idf_add_one { base + 1.0 } else { base }) as f32
+        })
+        .collect();
+    let vocabulary = Vocabulary {
+        df: kept.iter().map(|&g| df[g as usize]).collect(),
+        terms: kept
+            .iter()
+            .map(|&g| std::mem::take(&mut global_terms[g as usize]).into_string())
+            .collect(),
+    };
+    drop(global_terms);
+
+    // Weight and normalise rows, chunk by chunk.
+    let weighted: Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> = chunks
+        .par_iter()
+        .zip(&remaps)
+        .map(|(chunk, remap)| weight_chunk(params, chunk, remap, &column_of, &idf))
+        .collect();
+    drop(chunks);
+
+    let nnz: usize = weighted.iter().map(|w| w.1.len()).sum();
+    let mut indptr = Vec::with_capacity(n_docs + 1);
+    let mut indices = Vec::with_capacity(nnz);
+    let mut data = Vec::with_capacity(nnz);
+    indptr.push(0usize);
+    let mut n_empty = 0;
+    for (row_lengths, chunk_indices, chunk_data) in weighted {
+        for len in row_lengths {
+            n_empty += usize::from(len == 0);
+            indptr.push(indptr.last().unwrap() + len as usize);
+        }
+        indices.extend_from_slice(&chunk_indices);
+        data.extend_from_slice(&chunk_data);
+    }
+    let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
+    Vectorized {
+        matrix,
+        vocabulary,
+        idf,
+        n_empty,
+    }
+}
+
+fn weight_chunk(
+    params: &ValidVectorizeParams,
+    chunk: &ChunkCounts,
+    remap: &[u32],
+    column_of: &[u32],
+    idf: &[f32],
+) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let mut row_lengths = Vec::with_capacity(chunk.row_lengths.len());
+    let mut indices = Vec::new();
+    let mut data = Vec::new();
+    let mut row: Vec<(u32, f32)> = Vec::new();
+    let mut start = 0usize;
+    for &len in &chunk.row_lengths {
+        let end = start + len as usize;
+        row.clear();
+        for (&local, &count) in chunk.term_ids[start..end]
+            .iter()
+            .zip(&chunk.counts[start..end])
+        {
+            let column = column_of[remap[local as usize] as usize];
+            if column != u32::MAX {
+                let tf = if params.sublinear_tf {
+                    1.0 + (count as f32).ln()
+                } else {
+                    count as f32
+                };
+                let w = tf * idf[column as usize];
+                if w != 0.0 {
+                    row.push((column, w));
+                }
+            }
+        }
+        row.sort_unstable_by_key(|&(c, _)| c);
+        let first = data.len();
+        for &(c, w) in &row {
+            indices.push(c);
+            data.push(w);
+        }
+        if !sparse::normalize(&mut data[first..]) {
+            indices.truncate(first);
+            data.truncate(first);
+        }
+        row_lengths.push((data.len() - first) as u32);
+        start = end;
+    }
+    (row_lengths, indices, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(min_df: DfBound, max_df: DfBound) -> ValidVectorizeParams {
+        VectorizeParams {
+            stopwords: "none".into(),
+            min_df,
+            max_df,
+            sublinear_tf: false,
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    #[test]
+    fn tfidf_matches_hand_computed_values() {
+        // n = 3; df(apple) = 2, df(banana) = 1, df(cherry) = 1.
+        let texts = ["apple apple banana", "apple cherry", "zz"];
+        let v = fit_transform(&params(DfBound::Count(1), DfBound::Fraction(1.0)), &texts);
+        assert_eq!(v.vocabulary.terms(), &["apple", "banana", "cherry", "zz"]);
+        assert_eq!(v.vocabulary.df(), &[2, 1, 1, 1]);
+        let idf_apple = (4.0f64 / 3.0).ln();
+        let idf_rare = (4.0f64 / 2.0).ln();
+        assert!((f64::from(v.idf[0]) - idf_apple).abs() < 1e-6);
+        assert!((f64::from(v.idf[1]) - idf_rare).abs() < 1e-6);
+        // Row 0: apple tf 2, banana tf 1.
+        let (a, b) = (2.0 * idf_apple, idf_rare);
+        let norm = (a * a + b * b).sqrt();
+        let r0 = sparse::row(&v.matrix, 0);
+        assert_eq!(r0.indices, &[0, 1]);
+        assert!((f64::from(r0.values[0]) - a / norm).abs() < 1e-6);
+        assert!((f64::from(r0.values[1]) - b / norm).abs() < 1e-6);
+        sparse::check_invariants(&v.matrix).unwrap();
+    }
+
+    #[test]
+    fn sublinear_tf_and_idf_add_one() {
+        let p = VectorizeParams {
+            stopwords: "none".into(),
+            min_df: DfBound::Count(1),
+            max_df: DfBound::Fraction(1.0),
+            sublinear_tf: true,
+            idf_add_one: true,
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let v = fit_transform(&p, &["aa aa aa bb", "bb"]);
+        let idf_aa = (3.0f64 / 2.0).ln() + 1.0;
+        let idf_bb = (3.0f64 / 3.0).ln() + 1.0;
+        assert!((f64::from(v.idf[0]) - idf_aa).abs() < 1e-6);
+        assert!((f64::from(v.idf[1]) - idf_bb).abs() < 1e-6);
+        let a = (1.0 + 3.0f64.ln()) * idf_aa;
+        let b = idf_bb;
+        let r0 = sparse::row(&v.matrix, 0);
+        assert!((f64::from(r0.values[0]) - a / (a * a + b * b).sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn df_bounds_count_and_fraction() {
+        // df: common = 4, mid = 2, rare = 1; n = 4.
+        let texts = ["common mid rare", "common mid", "common", "common"];
+        let terms = |min, max| {
+            fit_transform(&params(min, max), &texts)
+                .vocabulary
+                .terms()
+                .to_vec()
+        };
+        assert_eq!(
+            terms(DfBound::Count(2), DfBound::Fraction(1.0)),
+            ["common", "mid"]
+        );
+        assert_eq!(
+            terms(DfBound::Count(1), DfBound::Fraction(0.5)),
+            ["mid", "rare"]
+        );
+        assert_eq!(terms(DfBound::Fraction(0.5), DfBound::Count(3)), ["mid"]);
+    }
+
+    #[test]
+    fn max_features_keeps_the_most_frequent_terms() {
+        let p = VectorizeParams {
+            stopwords: "none".into(),
+            min_df: DfBound::Count(1),
+            max_df: DfBound::Fraction(1.0),
+            max_features: Some(2),
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let v = fit_transform(&p, &["bb bb bb cc", "aa aa cc", "dd"]);
+        assert_eq!(v.vocabulary.terms(), &["aa", "bb"]);
+    }
+
+    #[test]
+    fn documents_without_kept_terms_are_empty_rows() {
+        let v = fit_transform(
+            &params(DfBound::Count(2), DfBound::Fraction(1.0)),
+            &["shared alone", "shared", "", "nothing here"],
+        );
+        assert_eq!(v.matrix.rows(), 4);
+        assert_eq!(v.n_empty, 2);
+        assert_eq!(sparse::row(&v.matrix, 2).nnz(), 0);
+    }
+
+    #[test]
+    fn output_does_not_depend_on_chunking_or_threads() {
+        let texts: Vec<String> = (0..3000)
+            .map(|i| format!("w{} w{} w{} common", i % 7, i % 13, i % 101))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let p = params(DfBound::Count(1), DfBound::Fraction(1.0));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| fit_transform(&p, &refs));
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+            .install(|| fit_transform(&p, &refs));
+        assert_eq!(one.matrix, two.matrix);
+        assert_eq!(one.vocabulary, two.vocabulary);
+    }
+
+    #[test]
+    fn every_param_rule_is_checked() {
+        let bad = |f: fn(&mut VectorizeParams)| {
+            let mut p = VectorizeParams::default();
+            f(&mut p);
+            p.check().unwrap_err()
+        };
+        assert!(matches!(
+            bad(|p| p.min_token_len = 0)[..],
+            [VectorizeParamError::MinTokenLen(0)]
+        ));
+        assert!(matches!(
+            bad(|p| p.ngram_min = 4)[..],
+            [VectorizeParamError::NgramRange { .. }]
+        ));
+        assert!(matches!(
+            bad(|p| p.max_df = DfBound::Fraction(1.5))[..],
+            [VectorizeParamError::DfFraction { key: "max_df", .. }]
+        ));
+        assert!(matches!(
+            bad(|p| {
+                p.min_df = DfBound::Count(5);
+                p.max_df = DfBound::Count(3);
+            })[..],
+            [VectorizeParamError::DfOrder { .. }]
+        ));
+        assert!(matches!(
+            bad(|p| p.max_features = Some(0))[..],
+            [VectorizeParamError::MaxFeatures]
+        ));
+        assert!(matches!(
+            bad(|p| p.stopwords = "/nonexistent/stop.txt".into())[..],
+            [VectorizeParamError::StopwordsFile { .. }]
+        ));
+    }
+}
