@@ -2,34 +2,43 @@
 //!
 //! The input path may be a hive-partitioned directory (`dt=2018-06-01/part-*.parquet`, nested
 //! keys such as `year=2018/month=06/` allowed), a plain directory of Parquet files, or a single
-//! file. Polars lists the files and evaluates the partition filter as a predicate on the hive
-//! columns (partition pruning), so files of other partitions are never opened. Every selected
-//! file's footer is then read with the `parquet` crate to check that the id and text columns
-//! exist and hold strings, so a bad file is reported by name before any work starts.
+//! file. Files and directories whose names start with `_` or `.` are skipped, as Spark, pyarrow
+//! and DuckDB skip them. Partition keys come from the `key=value` directory names and the
+//! `--partition` filter prunes on them, so files of other partitions are never opened. Every
+//! selected file's footer is then read with the `parquet` crate to check that the id and text
+//! columns exist and hold strings, so a bad file is reported by name before any work starts.
+//!
+//! The listing is ours rather than polars' (polars-io 0.55) for two reasons found in its source
+//! and in our corrupt-file test: its path expansion silently skips zero-byte files, so a failed
+//! upstream write would make a partition vanish, and listing through a scan reads every footer,
+//! so one corrupt file anywhere fails the whole listing with a message that names no file.
+//! Polars does the reading itself ([`super::read`]) and the evaluation joins.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
-use polars::prelude::*;
 use serde::Serialize;
 
 use super::InputError;
-
-/// Column polars adds with each row's source file.
-const FILE_COLUMN: &str = "__textcluster_file";
 
 /// Value every partition key takes in the outputs of a `global` run.
 pub const ALL_PARTITIONS: &str = "__all__";
 
 /// The hive key of a partition, in path order: `[("dt", "2018-06-01")]`. Empty when the input
 /// is not partitioned.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionKey(pub Vec<(String, String)>);
+
+impl Serialize for PartitionKey {
+    /// As its directory form, `dt=2018-06-01` (empty when unpartitioned).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.dir().display())
+    }
+}
 
 impl PartitionKey {
     /// The relative directory of this partition, `dt=2018-06-01` or `year=2018/month=06`.
@@ -118,17 +127,13 @@ impl PartitionFilter {
         self.0.is_empty()
     }
 
-    fn predicate(&self) -> Option<Expr> {
-        self.0
-            .iter()
-            .map(|(k, values)| {
-                values
-                    .iter()
-                    .map(|v| col(k.as_str()).eq(lit(v.as_str())))
-                    .reduce(|a, b| a.or(b))
-                    .expect("a filter key has at least one value")
-            })
-            .reduce(|a, b| a.and(b))
+    /// True when `key` passes every restricted key.
+    fn matches(&self, key: &PartitionKey) -> bool {
+        self.0.iter().all(|(k, values)| {
+            key.0
+                .iter()
+                .any(|(kk, v)| kk == k && values.iter().any(|want| want == v))
+        })
     }
 }
 
@@ -184,62 +189,68 @@ impl Dataset {
     }
 }
 
-fn polars_error(path: &Path, source: PolarsError) -> InputError {
-    InputError::Scan {
-        path: path.into(),
-        message: source.to_string(),
-    }
-}
-
 /// A file with the partition key its path encodes.
 type KeyedFile = (PartitionKey, PathBuf);
 
-/// Lists the Parquet files under `root` with their partition keys, applying `filter`.
+/// True for names that readers of hive datasets skip: `_SUCCESS`, `_staging`, `.crc` files.
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('_') || name.starts_with('.')
+}
+
+/// Lists every visible file under `root` (sorted), rejecting zero-byte files by name.
+fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs_err::read_dir(&dir)? {
+            let entry = entry?;
+            if is_hidden(&entry.file_name()) {
+                continue;
+            }
+            let path = entry.path();
+            let meta = fs_err::metadata(&path)?;
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.len() == 0 {
+                return Err(InputError::CorruptFile {
+                    path,
+                    message: "the file is empty (0 bytes)".into(),
+                });
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Lists the files under `root` with their partition keys and keeps those passing `filter`.
 fn list_files(
     root: &Path,
     filter: &PartitionFilter,
 ) -> Result<(Vec<String>, Vec<KeyedFile>), InputError> {
-    let root_str = root.to_string_lossy();
-    let scan = |hive: HiveOptions| {
-        let args = ScanArgsParquet {
-            hive_options: hive,
-            include_file_paths: Some(FILE_COLUMN.into()),
-            ..ScanArgsParquet::default()
-        };
-        LazyFrame::scan_parquet(PlRefPath::new(root_str.as_ref()), args)
-    };
-    // First pass: every file, no hive parsing, to learn the partition keys from the paths.
-    let all = scan(HiveOptions::new_disabled())
-        .and_then(|lf| {
-            lf.select([col(FILE_COLUMN)])
-                .unique_stable(None, UniqueKeepStrategy::First)
-                .collect()
-        })
-        .map_err(|e| match e {
-            PolarsError::ComputeError(msg) if msg.contains("expanded paths were empty") => {
-                InputError::NoParquetFiles { path: root.into() }
-            }
-            other => polars_error(root, other),
-        })?;
-    let paths = string_column(&all, FILE_COLUMN).map_err(|e| polars_error(root, e))?;
+    let paths = walk(root)?;
     let Some(first) = paths.first() else {
         return Err(InputError::NoParquetFiles { path: root.into() });
     };
-    let keys: Vec<String> = parse_hive_path(root, Path::new(first))?
+    let keys: Vec<String> = parse_hive_path(root, first)?
         .0
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    for path in &paths {
-        let found = parse_hive_path(root, Path::new(path))?;
-        let found_keys: Vec<&String> = found.0.iter().map(|(k, _)| k).collect();
-        if found_keys != keys.iter().collect::<Vec<_>>() {
+    let mut keyed = Vec::with_capacity(paths.len());
+    for path in paths {
+        let key = parse_hive_path(root, &path)?;
+        if !key.0.iter().map(|(k, _)| k).eq(keys.iter()) {
             return Err(InputError::InconsistentPartitionKeys {
-                path: path.into(),
+                path,
                 expected: keys.clone(),
-                found: found.0.into_iter().map(|(k, _)| k).collect(),
+                found: key.0.into_iter().map(|(k, _)| k).collect(),
             });
         }
+        keyed.push((key, path));
     }
     if let Some(unknown) = filter.0.keys().find(|k| !keys.contains(k)) {
         return Err(InputError::UnknownPartitionKey {
@@ -247,39 +258,8 @@ fn list_files(
             keys,
         });
     }
-    if keys.is_empty() {
-        let files = paths
-            .into_iter()
-            .map(|p| (PartitionKey::default(), PathBuf::from(p)))
-            .collect();
-        return Ok((keys, files));
-    }
-
-    // Second pass: hive columns as strings (so `month=06` stays "06"), pruned by the filter.
-    let mut hive = HiveOptions::new_enabled();
-    hive.try_parse_dates = false;
-    hive.schema = Some(Arc::new(Schema::from_iter(
-        keys.iter()
-            .map(|k| Field::new(k.as_str().into(), DataType_::String)),
-    )));
-    let mut lf = scan(hive).map_err(|e| polars_error(root, e))?;
-    if let Some(predicate) = filter.predicate() {
-        lf = lf.filter(predicate);
-    }
-    let mut columns: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-    columns.push(col(FILE_COLUMN));
-    let selected = lf
-        .select(columns)
-        .unique_stable(None, UniqueKeepStrategy::First)
-        .collect()
-        .map_err(|e| polars_error(root, e))?;
-    let files = string_column(&selected, FILE_COLUMN).map_err(|e| polars_error(root, e))?;
-    let values: Vec<Vec<String>> = keys
-        .iter()
-        .map(|k| string_column(&selected, k))
-        .collect::<Result<_, _>>()
-        .map_err(|e| polars_error(root, e))?;
-    if files.is_empty() {
+    keyed.retain(|(key, _)| filter.matches(key));
+    if keyed.is_empty() {
         return Err(InputError::NoMatchingPartition {
             path: root.into(),
             filter: filter
@@ -289,31 +269,7 @@ fn list_files(
                 .collect(),
         });
     }
-    let out = files
-        .into_iter()
-        .enumerate()
-        .map(|(row, file)| {
-            let key = PartitionKey(
-                keys.iter()
-                    .zip(&values)
-                    .map(|(k, v)| (k.clone(), v[row].clone()))
-                    .collect(),
-            );
-            (key, PathBuf::from(file))
-        })
-        .collect();
-    Ok((keys, out))
-}
-
-type DataType_ = polars::prelude::DataType;
-
-fn string_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_owned())
-        .collect())
+    Ok((keys, keyed))
 }
 
 /// Parses the `key=value` directory segments between `root` and the file `path`.

@@ -5,7 +5,6 @@
 //! to arrow-rs through the Arrow C Data Interface without copying the string buffers, and the
 //! rest of the pipeline works on arrow-rs [`StringViewArray`]s.
 
-
 use arrow::array::{Array, ArrayRef, StringViewArray, make_array};
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
 use polars::prelude::*;

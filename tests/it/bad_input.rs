@@ -1,0 +1,258 @@
+//! Bad input: a clear message naming the file, column or key, exit code 1, nothing written.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{BinaryArray, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::util::*;
+
+/// Runs `job` (with extra args), expects exit 1 with `needles` in stderr, and no output.
+fn rejected(job: &Path, out: &Path, extra: &[&str], needles: &[&str]) {
+    let mut args = vec!["run", job.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let stderr = fails(&textcluster(&args), 1);
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` not in:\n{stderr}");
+    }
+    assert!(
+        !out.exists(),
+        "output written despite the error:\n{:?}",
+        tree(out)
+    );
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    (dir, input, out)
+}
+
+fn one_column_file(path: &Path, name: &str, array: arrow::array::ArrayRef) {
+    let ids: arrow::array::ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+    let schema = Schema::new(vec![
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new(name, array.data_type().clone(), true),
+    ]);
+    write_batch(
+        path,
+        &RecordBatch::try_new(Arc::new(schema), vec![ids, array]).unwrap(),
+    );
+}
+
+#[test]
+fn missing_input_path() {
+    let (dir, input, out) = setup();
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["does not exist", "in`"],
+    );
+}
+
+#[test]
+fn directory_without_parquet_files() {
+    let (dir, input, out) = setup();
+    std::fs::create_dir_all(&input).unwrap();
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["no Parquet files"],
+    );
+}
+
+#[test]
+fn missing_text_and_id_columns() {
+    let (dir, input, out) = setup();
+    let file = input.join("dt=1/part.parquet");
+    one_column_file(&file, "body", Arc::new(StringArray::from(vec!["x", "y"])));
+    let job = spec(dir.path(), &input, &out, 2);
+    rejected(
+        &job,
+        &out,
+        &[],
+        &["part.parquet", "no column `text`", "body"],
+    );
+    rejected(
+        &job,
+        &out,
+        &[
+            "--set",
+            "input.text_column=body",
+            "--set",
+            "input.id_column=uid",
+        ],
+        &["no column `uid`"],
+    );
+}
+
+#[test]
+fn text_column_that_is_not_a_string() {
+    let (dir, input, out) = setup();
+    one_column_file(
+        &input.join("dt=1/p.parquet"),
+        "text",
+        Arc::new(Int32Array::from(vec![1, 2])),
+    );
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["column `text`", "p.parquet", "not a string"],
+    );
+}
+
+#[test]
+fn binary_column_where_a_string_is_expected() {
+    let (dir, input, out) = setup();
+    let bytes: Vec<&[u8]> = vec![b"\xff\xfe", b"ok"];
+    one_column_file(
+        &input.join("dt=1/p.parquet"),
+        "text",
+        Arc::new(BinaryArray::from(bytes)),
+    );
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["column `text`", "Binary"],
+    );
+}
+
+#[test]
+fn corrupt_and_empty_parquet_files() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 2, 2);
+    let victim = input.join("dt=2018-06-02/part-00000.parquet");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let job = spec(dir.path(), &input, &out, 2);
+    rejected(
+        &job,
+        &out,
+        &[],
+        &[
+            "dt=2018-06-02/part-00000.parquet",
+            "not a readable Parquet file",
+        ],
+    );
+    std::fs::write(&victim, b"").unwrap();
+    rejected(&job, &out, &[], &["dt=2018-06-02/part-00000.parquet"]);
+}
+
+#[test]
+fn k_below_one_and_other_bad_values_are_all_reported() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let job = spec(dir.path(), &input, &out, 0);
+    rejected(
+        &job,
+        &out,
+        &["--set", "cluster.max_iter=0"],
+        &["`cluster.k` must be at least 1", "`cluster.max_iter`"],
+    );
+}
+
+#[test]
+fn unknown_spec_keys_are_named() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let job = spec(dir.path(), &input, &out, 2);
+    rejected(&job, &out, &["--set", "cluster.kk=3"], &["kk"]);
+    std::fs::write(
+        &job,
+        format!(
+            "{}\n[vectorise]\nmin_df = 1\n",
+            std::fs::read_to_string(&job).unwrap()
+        ),
+    )
+    .unwrap();
+    rejected(&job, &out, &[], &["vectorise"]);
+}
+
+#[test]
+fn empty_spec_names_the_missing_section() {
+    let (dir, _, out) = setup();
+    let job = dir.path().join("empty.toml");
+    std::fs::write(&job, "").unwrap();
+    rejected(&job, &out, &[], &["empty.toml", "input"]);
+}
+
+#[test]
+fn malformed_arguments_exit_with_one() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let job = spec(dir.path(), &input, &out, 2);
+    rejected(
+        &job,
+        &out,
+        &["--set", "cluster.k"],
+        &["not `key.path=value`"],
+    );
+    rejected(
+        &job,
+        &out,
+        &["--partition", "hour=3"],
+        &["unknown partition key `hour`"],
+    );
+    rejected(
+        &job,
+        &out,
+        &["--partition", "dt=1999-01-01"],
+        &["no partition", "dt=1999-01-01"],
+    );
+    rejected(&job, &out, &["--no-such-flag"], &["--no-such-flag"]);
+}
+
+#[test]
+fn output_inside_input_is_rejected() {
+    let (dir, input, _) = setup();
+    hive_tree(&input, 1, 2);
+    let out = input.join("out");
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["inside input path"],
+    );
+}
+
+#[test]
+fn path_segments_that_are_not_key_value() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let ids = vec!["z".to_owned()];
+    write_docs(&input.join("misc/part.parquet"), &ids, &[Some("x".into())]);
+    rejected(&spec(dir.path(), &input, &out, 2), &out, &[], &["misc"]);
+}
+
+#[test]
+fn failed_runs_leave_earlier_outputs_untouched() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 2, 4);
+    let job = spec(dir.path(), &input, &out, 2);
+    ok(&textcluster(&["run", job.to_str().unwrap()]));
+    let before: Vec<(String, Vec<u8>)> = tree(&out)
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(out.join(&f)).unwrap();
+            (f, b)
+        })
+        .collect();
+    let stderr = fails(
+        &textcluster(&["run", job.to_str().unwrap(), "--set", "cluster.k=0"]),
+        1,
+    );
+    assert!(stderr.contains("cluster.k"));
+    let after: Vec<(String, Vec<u8>)> = tree(&out)
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(out.join(&f)).unwrap();
+            (f, b)
+        })
+        .collect();
+    assert_eq!(before, after);
+}

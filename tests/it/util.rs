@@ -1,0 +1,187 @@
+//! Test harness: build hive-partitioned Parquet trees, run the binary, read outputs back.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{Array, Float32Array, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Path of the repository root (where `data/` and `jobs/` live).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Three topics with distinct vocabularies, so k = 3 has a right answer.
+pub const TOPICS: [&[&str]; 3] = [
+    &[
+        "apple", "banana", "cherry", "fruit", "orchard", "harvest", "juice", "peach",
+    ],
+    &[
+        "engine", "wheel", "brake", "car", "driver", "garage", "tyre", "motor",
+    ],
+    &[
+        "planet", "orbit", "rocket", "star", "galaxy", "launch", "moon", "comet",
+    ],
+];
+
+/// A deterministic document of `topic`, varied by `i`: six consecutive words of the topic's
+/// eight (wrapping), so any two documents of a topic share at least four words.
+pub fn doc(topic: usize, i: usize) -> String {
+    let words = TOPICS[topic];
+    (0..6)
+        .map(|j| words[(i + j) % words.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes a Parquet file with string columns `doc_id` and `text` (nullable).
+pub fn write_docs(path: &Path, ids: &[String], texts: &[Option<String>]) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ids)),
+            Arc::new(StringArray::from(texts.to_vec())),
+        ],
+    )
+    .unwrap();
+    write_batch(path, &batch);
+}
+
+/// Writes any record batch as a Parquet file, creating parent directories.
+pub fn write_batch(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A hive tree `root/dt=2018-06-0{1..n}/part-00000.parquet`, `per_topic` docs of each topic
+/// per partition. Returns the total number of documents.
+pub fn hive_tree(root: &Path, n_partitions: usize, per_topic: usize) -> usize {
+    let mut total = 0;
+    for p in 1..=n_partitions {
+        let mut ids = Vec::new();
+        let mut texts = Vec::new();
+        for topic in 0..3 {
+            for i in 0..per_topic {
+                ids.push(format!("p{p}-t{topic}-{i}"));
+                texts.push(Some(doc(topic, i + p)));
+            }
+        }
+        total += ids.len();
+        write_docs(
+            &root.join(format!("dt=2018-06-0{p}/part-00000.parquet")),
+            &ids,
+            &texts,
+        );
+    }
+    total
+}
+
+/// A job spec for `input` → `output` with `k` clusters.
+pub fn spec(dir: &Path, input: &Path, output: &Path, k: usize) -> PathBuf {
+    let path = dir.join("job.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[input]\npath = {:?}\n[vectorize]\nmin_df = 1\nmax_df = 1.0\n[cluster]\nk = {k}\n[output]\npath = {:?}\n",
+            input, output
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs the binary with `args` in the repository root.
+pub fn textcluster(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args(args)
+        .current_dir(repo())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Runs `jobs/sample.toml` (the real sample in `data/`) writing to `out`, with extra args.
+pub fn run_sample(out: &Path, extra: &[&str]) -> String {
+    let out_arg = format!("output.path={}", out.display());
+    let mut args = vec!["run", "jobs/sample.toml", "--set", &out_arg];
+    args.extend_from_slice(extra);
+    ok(&textcluster(&args))
+}
+
+/// The parsed `manifest.json` of a run.
+pub fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Asserts exit code `code` and returns stderr.
+pub fn fails(output: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
+    stderr
+}
+
+/// All record batches of one Parquet file.
+pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// `(doc_id, cluster, similarity)` rows of a labels file.
+pub fn read_labels(path: &Path) -> Vec<(String, i32, f32)> {
+    let mut rows = Vec::new();
+    for b in read_batches(path) {
+        let ids = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        let cl = b.column(1).as_any().downcast_ref::<Int32Array>().unwrap();
+        let sim = b.column(2).as_any().downcast_ref::<Float32Array>().unwrap();
+        for i in 0..b.num_rows() {
+            rows.push((ids.value(i).to_owned(), cl.value(i), sim.value(i)));
+        }
+        assert_eq!(cl.null_count(), 0);
+    }
+    rows
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
