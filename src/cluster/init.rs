@@ -50,6 +50,7 @@ pub fn choose_seeds(
 ) -> (Vec<usize>, InitReport) {
     assert!(k <= candidates.len(), "k exceeds the number of candidates");
     let (seeds, n_filled) = match method {
+        _ if k == 0 => (Vec::new(), 0),
         InitMethod::Random => (random(candidates, k, rng), 0),
         InitMethod::KMeansPlusPlus => (kmeans_plus_plus(x, candidates, k, rng), 0),
         InitMethod::SimilarCut => similar_cut(x, candidates, k, alpha, max_similar, rng),
@@ -207,6 +208,20 @@ mod tests {
             assert_eq!(seeds.len(), 10, "{method:?}");
             assert!(distinct(&seeds), "{method:?}");
             assert!(seeds.iter().all(|s| candidates.contains(s)), "{method:?}");
+        }
+    }
+
+    #[test]
+    fn no_candidates_give_no_seeds() {
+        let x = rows(3, 4);
+        for method in [
+            InitMethod::Random,
+            InitMethod::KMeansPlusPlus,
+            InitMethod::SimilarCut,
+        ] {
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let (seeds, _) = choose_seeds(&x, &[], 0, method, 3.0, 0.5, &mut rng);
+            assert!(seeds.is_empty(), "{method:?}");
         }
     }
 

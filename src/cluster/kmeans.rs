@@ -414,6 +414,76 @@ mod tests {
         assert_eq!(unpruned.nnz(0), 3);
     }
 
+    /// A random matrix of unit rows (some empty) over `n_terms` columns.
+    fn random_matrix() -> impl proptest::strategy::Strategy<Value = Csr> {
+        use proptest::prelude::*;
+        (1usize..40, 1usize..12).prop_flat_map(|(n_docs, n_terms)| {
+            proptest::collection::vec(
+                proptest::collection::btree_map(0..n_terms as u32, 0.1f32..5.0, 0..n_terms.min(5)),
+                n_docs,
+            )
+            .prop_map(move |rows| {
+                let mut indptr = vec![0];
+                let (mut indices, mut data) = (Vec::new(), Vec::new());
+                for row in rows {
+                    let start = data.len();
+                    for (j, v) in row {
+                        indices.push(j);
+                        data.push(v);
+                    }
+                    sparse::normalize(&mut data[start..]);
+                    indptr.push(data.len());
+                }
+                Csr::new((indptr.len() - 1, n_terms), indptr, indices, data)
+            })
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn invariants_hold_on_random_data(
+            x in random_matrix(),
+            k in 1usize..8,
+            seed in 0u64..1000,
+            init_choice in 0usize..3,
+            prune in proptest::bool::ANY,
+        ) {
+            let init = [InitMethod::Random, InitMethod::KMeansPlusPlus, InitMethod::SimilarCut][init_choice];
+            let params = ClusterParams {
+                init,
+                centroid_min_df_factor: if prune { 0.5 } else { 0.0 },
+                ..ClusterParams::with_k(k)
+            }
+            .check()
+            .unwrap();
+            let run = |threads| {
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+                    .install(|| fit(&x, &params, &mut ChaCha8Rng::seed_from_u64(seed)))
+            };
+            let a = run(1);
+            let n_nonempty = (0..x.rows()).filter(|&i| sparse::row(&x, i).nnz() > 0).count();
+            // Every document gets exactly one label: a cluster if it has terms, -1 if not.
+            proptest::prop_assert_eq!(a.labels.len(), x.rows());
+            for (i, &l) in a.labels.iter().enumerate() {
+                let empty = sparse::row(&x, i).nnz() == 0;
+                proptest::prop_assert_eq!(l == -1, empty);
+                proptest::prop_assert!(l < a.n_clusters as i32);
+            }
+            proptest::prop_assert_eq!(a.n_clusters, k.min(n_nonempty));
+            proptest::prop_assert_eq!(a.sizes.iter().sum::<u64>() as usize, n_nonempty);
+            // Centroids have unit norm, or are all zero.
+            for c in 0..a.n_clusters {
+                let norm = sparse::l2_norm(a.centroids.row(c));
+                proptest::prop_assert!((norm - 1.0).abs() < 1e-4 || norm == 0.0, "norm {}", norm);
+            }
+            // Results do not depend on the thread count.
+            let b = run(3);
+            proptest::prop_assert_eq!(&a.labels, &b.labels);
+            proptest::prop_assert_eq!(&a.similarity, &b.similarity);
+            proptest::prop_assert_eq!(&a.centroids, &b.centroids);
+        }
+    }
+
     #[test]
     fn k_is_capped_at_the_number_of_non_empty_documents() {
         let fit = fit(

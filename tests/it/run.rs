@@ -259,3 +259,30 @@ fn sample_corpus_clusters_above_a_quality_floor() {
 
 /// Conservative floor for `jobs/sample.toml` in global scope (measured value in the README).
 const NMI_FLOOR_SAMPLE_GLOBAL: f64 = 0.30;
+
+#[test]
+fn a_partition_where_no_document_has_terms_is_labelled_minus_one() {
+    // One document per partition with min_df = 2 leaves an empty vocabulary.
+    let dir = tmp();
+    let input = dir.path().join("in");
+    for p in 0..2 {
+        write_docs(
+            &input.join(format!("dt={p}/part.parquet")),
+            &[format!("d{p}")],
+            &[Some(doc(p, p))],
+        );
+    }
+    let out = dir.path().join("out");
+    let job = spec(dir.path(), &input, &out, 3);
+    ok(&textcluster(&[
+        "run",
+        job.to_str().unwrap(),
+        "--set",
+        "vectorize.min_df=2",
+    ]));
+    assert_eq!(
+        read_labels(&out.join("labels/dt=0/part-00000.parquet")),
+        vec![("d0".into(), -1, 0.0)]
+    );
+    assert_eq!(manifest(&out)["clusterings"][1]["n_clusters"], 0);
+}
