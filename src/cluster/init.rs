@@ -140,11 +140,18 @@ fn similar_cut(
         .map(|i| candidates[i])
         .collect();
     let mut seeds = Vec::with_capacity(k);
+    // The chosen seed is scattered into a dense vector so each candidate's cosine is a
+    // branch-free gather over its own non-zeros.
+    let mut dense = vec![0.0f32; x.cols()];
     while seeds.len() < k && !pool.is_empty() {
         let seed = pool.swap_remove(rng.random_range(0..pool.len()));
         let seed_row = sparse::row(x, seed);
+        seed_row.add_to_dense(&mut dense, 1.0);
         // `retain` keeps the pool order, so later draws do not depend on evaluation order.
-        pool.retain(|&doc| seed_row.dot_sparse(&sparse::row(x, doc)) < max_similar);
+        pool.retain(|&doc| sparse::row(x, doc).dot_dense(&dense) < max_similar);
+        for &j in seed_row.indices {
+            dense[j as usize] = 0.0;
+        }
         seeds.push(seed);
     }
     let n_filled = k - seeds.len();

@@ -81,15 +81,42 @@ impl Centroids {
     }
 
     /// Term-major copy (`n_terms × k`), the layout the assignment loop reads.
-    fn term_major(&self) -> Vec<f32> {
+    fn term_major(&self) -> TermMajor {
         let k = self.n_clusters();
-        let mut t = vec![0.0; self.weights.len()];
+        let mut weights = vec![0.0; self.weights.len()];
         for c in 0..k {
             for (j, &w) in self.row(c).iter().enumerate() {
-                t[j * k + c] = w;
+                weights[j * k + c] = w;
             }
         }
-        t
+        TermMajor { k, weights }
+    }
+}
+
+/// Centroids stored term by term: the `k` weights of term `j` are contiguous. Scoring a
+/// document is one `k`-wide multiply-add per non-zero, which the compiler vectorises.
+///
+/// Measured (20 Newsgroups, k = 20, 10 restarts, pruned centroids at 4.8% density): an
+/// inverted index over the non-zero centroid weights gave the same bits but took 2.78 s
+/// against 1.52 s for this layout, because document non-zeros concentrate on frequent terms,
+/// which stay in most centroids after pruning.
+struct TermMajor {
+    k: usize,
+    weights: Vec<f32>,
+}
+
+impl TermMajor {
+    /// Cosine of `row` with every centroid, into `scores`.
+    #[inline]
+    fn score_row(&self, row: sparse::Row<'_>, scores: &mut [f32]) {
+        let k = self.k;
+        scores.fill(0.0);
+        for (&j, &v) in row.indices.iter().zip(row.values) {
+            let col = &self.weights[j as usize * k..(j as usize + 1) * k];
+            for (s, &w) in scores.iter_mut().zip(col) {
+                *s += v * w;
+            }
+        }
     }
 }
 
@@ -119,8 +146,27 @@ pub struct KMeansFit {
     pub init: InitReport,
 }
 
-/// Runs spherical k-means on the unit-norm rows of `x`, drawing randomness from `rng`.
+/// Runs spherical k-means `n_init` times on the unit-norm rows of `x`, drawing randomness
+/// from `rng`, and keeps the run with the largest final objective (the first on ties).
 pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeansFit {
+    let mut best = fit_once(x, params, rng);
+    for restart in 1..params.n_init() {
+        let candidate = fit_once(x, params, rng);
+        let score = |f: &KMeansFit| f.objective.last().copied().unwrap_or(0.0);
+        tracing::debug!(
+            restart,
+            objective = score(&candidate),
+            best = score(&best),
+            "restart"
+        );
+        if score(&candidate) > score(&best) {
+            best = candidate;
+        }
+    }
+    best
+}
+
+fn fit_once(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeansFit {
     let n_docs = x.rows();
     let candidates: Vec<usize> = (0..n_docs)
         .filter(|&i| sparse::row(x, i).nnz() > 0)
@@ -179,6 +225,37 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
     }
 }
 
+/// For fixed `labels`, the cosine of each document to its own centroid and the best cosine
+/// to any other centroid (used after merging, when labels are given rather than chosen).
+pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>, Vec<f32>) {
+    let index = centroids.term_major();
+    let k = index.k;
+    let mut own = vec![0.0f32; labels.len()];
+    let mut other = vec![0.0f32; labels.len()];
+    own.par_chunks_mut(ASSIGN_CHUNK)
+        .zip(other.par_chunks_mut(ASSIGN_CHUNK))
+        .enumerate()
+        .for_each(|(chunk, (own, other))| {
+            let mut scores = vec![0.0f32; k];
+            for (offset, (o, s)) in own.iter_mut().zip(other.iter_mut()).enumerate() {
+                let doc = chunk * ASSIGN_CHUNK + offset;
+                let label = labels[doc];
+                if label < 0 {
+                    continue;
+                }
+                index.score_row(sparse::row(x, doc), &mut scores);
+                *o = scores[label as usize];
+                *s = scores
+                    .iter()
+                    .enumerate()
+                    .filter(|&(c, _)| c != label as usize)
+                    .map(|(_, &v)| v)
+                    .fold(0.0, f32::max);
+            }
+        });
+    (own, other)
+}
+
 /// Members per cluster, ignoring `-1`.
 pub fn cluster_sizes(labels: &[i32], k: usize) -> Vec<u64> {
     let mut sizes = vec![0u64; k];
@@ -199,8 +276,8 @@ fn assign(
     similarity: &mut [f32],
     second: &mut [f32],
 ) -> (usize, f64) {
-    let k = centroids.n_clusters();
-    let term_major = centroids.term_major();
+    let index = centroids.term_major();
+    let k = index.k;
     let partials: Vec<(usize, f64)> = labels
         .par_chunks_mut(ASSIGN_CHUNK)
         .zip(similarity.par_chunks_mut(ASSIGN_CHUNK))
@@ -216,13 +293,7 @@ fn assign(
                 if row.nnz() == 0 {
                     continue;
                 }
-                scores.fill(0.0);
-                for (&j, &v) in row.indices.iter().zip(row.values) {
-                    let col = &term_major[j as usize * k..(j as usize + 1) * k];
-                    for (s, &w) in scores.iter_mut().zip(col) {
-                        *s += v * w;
-                    }
-                }
+                index.score_row(row, &mut scores);
                 let (mut best, mut best_sim, mut second_sim) = (0usize, f32::NEG_INFINITY, 0.0);
                 for (c, &s) in scores.iter().enumerate() {
                     if s > best_sim {

@@ -7,10 +7,12 @@
 
 pub mod init;
 pub mod kmeans;
+pub mod merge;
 pub mod params;
 
 pub use init::InitReport;
-pub use kmeans::{Centroids, KMeansFit, fit};
+pub use kmeans::{Centroids, KMeansFit, fit, score_labels};
+pub use merge::{Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.

@@ -58,6 +58,12 @@ pub struct ClusterParams {
     /// `0` switches pruning off.
     #[serde(default = "defaults::centroid_min_df_factor")]
     pub centroid_min_df_factor: f64,
+    /// Runs from different seeds; the one with the best objective (sum of cosines) is kept.
+    #[serde(default = "defaults::n_init")]
+    pub n_init: usize,
+    /// Merge clusters whose centroids' average cosine is at least this (unset: no merge).
+    #[serde(default)]
+    pub merge_threshold: Option<f64>,
 }
 
 mod defaults {
@@ -72,7 +78,7 @@ mod defaults {
         1e-4
     }
     pub fn init() -> InitMethod {
-        InitMethod::KMeansPlusPlus
+        InitMethod::SimilarCut
     }
     pub fn alpha() -> f64 {
         3.0
@@ -81,7 +87,10 @@ mod defaults {
         0.5
     }
     pub fn centroid_min_df_factor() -> f64 {
-        0.0
+        0.01
+    }
+    pub fn n_init() -> usize {
+        10
     }
 }
 
@@ -100,6 +109,10 @@ pub enum ClusterParamError {
     MaxSimilar(f64),
     #[error("`cluster.centroid_min_df_factor` must be finite and at least 0, got {0}")]
     PruneFactor(f64),
+    #[error("`cluster.n_init` must be at least 1, got {0}")]
+    NInit(usize),
+    #[error("`cluster.merge_threshold` must be in (0, 1], got {0}")]
+    MergeThreshold(f64),
 }
 
 /// Checked clustering parameters; build with [`ClusterParams::check`].
@@ -114,9 +127,17 @@ pub struct ValidClusterParams {
     alpha: f64,
     max_similar: f32,
     centroid_min_df_factor: f32,
+    n_init: usize,
+    merge_threshold: Option<f32>,
 }
 
 impl ValidClusterParams {
+    pub fn n_init(&self) -> usize {
+        self.n_init
+    }
+    pub fn merge_threshold(&self) -> Option<f32> {
+        self.merge_threshold
+    }
     pub fn scope(&self) -> Scope {
         self.scope
     }
@@ -159,6 +180,8 @@ impl ClusterParams {
             alpha: defaults::alpha(),
             max_similar: defaults::max_similar(),
             centroid_min_df_factor: defaults::centroid_min_df_factor(),
+            n_init: defaults::n_init(),
+            merge_threshold: None,
         }
     }
 
@@ -183,6 +206,14 @@ impl ClusterParams {
         if !(self.centroid_min_df_factor >= 0.0 && self.centroid_min_df_factor.is_finite()) {
             errors.push(ClusterParamError::PruneFactor(self.centroid_min_df_factor));
         }
+        if self.n_init < 1 {
+            errors.push(ClusterParamError::NInit(self.n_init));
+        }
+        if let Some(t) = self.merge_threshold
+            && !(t > 0.0 && t <= 1.0)
+        {
+            errors.push(ClusterParamError::MergeThreshold(t));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -196,6 +227,8 @@ impl ClusterParams {
             alpha: self.alpha,
             max_similar: self.max_similar as f32,
             centroid_min_df_factor: self.centroid_min_df_factor as f32,
+            n_init: self.n_init,
+            merge_threshold: self.merge_threshold.map(|t| t as f32),
         })
     }
 }
@@ -215,8 +248,9 @@ mod tests {
         let p = ClusterParams::with_k(3).check().unwrap();
         assert_eq!(
             (p.k(), p.max_iter(), p.init()),
-            (3, 10, InitMethod::KMeansPlusPlus)
+            (3, 10, InitMethod::SimilarCut)
         );
+        assert_eq!((p.n_init(), p.centroid_min_df_factor()), (10, 0.01));
     }
 
     #[test]

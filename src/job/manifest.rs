@@ -90,8 +90,20 @@ pub struct ClusteringReport {
     pub init: InitReport,
     pub n_reseeded: usize,
     pub mean_centroid_nnz: f64,
+    /// Present when `merge_threshold` is set.
+    pub merge: Option<MergeReport>,
     pub clusters: Vec<ClusterReport>,
     pub seconds: StageSeconds,
+}
+
+/// What the over-cluster-then-merge step did.
+#[derive(Debug, Serialize)]
+pub struct MergeReport {
+    pub threshold: f32,
+    pub n_before: usize,
+    pub n_after: usize,
+    /// New cluster id of each cluster before the merge (`mapping[old] = new`).
+    pub mapping: Vec<i32>,
 }
 
 /// Per-cluster diagnostics.

@@ -24,8 +24,8 @@ use tracing::info;
 
 use super::JobError;
 use super::manifest::{
-    ClusterReport, ClusteringReport, InputSummary, Manifest, PartitionReport, RunStatus,
-    StageSeconds, Tool,
+    ClusterReport, ClusteringReport, InputSummary, Manifest, MergeReport, PartitionReport,
+    RunStatus, StageSeconds, Tool,
 };
 use super::plan::JobPlan;
 use crate::cluster::{self, KMeansFit, Scope};
@@ -65,6 +65,7 @@ struct Clustered {
     key: PartitionKey,
     vectorized: Vectorized,
     fit: KMeansFit,
+    merge: Option<MergeReport>,
     keywords: Vec<label::Keyword>,
     seconds: StageSeconds,
 }
@@ -266,8 +267,7 @@ fn cluster_texts(plan: &JobPlan, key: PartitionKey, texts: &[&str]) -> Clustered
 
     let t = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
-    let fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
-    seconds.cluster = t.elapsed().as_secs_f64();
+    let mut fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
     if fit.n_clusters < plan.cluster.k() {
         tracing::warn!(
             partition = %key,
@@ -276,6 +276,20 @@ fn cluster_texts(plan: &JobPlan, key: PartitionKey, texts: &[&str]) -> Clustered
             "k capped at the number of documents with terms"
         );
     }
+    let mut merge = None;
+    if let Some(threshold) = plan.cluster.merge_threshold() {
+        let n_before = fit.n_clusters;
+        let (merged, mapping) = cluster::merge_fit(&vectorized.matrix, fit, threshold);
+        fit = merged;
+        info!(partition = %key, n_before, n_after = fit.n_clusters, "merged close clusters");
+        merge = Some(MergeReport {
+            threshold,
+            n_before,
+            n_after: fit.n_clusters,
+            mapping,
+        });
+    }
+    seconds.cluster = t.elapsed().as_secs_f64();
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
 
     let t = Instant::now();
@@ -285,6 +299,7 @@ fn cluster_texts(plan: &JobPlan, key: PartitionKey, texts: &[&str]) -> Clustered
         key,
         vectorized,
         fit,
+        merge,
         keywords,
         seconds,
     }
@@ -342,6 +357,7 @@ fn write_cluster_tables(
         key,
         vectorized,
         fit,
+        merge,
         keywords,
         mut seconds,
     } = c;
@@ -410,6 +426,7 @@ fn write_cluster_tables(
         } else {
             (0..k).map(|c| fit.centroids.nnz(c)).sum::<usize>() as f64 / k as f64
         },
+        merge,
         clusters: cluster_reports(&fit),
         seconds,
     })
