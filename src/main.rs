@@ -1,5 +1,6 @@
 //! The `textcluster` binary: parse arguments, set up logging, run, map the result to an exit
-//! code (0 ok; 1 bad spec, arguments or input: do not retry; 2 environmental failure: retry).
+//! code (0 ok; 1 bad spec, arguments or input: do not retry; 2 environmental failure: retry;
+//! 3 some partitions failed and the rest were committed).
 
 mod cli;
 
@@ -10,8 +11,9 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, LogFormat};
 
-const EXIT_USER_ERROR: u8 = 1;
-const EXIT_ENVIRONMENT: u8 = 2;
+pub(crate) const EXIT_USER_ERROR: u8 = 1;
+pub(crate) const EXIT_ENVIRONMENT: u8 = 2;
+pub(crate) const EXIT_PARTIAL: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -29,11 +31,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => configure_threads(args.threads)
             .and_then(|()| cli::run::execute(args).map_err(anyhow::Error::from)),
-        Command::Plan(args) => cli::plan::execute(args).map_err(anyhow::Error::from),
-        Command::Eval(args) => cli::eval::execute(args),
+        Command::Plan(args) => cli::plan::execute(args)
+            .map(|()| 0)
+            .map_err(anyhow::Error::from),
+        Command::Eval(args) => cli::eval::execute(args).map(|()| 0),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             let user = e

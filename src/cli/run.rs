@@ -1,8 +1,11 @@
 //! `textcluster run`.
 
 use clap::Args;
+use textcluster::job::manifest::RunStatus;
+use textcluster::job::{JobError, RunOptions};
 
 use super::JobArgs;
+use crate::{EXIT_ENVIRONMENT, EXIT_PARTIAL, EXIT_USER_ERROR};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -11,20 +14,44 @@ pub struct RunArgs {
     /// Cap the worker threads (default: all cores). Outputs are identical for any value.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Stop starting partitions after the first failure (the rest are `cancelled`).
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
-/// Runs the job and prints where the outputs went.
-pub fn execute(args: &RunArgs) -> Result<(), textcluster::job::JobError> {
+/// Runs the job, prints a one-line summary and returns the exit code.
+pub fn execute(args: &RunArgs) -> Result<u8, JobError> {
     let plan = args.job.plan()?;
-    let summary = textcluster::job::run(&plan)?;
+    let summary = textcluster::job::run(
+        &plan,
+        RunOptions {
+            fail_fast: args.fail_fast,
+        },
+    )?;
     let m = &summary.manifest;
-    let n_docs: usize = m.partitions.iter().map(|p| p.n_docs).sum();
+    let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
+    use textcluster::job::manifest::PartitionStatus as S;
     println!(
-        "{} documents in {} partitions clustered in {:.2} s; outputs in {}",
-        n_docs,
-        m.partitions.len(),
+        "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; outputs in {}",
+        m.status,
+        count(S::Succeeded),
+        count(S::Skipped),
+        count(S::Failed),
+        count(S::Cancelled),
         m.seconds_total,
         plan.output().display()
     );
-    Ok(())
+    for p in m.partitions.iter().filter(|p| p.status == S::Failed) {
+        eprintln!(
+            "error: partition `{}` failed: {}",
+            p.key,
+            p.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(match m.status {
+        RunStatus::Succeeded => 0,
+        RunStatus::Partial => EXIT_PARTIAL,
+        RunStatus::Failed if summary.failures_are_user_errors() => EXIT_USER_ERROR,
+        RunStatus::Failed => EXIT_ENVIRONMENT,
+    })
 }

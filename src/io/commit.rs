@@ -6,8 +6,15 @@
 //! version aside. A rename within one file system is atomic, so a reader sees the old
 //! partition directory or the new one, never a mix. Small files such as the manifest are
 //! written to a temporary file and renamed.
+//!
+//! After a partition's tables are in place, a commit record (`OUT/_commits/<key>/commit.json`)
+//! stores the input fingerprint and parameter hash it was computed from; `skip_existing` reads
+//! it. The record is removed before a partition is replaced and written after, so it never
+//! vouches for a partition that is being swapped.
 
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::OutputError;
 use super::dataset::PartitionKey;
@@ -15,6 +22,32 @@ use super::write::{PART_FILE, Table};
 
 /// Directory under the output path that holds runs in progress.
 pub const STAGING_DIR: &str = "_staging";
+
+/// Directory under the output path that holds commit records.
+pub const COMMITS_DIR: &str = "_commits";
+
+/// What a committed partition was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub key: String,
+    pub input_fingerprint: String,
+    pub param_hash: String,
+    pub run_id: String,
+}
+
+fn record_path(out: &Path, key: &PartitionKey) -> PathBuf {
+    out.join(COMMITS_DIR).join(key.dir()).join("commit.json")
+}
+
+/// The commit record of partition `key`, if it has one and every table in `tables` is present.
+pub fn committed(out: &Path, key: &PartitionKey, tables: &[Table]) -> Option<CommitRecord> {
+    let text = fs_err::read_to_string(record_path(out, key)).ok()?;
+    let record: CommitRecord = serde_json::from_str(&text).ok()?;
+    tables
+        .iter()
+        .all(|&t| Staging::committed_file(out, t, key).exists())
+        .then_some(record)
+}
 
 /// One run's staging area.
 #[derive(Debug)]
@@ -42,6 +75,34 @@ impl Staging {
     /// Where `table`'s file for partition `key` lives once committed.
     pub fn committed_file(out: &Path, table: Table, key: &PartitionKey) -> PathBuf {
         out.join(table.name()).join(key.dir()).join(PART_FILE)
+    }
+
+    /// Removes what earlier runs left in `OUT/_staging` (they were killed: the caller holds
+    /// the run lock, so no other run is using it).
+    pub fn remove_stale(out: &Path) -> Result<(), OutputError> {
+        let dir = out.join(STAGING_DIR);
+        if dir.exists() {
+            tracing::warn!(dir = %dir.display(), "removing staging left by an interrupted run");
+            fs_err::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Commits partition `key` ([`Staging::commit`]) and then writes its commit record.
+    pub fn commit_with_record(
+        &self,
+        key: &PartitionKey,
+        record: &CommitRecord,
+    ) -> Result<(), OutputError> {
+        let path = record_path(&self.out, key);
+        if path.exists() {
+            fs_err::remove_file(&path)?;
+        }
+        self.commit(key)?;
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(record).expect("record serialises"),
+        )
     }
 
     /// Moves the staged directories of partition `key` into place, replacing old versions.
@@ -136,6 +197,32 @@ mod tests {
         assert_eq!(read("a"), "a1");
         assert_eq!(read("b"), "b2");
         assert!(!out.path().join(STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn commit_records_vouch_only_for_complete_partitions() {
+        let out = tempfile::tempdir().unwrap();
+        let staging = Staging::create(out.path(), "run").unwrap();
+        let f = staging.file(Table::Labels, &key("a"));
+        fs_err::create_dir_all(f.parent().unwrap()).unwrap();
+        fs_err::write(&f, "x").unwrap();
+        let record = CommitRecord {
+            key: "dt=a".into(),
+            input_fingerprint: "f".into(),
+            param_hash: "p".into(),
+            run_id: "run".into(),
+        };
+        staging.commit_with_record(&key("a"), &record).unwrap();
+        staging.finish().unwrap();
+        assert_eq!(
+            committed(out.path(), &key("a"), &[Table::Labels]),
+            Some(record)
+        );
+        assert_eq!(
+            committed(out.path(), &key("a"), &[Table::Labels, Table::Keywords]),
+            None
+        );
+        assert_eq!(committed(out.path(), &key("b"), &[Table::Labels]), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod commit;
 pub mod dataset;
+pub mod lock;
 pub mod read;
 pub mod write;
 

@@ -10,7 +10,24 @@ use crate::io::InputFile;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Every selected partition succeeded or was skipped as already done.
     Succeeded,
+    /// Some partitions failed; the others were committed.
+    Partial,
+    /// No partition was committed or skipped.
+    Failed,
+}
+
+/// Outcome of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionStatus {
+    Succeeded,
+    Failed,
+    /// Already committed from the same input and parameters (`skip_existing`).
+    Skipped,
+    /// Not started because an earlier partition failed under `--fail-fast`.
+    Cancelled,
 }
 
 /// The whole manifest.
@@ -59,7 +76,16 @@ pub struct InputSummary {
 pub struct PartitionReport {
     /// `dt=2018-06-01`, or empty for unpartitioned input.
     pub key: String,
-    pub status: &'static str,
+    pub status: PartitionStatus,
+    /// Why the partition failed.
+    pub error: Option<String>,
+    /// True when the failure is the input's fault (a retry will not help).
+    #[serde(skip)]
+    pub user_error: bool,
+    /// sha256 over the partition's files (path, size, mtime).
+    pub input_fingerprint: String,
+    /// sha256 over the parameters that shape the outputs and the tool version.
+    pub param_hash: String,
     pub files: Vec<InputFile>,
     pub n_rows: u64,
     /// Rows with a non-null text: the documents labelled.

@@ -13,9 +13,10 @@ pub mod spec;
 use std::path::PathBuf;
 
 pub use plan::JobPlan;
-pub use runner::{RunSummary, run};
+pub use runner::{RunOptions, RunSummary, run};
 pub use spec::{JobSpec, SpecError};
 
+use crate::io::lock::LockError;
 use crate::io::{InputError, OutputError};
 
 /// Why a job did not run to completion.
@@ -35,16 +36,25 @@ pub enum JobError {
     OutputInsideInput { output: PathBuf, input: PathBuf },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(
+        "`{}` already exists and `output.mode` is `error_if_exists`\nhint: use `overwrite_partitions` to replace it or `skip_existing` to resume",
+        path.display()
+    )]
+    OutputExists { path: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl JobError {
     /// True when the user must fix the spec, arguments or data (a retry will not help).
     pub fn is_user_error(&self) -> bool {
         match self {
-            JobError::Spec(SpecError::Read { .. }) => true,
-            JobError::Spec(_) | JobError::Params(_) | JobError::OutputInsideInput { .. } => true,
+            JobError::Spec(_)
+            | JobError::Params(_)
+            | JobError::OutputInsideInput { .. }
+            | JobError::OutputExists { .. } => true,
             JobError::Input(e) => !e.is_environmental(),
-            JobError::Output(_) => false,
+            JobError::Output(_) | JobError::Lock(_) => false,
         }
     }
 }

@@ -6,11 +6,17 @@
 //! one vocabulary and one clustering cover them all. Every random draw comes from an RNG
 //! seeded by (seed, clustering key), so outputs do not depend on the thread count.
 //!
-//! # Commit
-//! All outputs are staged first. Only when every clustering succeeded are the partitions
-//! committed, then `manifest.json` is written atomically and `_SUCCESS` last. On error the
-//! staging directory is removed and nothing already committed changes.
+//! # Commit and failure isolation
+//! A run takes the output lock, removes staging left by killed runs, and drops `_SUCCESS`.
+//! Each partition is staged and committed as soon as it is done (with its commit record), so
+//! a run killed midway keeps the partitions it finished and `skip_existing` redoes only the
+//! rest. A partition that fails, with an error or a panic, is recorded in the manifest and the
+//! others go on (unless `fail_fast`). The manifest is always written, atomically; `_SUCCESS`
+//! only when every partition succeeded or was skipped. In `global` scope the clustering covers
+//! every partition, so it succeeds or fails as a whole.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, BooleanArray, StringArray, StringViewArray};
@@ -25,11 +31,13 @@ use tracing::info;
 use super::JobError;
 use super::manifest::{
     ClusterReport, ClusteringReport, InputSummary, Manifest, MergeReport, PartitionReport,
-    RunStatus, StageSeconds, Tool,
+    PartitionStatus, RunStatus, StageSeconds, Tool,
 };
 use super::plan::JobPlan;
+use super::spec::OutputMode;
 use crate::cluster::{self, KMeansFit, Scope};
-use crate::io::commit::{Staging, write_atomic};
+use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
+use crate::io::lock::RunLock;
 use crate::io::write::{batch, f32s, i32s, i64s, strings, write_parquet};
 use crate::io::{OutputError, Partition, PartitionKey, Table, read_partition};
 use crate::label;
@@ -38,10 +46,28 @@ use crate::text::{self, Vectorized};
 /// Second-best cosine within this of the best makes a document ambiguous.
 const AMBIGUITY_MARGIN: f32 = 0.01;
 
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Stop starting partitions after the first failure.
+    pub fail_fast: bool,
+}
+
 /// What a finished run reports to the caller.
 #[derive(Debug)]
 pub struct RunSummary {
     pub manifest: Manifest,
+}
+
+impl RunSummary {
+    /// True when every failed partition failed because of its input (retrying will not help).
+    pub fn failures_are_user_errors(&self) -> bool {
+        self.manifest
+            .partitions
+            .iter()
+            .filter(|p| p.status == PartitionStatus::Failed)
+            .all(|p| p.user_error)
+    }
 }
 
 /// One partition's documents with null texts removed.
@@ -79,51 +105,157 @@ pub fn derive_seed(seed: u64, key: &PartitionKey) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("digest has 32 bytes"))
 }
 
-/// Runs `plan` to completion.
-pub fn run(plan: &JobPlan) -> Result<RunSummary, JobError> {
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// sha256 over a partition's files: path relative to the input root, size and mtime.
+fn input_fingerprint(plan: &JobPlan, partition: &Partition) -> String {
+    let mut h = Sha256::new();
+    for f in &partition.files {
+        let relative = f.path.strip_prefix(&plan.dataset.root).unwrap_or(&f.path);
+        h.update(relative.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(f.size.to_le_bytes());
+        h.update(f.mtime_ns.to_le_bytes());
+    }
+    hex(&h.finalize())
+}
+
+/// sha256 over everything that shapes the outputs: input columns, vectorise, cluster and
+/// keyword parameters, and the tool version.
+fn param_hash(plan: &JobPlan) -> String {
+    let spec = &plan.spec;
+    let shaping = serde_json::json!({
+        "tool": env!("CARGO_PKG_VERSION"),
+        "text_column": spec.input.text_column,
+        "id_column": spec.input.id_column,
+        "vectorize": spec.vectorize,
+        "cluster": spec.cluster,
+        "keywords": spec.keywords,
+    });
+    hex(&Sha256::digest(shaping.to_string().as_bytes()))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Everything one run shares between partitions.
+struct Context<'a> {
+    plan: &'a JobPlan,
+    staging: Staging,
+    run_id: String,
+    param_hash: String,
+}
+
+impl Context<'_> {
+    fn new_report(&self, partition: &Partition, fingerprint: String) -> PartitionReport {
+        PartitionReport {
+            key: partition.key.to_string(),
+            status: PartitionStatus::Cancelled,
+            error: None,
+            user_error: false,
+            input_fingerprint: fingerprint,
+            param_hash: self.param_hash.clone(),
+            files: partition.files.clone(),
+            n_rows: partition.n_rows(),
+            n_docs: 0,
+            n_null_texts: 0,
+            n_empty_docs: 0,
+            seconds_read: 0.0,
+            seconds_write_labels: 0.0,
+        }
+    }
+
+    fn record(&self, key: &PartitionKey, fingerprint: &str) -> CommitRecord {
+        CommitRecord {
+            key: key.to_string(),
+            input_fingerprint: fingerprint.to_owned(),
+            param_hash: self.param_hash.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+
+    /// True when `skip_existing` is on and `key` is committed from the same input and params.
+    fn already_done(&self, key: &PartitionKey, fingerprint: &str, tables: &[Table]) -> bool {
+        self.plan.spec.output.mode == OutputMode::SkipExisting
+            && committed(self.plan.output(), key, tables).is_some_and(|r| {
+                r.input_fingerprint == fingerprint && r.param_hash == self.param_hash
+            })
+    }
+}
+
+/// Runs `plan` to completion. Partition failures are reported in the summary's manifest; an
+/// `Err` means the run could not start or finish at all (lock held, output unwritable).
+pub fn run(plan: &JobPlan, options: RunOptions) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let run_id = format!("{}-{}", started_at, std::process::id());
     let out = plan.output();
-    let staging = Staging::create(out, &run_id)?;
-    info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
-
-    let result = match plan.cluster.scope() {
-        Scope::Partition => run_partitions(plan, &staging),
-        Scope::Global => run_global(plan, &staging),
-    };
-    let (partitions, clusterings) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if let Err(cleanup) = staging.finish() {
-                tracing::warn!(error = %cleanup, "could not remove the staging directory");
-            }
-            return Err(e);
+    let lock = RunLock::acquire(out, started_at)?;
+    Staging::remove_stale(out)?;
+    if plan.spec.output.mode == OutputMode::ErrorIfExists {
+        let mut keys: Vec<PartitionKey> = plan
+            .dataset
+            .partitions
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
+        if plan.cluster.scope() == Scope::Global {
+            keys.push(PartitionKey::all(&plan.dataset.partition_keys));
         }
-    };
-
-    // Commit: drop the old success marker, move partitions into place, manifest, marker.
+        for key in keys {
+            for table in Table::ALL {
+                let path = Staging::committed_file(out, table, &key);
+                if path.exists() {
+                    return Err(JobError::OutputExists { path });
+                }
+            }
+        }
+    }
     let success = out.join("_SUCCESS");
     if success.exists() {
         fs_err::remove_file(&success).map_err(OutputError::from)?;
     }
-    let mut keys: Vec<PartitionKey> = plan
-        .dataset
-        .partitions
+    let context = Context {
+        plan,
+        staging: Staging::create(out, &run_id)?,
+        run_id: run_id.clone(),
+        param_hash: param_hash(plan),
+    };
+    info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
+
+    let (partitions, clusterings) = match plan.cluster.scope() {
+        Scope::Partition => run_partitions(&context, options),
+        Scope::Global => run_global(&context),
+    };
+    context.staging.finish()?;
+
+    let done = partitions
         .iter()
-        .map(|p| p.key.clone())
-        .collect();
-    if plan.cluster.scope() == Scope::Global {
-        keys.push(PartitionKey::all(&plan.dataset.partition_keys));
-    }
-    for key in &keys {
-        staging.commit(key)?;
-    }
-    staging.finish()?;
+        .filter(|p| {
+            matches!(
+                p.status,
+                PartitionStatus::Succeeded | PartitionStatus::Skipped
+            )
+        })
+        .count();
+    let status = if done == partitions.len() {
+        RunStatus::Succeeded
+    } else if done > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Failed
+    };
     let manifest = Manifest {
-        status: RunStatus::Succeeded,
+        status,
         tool: Tool::current(),
         run_id,
         started_at,
@@ -138,45 +270,188 @@ pub fn run(plan: &JobPlan) -> Result<RunSummary, JobError> {
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&out.join("manifest.json"), &json)?;
-    write_atomic(&success, b"")?;
-    info!(seconds = manifest.seconds_total, "run succeeded");
+    if status == RunStatus::Succeeded {
+        write_atomic(&success, b"")?;
+    }
+    lock.release()?;
+    info!(?status, seconds = manifest.seconds_total, "run finished");
     Ok(RunSummary { manifest })
 }
 
 type Reports = (Vec<PartitionReport>, Vec<ClusteringReport>);
 
-fn run_partitions(plan: &JobPlan, staging: &Staging) -> Result<Reports, JobError> {
-    let results: Vec<Result<(PartitionReport, ClusteringReport), JobError>> = plan
+fn fail(report: &mut PartitionReport, error: &JobError) {
+    tracing::error!(partition = %report.key, error = %format!("{error:#}"), "partition failed");
+    report.status = PartitionStatus::Failed;
+    report.error = Some(error.to_string());
+    report.user_error = error.is_user_error();
+}
+
+fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
+    let plan = context.plan;
+    let stop = AtomicBool::new(false);
+    let results: Vec<(PartitionReport, Option<ClusteringReport>)> = plan
         .dataset
         .partitions
         .par_iter()
         .map(|partition| {
-            let loaded = load(plan, partition)?;
-            let texts: Vec<&str> = loaded.texts().collect();
-            let clustered = cluster_texts(plan, partition.key.clone(), &texts);
-            let mut partition_report = write_labels(
-                staging,
-                &loaded,
-                &clustered.fit.labels,
-                &clustered.fit.similarity,
-                0,
-            )?;
-            partition_report.n_empty_docs = clustered.vectorized.n_empty;
-            let clustering_report = write_cluster_tables(plan, staging, clustered)?;
-            Ok((partition_report, clustering_report))
+            let fingerprint = input_fingerprint(plan, partition);
+            let mut report = context.new_report(partition, fingerprint.clone());
+            if stop.load(Ordering::SeqCst) {
+                return (report, None);
+            }
+            if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
+                info!(partition = %partition.key, "already committed from the same input and parameters; skipped");
+                report.status = PartitionStatus::Skipped;
+                return (report, None);
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let (loaded_report, clustering) = process_partition(context, partition)?;
+                context
+                    .staging
+                    .commit_with_record(&partition.key, &context.record(&partition.key, &fingerprint))?;
+                Ok::<_, JobError>((loaded_report, clustering))
+            }));
+            match outcome {
+                Ok(Ok((done, clustering))) => {
+                    report = PartitionReport {
+                        status: PartitionStatus::Succeeded,
+                        input_fingerprint: report.input_fingerprint,
+                        ..done
+                    };
+                    (report, Some(clustering))
+                }
+                Ok(Err(error)) => {
+                    fail(&mut report, &error);
+                    if options.fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    (report, None)
+                }
+                Err(payload) => {
+                    let message = panic_message(payload.as_ref());
+                    tracing::error!(partition = %partition.key, message, "partition panicked");
+                    report.status = PartitionStatus::Failed;
+                    report.error = Some(format!("internal error (panic): {message}"));
+                    if options.fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    (report, None)
+                }
+            }
         })
         .collect();
-    let mut partitions = Vec::new();
+    let mut partitions = Vec::with_capacity(results.len());
     let mut clusterings = Vec::new();
-    for r in results {
-        let (p, c) = r?;
+    for (p, c) in results {
         partitions.push(p);
-        clusterings.push(c);
+        clusterings.extend(c);
     }
-    Ok((partitions, clusterings))
+    (partitions, clusterings)
 }
 
-fn run_global(plan: &JobPlan, staging: &Staging) -> Result<Reports, JobError> {
+/// Reads, clusters and stages one partition in `partition` scope.
+fn process_partition(
+    context: &Context<'_>,
+    partition: &Partition,
+) -> Result<(PartitionReport, ClusteringReport), JobError> {
+    let plan = context.plan;
+    let loaded = load(plan, partition)?;
+    let texts: Vec<&str> = loaded.texts().collect();
+    let clustered = cluster_texts(plan, partition.key.clone(), &texts);
+    let mut report = write_labels(
+        context,
+        &loaded,
+        &clustered.fit.labels,
+        &clustered.fit.similarity,
+        0,
+    )?;
+    report.n_empty_docs = clustered.vectorized.n_empty;
+    let clustering = write_cluster_tables(plan, &context.staging, clustered)?;
+    Ok((report, clustering))
+}
+
+fn run_global(context: &Context<'_>) -> Reports {
+    let plan = context.plan;
+    let fingerprints: Vec<String> = plan
+        .dataset
+        .partitions
+        .iter()
+        .map(|p| input_fingerprint(plan, p))
+        .collect();
+    let fingerprint = hex(&Sha256::digest(fingerprints.join("\n").as_bytes()));
+    let all = PartitionKey::all(&plan.dataset.partition_keys);
+    let mut reports: Vec<PartitionReport> = plan
+        .dataset
+        .partitions
+        .iter()
+        .map(|p| context.new_report(p, fingerprint.clone()))
+        .collect();
+    let model_tables = [Table::Centroids, Table::Keywords, Table::Similarity];
+    if context.already_done(&all, &fingerprint, &model_tables)
+        && plan
+            .dataset
+            .partitions
+            .iter()
+            .all(|p| context.already_done(&p.key, &fingerprint, &[Table::Labels]))
+    {
+        info!("every partition already committed from the same input and parameters; skipped");
+        for r in &mut reports {
+            r.status = PartitionStatus::Skipped;
+        }
+        return (reports, Vec::new());
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_, JobError> {
+        let (done, clustering) = process_global(context, &all)?;
+        for p in &plan.dataset.partitions {
+            context
+                .staging
+                .commit_with_record(&p.key, &context.record(&p.key, &fingerprint))?;
+        }
+        context
+            .staging
+            .commit_with_record(&all, &context.record(&all, &fingerprint))?;
+        Ok((done, clustering))
+    }));
+    match outcome {
+        Ok(Ok((done, clustering))) => {
+            let reports = done
+                .into_iter()
+                .map(|r| PartitionReport {
+                    status: PartitionStatus::Succeeded,
+                    input_fingerprint: fingerprint.clone(),
+                    ..r
+                })
+                .collect();
+            (reports, vec![clustering])
+        }
+        Ok(Err(error)) => {
+            for r in &mut reports {
+                fail(r, &error);
+            }
+            (reports, Vec::new())
+        }
+        Err(payload) => {
+            let message = format!(
+                "internal error (panic): {}",
+                panic_message(payload.as_ref())
+            );
+            tracing::error!(message, "global clustering panicked");
+            for r in &mut reports {
+                r.status = PartitionStatus::Failed;
+                r.error = Some(message.clone());
+            }
+            (reports, Vec::new())
+        }
+    }
+}
+
+/// Reads every partition, clusters them together and stages all tables.
+fn process_global(
+    context: &Context<'_>,
+    all: &PartitionKey,
+) -> Result<(Vec<PartitionReport>, ClusteringReport), JobError> {
+    let plan = context.plan;
     let loaded: Vec<Loaded<'_>> = plan
         .dataset
         .partitions
@@ -184,8 +459,7 @@ fn run_global(plan: &JobPlan, staging: &Staging) -> Result<Reports, JobError> {
         .map(|p| load(plan, p))
         .collect::<Result<_, _>>()?;
     let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
-    let key = PartitionKey::all(&plan.dataset.partition_keys);
-    let clustered = cluster_texts(plan, key, &texts);
+    let clustered = cluster_texts(plan, all.clone(), &texts);
 
     let mut offsets = Vec::with_capacity(loaded.len());
     let mut offset = 0;
@@ -198,7 +472,7 @@ fn run_global(plan: &JobPlan, staging: &Staging) -> Result<Reports, JobError> {
         .zip(&offsets)
         .map(|(l, &start)| {
             write_labels(
-                staging,
+                context,
                 l,
                 &clustered.fit.labels,
                 &clustered.fit.similarity,
@@ -212,8 +486,8 @@ fn run_global(plan: &JobPlan, staging: &Staging) -> Result<Reports, JobError> {
             .filter(|&&c| c < 0)
             .count();
     }
-    let clustering = write_cluster_tables(plan, staging, clustered)?;
-    Ok((partitions, vec![clustering]))
+    let clustering = write_cluster_tables(plan, &context.staging, clustered)?;
+    Ok((partitions, clustering))
 }
 
 fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
@@ -314,7 +588,7 @@ fn batch_error(table: Table) -> impl FnOnce(arrow::error::ArrowError) -> OutputE
 
 /// Stages the labels of one input partition: rows `start..` of the clustering's labels.
 fn write_labels(
-    staging: &Staging,
+    context: &Context<'_>,
     loaded: &Loaded<'_>,
     labels: &[i32],
     similarity: &[f32],
@@ -333,17 +607,16 @@ fn write_labels(
         ],
     )
     .map_err(batch_error(Table::Labels))?;
-    write_parquet(&staging.file(Table::Labels, &loaded.partition.key), &b)?;
+    write_parquet(
+        &context.staging.file(Table::Labels, &loaded.partition.key),
+        &b,
+    )?;
     Ok(PartitionReport {
-        key: loaded.partition.key.to_string(),
-        status: "succeeded",
-        files: loaded.partition.files.clone(),
-        n_rows: loaded.partition.n_rows(),
         n_docs: n,
         n_null_texts: loaded.n_null,
-        n_empty_docs: 0,
         seconds_read: loaded.seconds_read,
         seconds_write_labels: t.elapsed().as_secs_f64(),
+        ..context.new_report(loaded.partition, String::new())
     })
 }
 

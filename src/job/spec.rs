@@ -53,6 +53,22 @@ fn default_id_column() -> String {
 pub struct OutputSpec {
     /// The output directory; created if missing.
     pub path: PathBuf,
+    /// What to do with partitions that are already committed.
+    #[serde(default)]
+    pub mode: OutputMode,
+}
+
+/// How a run treats partitions already committed under the output path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// Replace the partitions this run computes; leave the others alone.
+    #[default]
+    OverwritePartitions,
+    /// Stop before any work if a selected partition is already committed.
+    ErrorIfExists,
+    /// Skip partitions committed from the same input fingerprint and parameters (resume).
+    SkipExisting,
 }
 
 /// A spec that cannot be read or does not describe a valid job.

@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod determinism;
+mod production;
 mod run;
 mod util;

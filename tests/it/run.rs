@@ -22,9 +22,14 @@ fn partition_scope_writes_every_table_for_every_partition() {
     ]));
 
     let mut expected = vec!["_SUCCESS".to_owned(), "manifest.json".to_owned()];
-    for table in ["centroids", "keywords", "labels", "similarity"] {
+    for table in ["_commits", "centroids", "keywords", "labels", "similarity"] {
         for p in 1..=3 {
-            expected.push(format!("{table}/dt=2018-06-0{p}/part-00000.parquet"));
+            let file = if table == "_commits" {
+                "commit.json"
+            } else {
+                "part-00000.parquet"
+            };
+            expected.push(format!("{table}/dt=2018-06-0{p}/{file}"));
         }
     }
     expected.sort();

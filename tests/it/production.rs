@@ -1,0 +1,288 @@
+//! The production contract: output modes, failure isolation, exit codes, the lock, and
+//! crash safety (SIGKILL, then resume).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::util::*;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Every file under `dir` with its bytes and mtime.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
+    tree(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .map(|f| {
+            let p = dir.join(&f);
+            let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (f, std::fs::read(&p).unwrap(), mtime)
+        })
+        .collect()
+}
+
+fn statuses(out: &Path) -> Vec<String> {
+    manifest(out)["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn setup(partitions: usize, per_topic: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tmp();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    hive_tree(&input, partitions, per_topic);
+    let job = spec(dir.path(), &input, &out, 3);
+    (dir, input, out, job)
+}
+
+#[test]
+fn skip_existing_skips_committed_partitions_and_redoes_changed_ones() {
+    let (_dir, input, out, job) = setup(3, 5);
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&["run", job]));
+    let before = snapshot(&out);
+    ok(&textcluster(&[
+        "run",
+        job,
+        "--set",
+        "output.mode=skip_existing",
+    ]));
+    assert_eq!(statuses(&out), ["skipped", "skipped", "skipped"]);
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "a skipping run must not touch outputs"
+    );
+    assert!(out.join("_SUCCESS").exists());
+
+    // Changing one input file redoes that partition only; changing a parameter redoes all.
+    let ids = vec!["new".to_owned()];
+    write_docs(
+        &input.join("dt=2018-06-02/part-00001.parquet"),
+        &ids,
+        &[Some(doc(0, 1))],
+    );
+    ok(&textcluster(&[
+        "run",
+        job,
+        "--set",
+        "output.mode=skip_existing",
+    ]));
+    assert_eq!(statuses(&out), ["skipped", "succeeded", "skipped"]);
+    ok(&textcluster(&[
+        "run",
+        job,
+        "--set",
+        "output.mode=skip_existing",
+        "--set",
+        "cluster.seed=9",
+    ]));
+    assert_eq!(statuses(&out), ["succeeded", "succeeded", "succeeded"]);
+}
+
+#[test]
+fn overwrite_of_one_partition_leaves_the_others_byte_for_byte() {
+    let (_dir, _input, out, job) = setup(3, 5);
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&["run", job]));
+    let before = snapshot(&out);
+    std::thread::sleep(Duration::from_millis(20));
+    ok(&textcluster(&[
+        "run",
+        job,
+        "--partition",
+        "dt=2018-06-03",
+        "--set",
+        "cluster.seed=5",
+    ]));
+    let after = snapshot(&out);
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.0, a.0);
+        if b.0.contains("dt=2018-06-03") {
+            assert_ne!(b.2, a.2, "{} was not rewritten", b.0);
+        } else {
+            assert_eq!((&b.1, b.2), (&a.1, a.2), "{} changed", b.0);
+        }
+    }
+}
+
+#[test]
+fn error_if_exists_stops_before_any_work() {
+    let (_dir, _input, out, job) = setup(2, 3);
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&["run", job]));
+    let before = snapshot(&out);
+    let stderr = fails(
+        &textcluster(&["run", job, "--set", "output.mode=error_if_exists"]),
+        1,
+    );
+    assert!(
+        stderr.contains("already exists") && stderr.contains("dt=2018-06-01"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&out), before);
+}
+
+/// Replaces every occurrence of `marker` in a Parquet file with bytes that are not UTF-8.
+/// The footer stays valid, so the plan accepts the file and the read fails.
+fn poison(path: &Path, marker: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let m = marker.as_bytes();
+    let mut hits = 0;
+    for i in 0..bytes.len().saturating_sub(m.len()) {
+        if &bytes[i..i + m.len()] == m {
+            bytes[i] = 0xff;
+            bytes[i + 1] = 0xfe;
+            hits += 1;
+        }
+    }
+    assert!(hits > 0);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_bad_partition_fails_alone_with_exit_code_3() {
+    let (_dir, input, out, job) = setup(3, 4);
+    let victim = input.join("dt=2018-06-02/part-00001.parquet");
+    write_docs(
+        &victim,
+        &["bad".to_owned()],
+        &[Some("POISONMARKER apple banana".into())],
+    );
+    poison(&victim, "POISONMARKER");
+    let job = job.to_str().unwrap();
+    let run = textcluster(&["run", job]);
+    let stderr = fails(&run, 3);
+    assert!(stderr.contains("dt=2018-06-02"), "{stderr}");
+    assert_eq!(statuses(&out), ["succeeded", "failed", "succeeded"]);
+    let m = manifest(&out);
+    assert_eq!(m["status"], "partial");
+    assert!(
+        m["partitions"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("dt=2018-06-02")
+    );
+    assert!(!out.join("_SUCCESS").exists());
+    assert!(out.join("labels/dt=2018-06-01/part-00000.parquet").exists());
+    assert!(!out.join("labels/dt=2018-06-02").exists());
+    assert!(!out.join("_staging").exists());
+
+    // --fail-fast on one thread: the partitions after the failure are not started.
+    let run = textcluster(&[
+        "run",
+        job,
+        "--fail-fast",
+        "--threads",
+        "1",
+        "--partition",
+        "dt=2018-06-02",
+        "--partition",
+        "dt=2018-06-03",
+    ]);
+    fails(&run, 1);
+    assert_eq!(statuses(&out), ["failed", "cancelled"]);
+}
+
+#[test]
+fn a_live_lock_stops_a_second_run_and_a_dead_one_is_taken_over() {
+    let (_dir, _input, out, job) = setup(1, 3);
+    let job = job.to_str().unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let lock = |pid: u32| {
+        let body = serde_json::json!({"pid": pid, "host": host.trim(), "started_at": 1});
+        std::fs::write(out.join("_textcluster.lock"), body.to_string()).unwrap();
+    };
+    lock(std::process::id()); // this test process: alive
+    let stderr = fails(&textcluster(&["run", job]), 2);
+    assert!(stderr.contains("locked by a running job"), "{stderr}");
+    assert!(!out.join("labels").exists());
+
+    lock(u32::MAX - 3); // no such process
+    let run = textcluster(&["run", job]);
+    ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("stale lock"));
+    assert!(!out.join("_textcluster.lock").exists());
+}
+
+#[test]
+fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_outputs() {
+    let dir = tmp();
+    let input = dir.path().join("in");
+    hive_tree(&input, 10, 200);
+    let reference = dir.path().join("reference");
+    let job_ref = spec(dir.path(), &input, &reference, 3);
+    let start = Instant::now();
+    ok(&textcluster(&[
+        "run",
+        job_ref.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]));
+    let full = start.elapsed();
+    let expected: Vec<(String, Vec<u8>)> = snapshot(&reference)
+        .into_iter()
+        .map(|(f, b, _)| (f, b))
+        .collect();
+    let mut interrupted_midway = 0;
+
+    for (i, fraction) in [0.05, 0.3, 0.5, 0.7, 0.95].into_iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let job = spec(dir.path(), &input, &out, 3);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+            .args(["run", job.to_str().unwrap(), "--threads", "1", "-q"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(fraction));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+
+        let committed = tree(&out)
+            .iter()
+            .filter(|f| f.starts_with("labels/"))
+            .count();
+        interrupted_midway += usize::from(committed > 0 && committed < 10);
+        // What a reader sees after the crash: only complete partitions.
+        for f in tree(&out)
+            .into_iter()
+            .filter(|f| f.ends_with(".parquet") && !f.starts_with('_'))
+        {
+            assert!(
+                !read_batches(&out.join(&f)).is_empty(),
+                "{f} is unreadable after the kill"
+            );
+        }
+        let resumed = textcluster(&[
+            "run",
+            job.to_str().unwrap(),
+            "--set",
+            "output.mode=skip_existing",
+        ]);
+        ok(&resumed);
+        let got: Vec<(String, Vec<u8>)> =
+            snapshot(&out).into_iter().map(|(f, b, _)| (f, b)).collect();
+        assert_eq!(got.len(), expected.len(), "kill at {fraction}");
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(
+                g == e,
+                "kill at {fraction}: {} differs from the uninterrupted run",
+                g.0
+            );
+        }
+        assert!(out.join("_SUCCESS").exists());
+        assert!(!out.join("_staging").exists() && !out.join("_textcluster.lock").exists());
+    }
+    assert!(
+        interrupted_midway > 0,
+        "no kill landed between the first and the last commit"
+    );
+}
