@@ -81,6 +81,10 @@ pub struct InputFile {
 pub struct Partition {
     pub key: PartitionKey,
     pub files: Vec<InputFile>,
+    /// Why this partition cannot be read (a corrupt, empty or mis-typed file), found by the
+    /// footer check. The run fails this partition alone; the others go on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl Partition {
@@ -169,16 +173,34 @@ impl Dataset {
             });
         }
 
-        let mut by_key: BTreeMap<PartitionKey, Vec<InputFile>> = BTreeMap::new();
+        let mut by_key: BTreeMap<PartitionKey, (Vec<InputFile>, Option<InputError>)> =
+            BTreeMap::new();
         for (key, path) in files {
-            let file = check_file(&path, id_column, text_column)?;
-            by_key.entry(key).or_default().push(file);
+            let (file, problem) = check_file(&path, id_column, text_column)?;
+            let entry = by_key.entry(key).or_default();
+            entry.0.push(file);
+            if entry.1.is_none() {
+                entry.1 = problem;
+            }
+        }
+        // One bad partition fails alone at run time; if every partition is bad, the input
+        // as a whole is, and the plan fails before anything is written.
+        if by_key.values().all(|(_, problem)| problem.is_some()) {
+            let first = by_key.into_values().find_map(|(_, p)| p);
+            return Err(first.expect("at least one partition, each with a problem"));
         }
         let partitions = by_key
             .into_iter()
-            .map(|(key, mut files)| {
+            .map(|(key, (mut files, problem))| {
                 files.sort_by(|a, b| a.path.cmp(&b.path));
-                Partition { key, files }
+                if let Some(problem) = &problem {
+                    tracing::warn!(partition = %key, %problem, "partition cannot be read; it will fail");
+                }
+                Partition {
+                    key,
+                    files,
+                    problem: problem.map(|p| p.to_string()),
+                }
             })
             .collect();
         Ok(Dataset {
@@ -198,28 +220,28 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
-/// Lists every visible file under `root` (sorted), rejecting zero-byte files by name.
+/// Lists every visible file under `root`, sorted.
 fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
+        let mut visible = 0;
         for entry in fs_err::read_dir(&dir)? {
             let entry = entry?;
             if is_hidden(&entry.file_name()) {
                 continue;
             }
+            visible += 1;
             let path = entry.path();
             let meta = fs_err::metadata(&path)?;
             if meta.is_dir() {
                 dirs.push(path);
-            } else if meta.len() == 0 {
-                return Err(InputError::CorruptFile {
-                    path,
-                    message: "the file is empty (0 bytes)".into(),
-                });
             } else {
                 files.push(path);
             }
+        }
+        if visible == 0 && dir != root {
+            tracing::warn!(dir = %dir.display(), "partition directory has no files; nothing to cluster there");
         }
     }
     files.sort();
@@ -295,22 +317,55 @@ pub fn parse_hive_path(root: &Path, path: &Path) -> Result<PartitionKey, InputEr
     Ok(PartitionKey(key))
 }
 
-/// Reads the footer of `path` and checks the two columns the job needs.
-fn check_file(path: &Path, id_column: &str, text_column: &str) -> Result<InputFile, InputError> {
-    let file = fs_err::File::open(path).map_err(|source| InputError::Io { source })?;
-    let meta = file
-        .metadata()
-        .map_err(|source| InputError::Io { source })?;
-    let unreadable = |source: parquet::errors::ParquetError| InputError::CorruptFile {
+/// Stats `path` and checks its footer and the two columns the job needs. An I/O error is the
+/// caller's; a problem with the file's content comes back beside its stat.
+fn check_file(
+    path: &Path,
+    id_column: &str,
+    text_column: &str,
+) -> Result<(InputFile, Option<InputError>), InputError> {
+    let file = fs_err::File::open(path)?;
+    let meta = file.metadata()?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let mut info = InputFile {
         path: path.into(),
-        message: source.to_string(),
+        size: meta.len(),
+        mtime_ns,
+        n_rows: 0,
     };
+    match check_footer(path, file.file(), id_column, text_column) {
+        Ok(n_rows) => {
+            info.n_rows = n_rows;
+            Ok((info, None))
+        }
+        Err(problem) => Ok((info, Some(problem))),
+    }
+}
+
+/// Reads the footer of `file` and checks the id and text columns; returns the row count.
+fn check_footer(
+    path: &Path,
+    file: &std::fs::File,
+    id_column: &str,
+    text_column: &str,
+) -> Result<u64, InputError> {
+    let unreadable = |message: String| InputError::CorruptFile {
+        path: path.into(),
+        message,
+    };
+    if file.metadata()?.len() == 0 {
+        return Err(unreadable("the file is empty (0 bytes)".into()));
+    }
     let metadata = ParquetMetaDataReader::new()
-        .parse_and_finish(file.file())
-        .map_err(unreadable)?;
+        .parse_and_finish(file)
+        .map_err(|e| unreadable(e.to_string()))?;
     let file_meta = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
-        .map_err(unreadable)?;
+        .map_err(|e| unreadable(e.to_string()))?;
     for column in [id_column, text_column] {
         match schema.field_with_name(column) {
             Err(_) => {
@@ -334,17 +389,7 @@ fn check_file(path: &Path, id_column: &str, text_column: &str) -> Result<InputFi
             }
         }
     }
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    Ok(InputFile {
-        path: path.into(),
-        size: meta.len(),
-        mtime_ns,
-        n_rows: file_meta.num_rows().max(0) as u64,
-    })
+    Ok(file_meta.num_rows().max(0) as u64)
 }
 
 #[cfg(test)]
@@ -378,6 +423,25 @@ mod tests {
                 matches!(err, InputError::BadPartitionSegment { .. }),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hive_path_parsing_never_panics(segments in proptest::collection::vec("[a-z=_.\\-0-9]{0,8}", 0..5)) {
+            let path = Path::new("/root").join(segments.join("/")).join("f.parquet");
+            match parse_hive_path(Path::new("/root"), &path) {
+                Ok(key) => proptest::prop_assert_eq!(key.0.len(), segments.iter().filter(|s| !s.is_empty() && *s != ".").count()),
+                Err(e) => {
+                    let is_segment_error = matches!(e, InputError::BadPartitionSegment { .. });
+                    proptest::prop_assert!(is_segment_error);
+                }
+            }
+        }
+
+        #[test]
+        fn partition_filter_parsing_never_panics(args in proptest::collection::vec(".{0,12}", 0..4)) {
+            let _ = PartitionFilter::parse(&args);
         }
     }
 

@@ -290,14 +290,28 @@ fn fail(report: &mut PartitionReport, error: &JobError) {
 fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
     let plan = context.plan;
     let stop = AtomicBool::new(false);
+    // Partitions go to the pool in waves. A partition job that waits inside a nested parallel
+    // loop steals other queued jobs onto its own stack; with every partition queued at once
+    // (10,000 one-document partitions) that nesting overflowed the stack.
+    let wave = 2 * rayon::current_num_threads();
     let results: Vec<(PartitionReport, Option<ClusteringReport>)> = plan
         .dataset
         .partitions
-        .par_iter()
-        .map(|partition| {
+        .chunks(wave)
+        .flat_map(|wave| wave.par_iter().map(|partition| {
             let fingerprint = input_fingerprint(plan, partition);
             let mut report = context.new_report(partition, fingerprint.clone());
             if stop.load(Ordering::SeqCst) {
+                return (report, None);
+            }
+            if let Some(problem) = &partition.problem {
+                tracing::error!(partition = %partition.key, problem, "partition failed");
+                report.status = PartitionStatus::Failed;
+                report.error = Some(problem.clone());
+                report.user_error = true;
+                if options.fail_fast {
+                    stop.store(true, Ordering::SeqCst);
+                }
                 return (report, None);
             }
             if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
@@ -339,7 +353,7 @@ fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
                     (report, None)
                 }
             }
-        })
+        }).collect::<Vec<_>>())
         .collect();
     let mut partitions = Vec::with_capacity(results.len());
     let mut clusterings = Vec::new();
@@ -387,6 +401,20 @@ fn run_global(context: &Context<'_>) -> Reports {
         .iter()
         .map(|p| context.new_report(p, fingerprint.clone()))
         .collect();
+    if let Some(bad) = plan.dataset.partitions.iter().find(|p| p.problem.is_some()) {
+        let message = format!(
+            "global scope needs every partition, and `{}` cannot be read: {}",
+            bad.key,
+            bad.problem.as_deref().unwrap_or_default()
+        );
+        tracing::error!(message, "global clustering not started");
+        for r in &mut reports {
+            r.status = PartitionStatus::Failed;
+            r.error = Some(message.clone());
+            r.user_error = true;
+        }
+        return (reports, Vec::new());
+    }
     let model_tables = [Table::Centroids, Table::Keywords, Table::Similarity];
     if context.already_done(&all, &fingerprint, &model_tables)
         && plan

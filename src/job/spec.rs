@@ -252,6 +252,18 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_spec_text_gives_a_spec_or_a_typed_error(text in "(\\[[a-z]{1,8}\\]\n|[a-z_.]{1,10} = [0-9a-z\".]{0,6}\n){0,6}") {
+            let _ = parse(&text, &[]);
+        }
+
+        #[test]
+        fn any_override_gives_a_spec_or_a_typed_error(arg in ".{0,24}") {
+            let _ = parse(MINIMAL, &[arg.as_str()]);
+        }
+    }
+
     #[test]
     fn wrong_types_name_the_key() {
         let err = parse(MINIMAL, &["cluster.k=many"]).unwrap_err();

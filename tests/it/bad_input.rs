@@ -123,24 +123,118 @@ fn binary_column_where_a_string_is_expected() {
 }
 
 #[test]
-fn corrupt_and_empty_parquet_files() {
+fn corrupt_and_empty_files_fail_their_partition_only() {
     let (dir, input, out) = setup();
     hive_tree(&input, 2, 2);
     let victim = input.join("dt=2018-06-02/part-00000.parquet");
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let job = spec(dir.path(), &input, &out, 2);
+    let stderr = fails(&textcluster(&["run", job.to_str().unwrap()]), 3);
+    assert!(
+        stderr.contains("dt=2018-06-02/part-00000.parquet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a readable Parquet file"), "{stderr}");
+    assert!(out.join("labels/dt=2018-06-01/part-00000.parquet").exists());
+    assert!(!out.join("labels/dt=2018-06-02").exists());
+
+    // Zero bytes, same treatment.
+    std::fs::write(&victim, b"").unwrap();
+    let stderr = fails(&textcluster(&["run", job.to_str().unwrap()]), 3);
+    assert!(stderr.contains("empty (0 bytes)"), "{stderr}");
+
+    // When every selected partition is bad, the plan fails and nothing is written.
+    let out2 = dir.path().join("out2");
+    let job2 = spec(dir.path(), &input, &out2, 2);
+    rejected(
+        &job2,
+        &out2,
+        &["--partition", "dt=2018-06-02"],
+        &["dt=2018-06-02/part-00000.parquet", "empty"],
+    );
+    rejected(
+        &job2,
+        &out2,
+        &["--set", &format!("input.path={}", victim.display())],
+        &["empty"],
+    );
+}
+
+#[test]
+fn a_schema_that_differs_in_one_partition_fails_that_partition() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 2, 2);
+    one_column_file(
+        &input.join("dt=2018-06-03/part-00000.parquet"),
+        "body",
+        Arc::new(StringArray::from(vec!["x", "y"])),
+    );
+    let stderr = fails(
+        &textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]),
+        3,
+    );
+    assert!(
+        stderr.contains("dt=2018-06-03/part-00000.parquet") && stderr.contains("no column `text`"),
+        "{stderr}"
+    );
+    assert_eq!(manifest(&out)["status"], "partial");
+}
+
+#[test]
+fn a_partition_directory_without_files_is_reported() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    std::fs::create_dir_all(input.join("dt=2018-06-09")).unwrap();
+    let run = textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]);
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("dt=2018-06-09") && stderr.contains("has no files"),
+        "{stderr}"
+    );
+    let job = spec(dir.path(), &input, &dir.path().join("out2"), 2);
     rejected(
         &job,
-        &out,
-        &[],
-        &[
-            "dt=2018-06-02/part-00000.parquet",
-            "not a readable Parquet file",
-        ],
+        &dir.path().join("out2"),
+        &["--partition", "dt=2018-06-09"],
+        &["no partition", "dt=2018-06-09"],
     );
-    std::fs::write(&victim, b"").unwrap();
-    rejected(&job, &out, &[], &["dt=2018-06-02/part-00000.parquet"]);
+}
+
+#[test]
+fn a_ten_megabyte_text_in_one_row_is_clustered() {
+    let (dir, input, out) = setup();
+    let big: String = (0..10 * 1024 * 1024 / 13 + 1)
+        .map(|i| ["apple banana ", "engine brake "][i % 2])
+        .collect::<String>()
+        + "cherry";
+    let ids: Vec<String> = (0..4).map(|i| format!("d{i}")).collect();
+    let texts = vec![Some(big), Some(doc(0, 1)), Some(doc(1, 2)), Some(doc(2, 3))];
+    assert!(texts[0].as_ref().unwrap().len() >= 10 * 1024 * 1024);
+    write_docs(&input.join("dt=1/part.parquet"), &ids, &texts);
+    ok(&textcluster(&[
+        "run",
+        spec(dir.path(), &input, &out, 2).to_str().unwrap(),
+    ]));
+    assert_eq!(
+        read_labels(&out.join("labels/dt=1/part-00000.parquet")).len(),
+        4
+    );
+}
+
+#[test]
+fn an_unwritable_output_path_is_an_environmental_failure() {
+    let (dir, input, _) = setup();
+    hive_tree(&input, 1, 2);
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let out = blocker.join("out");
+    let stderr = fails(
+        &textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]),
+        2,
+    );
+    assert!(stderr.contains("a-file"), "{stderr}");
 }
 
 #[test]
@@ -255,4 +349,49 @@ fn failed_runs_leave_earlier_outputs_untouched() {
         })
         .collect();
     assert_eq!(before, after);
+}
+
+#[test]
+fn ten_thousand_partitions_of_one_document_each() {
+    // Regression: queueing every partition at once overflowed a worker's stack.
+    let (dir, input, out) = setup();
+    for i in 0..10_000 {
+        write_docs(
+            &input.join(format!("dt={i:05}/part-00000.parquet")),
+            &[format!("d{i}")],
+            &[Some(format!(
+                "apple banana {}",
+                ["engine", "planet"][i % 2]
+            ))],
+        );
+    }
+    let job = spec(dir.path(), &input, &out, 2);
+    ok(&textcluster(&[
+        "run",
+        job.to_str().unwrap(),
+        "--set",
+        "vectorize.min_df=1",
+    ]));
+    assert_eq!(
+        std::fs::read_dir(out.join("labels")).unwrap().count(),
+        10_000
+    );
+    let m = manifest(&out);
+    assert_eq!(m["status"], "succeeded");
+    assert_eq!(m["partitions"].as_array().unwrap().len(), 10_000);
+    ok(&textcluster(&[
+        "run",
+        job.to_str().unwrap(),
+        "--set",
+        "vectorize.min_df=1",
+        "--set",
+        "output.mode=skip_existing",
+    ]));
+    assert!(
+        manifest(&out)["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["status"] == "skipped")
+    );
 }
