@@ -17,6 +17,9 @@ pub struct RunArgs {
     /// Stop starting partitions after the first failure (the rest are `cancelled`).
     #[arg(long)]
     pub fail_fast: bool,
+    /// Write OpenMetrics text here (for node_exporter's textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 /// Runs the job, prints a one-line summary and returns the exit code.
@@ -29,6 +32,14 @@ pub fn execute(args: &RunArgs) -> Result<u8, JobError> {
         },
     )?;
     let m = &summary.manifest;
+    if let Some(path) = &args.metrics_file {
+        let previous = fs_err::read_to_string(path)
+            .ok()
+            .and_then(|t| textcluster::job::metrics::previous_last_success(&t));
+        let text =
+            textcluster::job::metrics::render(m, &plan.output().display().to_string(), previous);
+        textcluster::io::commit::write_atomic(path, text.as_bytes())?;
+    }
     let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
     use textcluster::job::manifest::PartitionStatus as S;
     println!(

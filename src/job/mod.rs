@@ -6,6 +6,7 @@
 //! the binary maps to its exit code.
 
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
 pub mod runner;
 pub mod spec;

@@ -286,3 +286,46 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_outputs() {
         "no kill landed between the first and the last commit"
     );
 }
+
+#[test]
+fn metrics_file_reports_the_run_and_keeps_the_last_success_time() {
+    let (dir, input, out, job) = setup(2, 3);
+    let metrics = dir.path().join("textcluster.prom");
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&[
+        "run",
+        job,
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let out_label = format!("output=\"{}\"", out.display());
+    assert!(
+        text.contains(&format!("textcluster_documents{{{out_label}}} 18")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "textcluster_partitions{{{out_label},status=\"succeeded\"}} 2"
+    )));
+    assert!(text.contains("textcluster_stage_seconds{") && text.ends_with("# EOF\n"));
+    let success_line = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("textcluster_last_success_timestamp_seconds{"))
+            .map(str::to_owned)
+    };
+    let first = success_line(&text).expect("a successful run sets the last success time");
+
+    let bad = input.join("dt=2018-06-02/part-00000.parquet");
+    std::fs::write(&bad, b"").unwrap();
+    fails(
+        &textcluster(&["run", job, "--metrics-file", metrics.to_str().unwrap()]),
+        3,
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains("status=\"failed\"} 1"), "{text}");
+    assert_eq!(
+        success_line(&text),
+        Some(first),
+        "a failed run keeps the last success time"
+    );
+}
