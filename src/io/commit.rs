@@ -57,14 +57,27 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Creates `OUT/_staging/<run_id>/`, creating `OUT` if needed.
-    pub fn create(out: &Path, run_id: &str) -> Result<Self, OutputError> {
-        let dir = out.join(STAGING_DIR).join(run_id);
+    /// Creates `OUT/_staging/<run id>/`, creating `OUT` if needed. The run id is
+    /// `<start>-<host>-<pid>`, so a later run can tell from the name alone whether this one is
+    /// still alive (a marker file inside would leave a window where the directory has none).
+    pub fn create(out: &Path, started_at: u64) -> Result<Self, OutputError> {
+        let owner = super::lock::current_owner(started_at);
+        let dir = out
+            .join(STAGING_DIR)
+            .join(format!("{}-{}-{}", owner.started_at, owner.host, owner.pid));
         fs_err::create_dir_all(&dir)?;
         Ok(Self {
             out: out.into(),
             dir,
         })
+    }
+
+    /// The run id: the staging directory's name.
+    pub fn run_id(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// Where `table`'s file for partition `key` is staged.
@@ -77,13 +90,23 @@ impl Staging {
         out.join(table.name()).join(key.dir()).join(PART_FILE)
     }
 
-    /// Removes what earlier runs left in `OUT/_staging` (they were killed: the caller holds
-    /// the run lock, so no other run is using it).
+    /// Removes the staging directories of runs that are gone (killed); staging of live runs,
+    /// or of runs on other hosts, is left alone.
     pub fn remove_stale(out: &Path) -> Result<(), OutputError> {
         let dir = out.join(STAGING_DIR);
-        if dir.exists() {
-            tracing::warn!(dir = %dir.display(), "removing staging left by an interrupted run");
-            fs_err::remove_dir_all(&dir)?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        for entry in fs_err::read_dir(&dir)? {
+            let run = entry?.path();
+            let name = run
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if parse_run_id(&name).is_some_and(|o| !super::lock::is_alive(&o)) {
+                tracing::warn!(dir = %run.display(), "removing staging left by an interrupted run");
+                fs_err::remove_dir_all(&run)?;
+            }
         }
         Ok(())
     }
@@ -137,11 +160,24 @@ impl Staging {
     pub fn finish(self) -> Result<(), OutputError> {
         fs_err::remove_dir_all(&self.dir)?;
         let parent = self.out.join(STAGING_DIR);
-        if fs_err::read_dir(&parent)?.next().is_none() {
-            fs_err::remove_dir(&parent)?;
+        // Another run may create or remove its own directory meanwhile: only an empty parent
+        // is removed, and losing that race is fine.
+        if fs_err::read_dir(&parent).is_ok_and(|mut d| d.next().is_none()) {
+            let _ = std::fs::remove_dir(&parent);
         }
         Ok(())
     }
+}
+
+/// The owner encoded in a run id `<start>-<host>-<pid>` (host names may contain `-`).
+fn parse_run_id(name: &str) -> Option<super::lock::LockOwner> {
+    let (start, rest) = name.split_once('-')?;
+    let (host, pid) = rest.rsplit_once('-')?;
+    Some(super::lock::LockOwner {
+        pid: pid.parse().ok()?,
+        host: host.to_owned(),
+        started_at: start.parse().ok()?,
+    })
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
@@ -178,14 +214,14 @@ mod tests {
             fs_err::create_dir_all(f.parent().unwrap()).unwrap();
             fs_err::write(f, body).unwrap();
         };
-        let first = Staging::create(out.path(), "run1").unwrap();
+        let first = Staging::create(out.path(), 1).unwrap();
         write(&first, &key("a"), "a1");
         write(&first, &key("b"), "b1");
         first.commit(&key("a")).unwrap();
         first.commit(&key("b")).unwrap();
         first.finish().unwrap();
 
-        let second = Staging::create(out.path(), "run2").unwrap();
+        let second = Staging::create(out.path(), 2).unwrap();
         write(&second, &key("b"), "b2");
         second.commit(&key("b")).unwrap();
         second.finish().unwrap();
@@ -202,7 +238,7 @@ mod tests {
     #[test]
     fn commit_records_vouch_only_for_complete_partitions() {
         let out = tempfile::tempdir().unwrap();
-        let staging = Staging::create(out.path(), "run").unwrap();
+        let staging = Staging::create(out.path(), 3).unwrap();
         let f = staging.file(Table::Labels, &key("a"));
         fs_err::create_dir_all(f.parent().unwrap()).unwrap();
         fs_err::write(&f, "x").unwrap();
@@ -223,6 +259,16 @@ mod tests {
             None
         );
         assert_eq!(committed(out.path(), &key("b"), &[Table::Labels]), None);
+    }
+
+    #[test]
+    fn run_ids_name_their_owner() {
+        let owner = parse_run_id("1700000000-my-host-1-4242").unwrap();
+        assert_eq!(
+            (owner.started_at, owner.host.as_str(), owner.pid),
+            (1_700_000_000, "my-host-1", 4242)
+        );
+        assert!(parse_run_id("garbage").is_none());
     }
 
     #[test]

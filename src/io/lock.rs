@@ -1,10 +1,13 @@
-//! One run at a time per output path: `OUT/_textcluster.lock`.
+//! One run at a time per output partition: `OUT/_locks/<partition>/lock.json`.
 //!
-//! The lock file is created with `create_new`, so of two runs starting together exactly one
-//! gets it. It holds the owner's pid, host and start time. A lock whose owner is a process on
-//! this host that no longer exists (a run killed with SIGKILL) is stale: it is taken over with
-//! a warning. Liveness is checked through `/proc/<pid>`, so on a host without `/proc` a lock is
-//! only taken over by hand (delete the file).
+//! A run locks every partition it will write (in `global` scope also `__all__`), in sorted
+//! order, all or nothing: two runs on the same output stop each other at once, while runs on
+//! different partitions (an Airflow backfill fanned out one task per partition) proceed side
+//! by side. Each lock file is created with `create_new`, so of two runs starting together
+//! exactly one gets it. It holds the owner's pid, host and start time. A lock whose owner is a
+//! process on this host that no longer exists (a run killed with SIGKILL) is stale: it is
+//! taken over with a warning. Liveness is checked through `/proc/<pid>`, so on a host without
+//! `/proc` a lock is only taken over by hand (delete the file).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,8 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use super::OutputError;
 
-/// Name of the lock file inside the output directory.
-pub const LOCK_FILE: &str = "_textcluster.lock";
+use super::dataset::PartitionKey;
+
+/// Directory under the output path that holds the partition locks.
+pub const LOCKS_DIR: &str = "_locks";
+
+/// The lock file of partition `key` under output `out`.
+pub fn lock_path(out: &Path, key: &PartitionKey) -> PathBuf {
+    out.join(LOCKS_DIR).join(key.dir()).join("lock.json")
+}
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,13 +58,51 @@ pub struct RunLock {
     released: bool,
 }
 
-fn host_name() -> String {
+/// The locks of every partition a run writes.
+#[derive(Debug)]
+pub struct RunLocks(Vec<RunLock>);
+
+impl RunLocks {
+    /// Locks partitions `keys` of output `out`, all or nothing.
+    pub fn acquire(out: &Path, keys: &[PartitionKey], started_at: u64) -> Result<Self, LockError> {
+        let mut sorted: Vec<&PartitionKey> = keys.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut held = Vec::with_capacity(sorted.len());
+        for key in sorted {
+            // On error the locks taken so far are released by their drop.
+            held.push(RunLock::acquire(out, &lock_path(out, key), started_at)?);
+        }
+        Ok(Self(held))
+    }
+
+    /// Removes every lock file.
+    pub fn release(self) -> Result<(), OutputError> {
+        for lock in self.0 {
+            lock.release()?;
+        }
+        Ok(())
+    }
+}
+
+/// This host's name, as the kernel reports it.
+pub fn host_name() -> String {
     fs_err::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn is_alive(owner: &LockOwner) -> bool {
+/// The owner record of this process.
+pub fn current_owner(started_at: u64) -> LockOwner {
+    LockOwner {
+        pid: std::process::id(),
+        host: host_name(),
+        started_at,
+    }
+}
+
+/// True unless `owner` is known to be gone: a process of this host that no longer exists.
+pub fn is_alive(owner: &LockOwner) -> bool {
     if owner.host != host_name() {
         return true; // cannot tell for another host: assume it runs
     }
@@ -66,15 +114,12 @@ fn is_alive(owner: &LockOwner) -> bool {
 }
 
 impl RunLock {
-    /// Takes the lock of output directory `out` (created if missing).
-    pub fn acquire(out: &Path, started_at: u64) -> Result<Self, LockError> {
-        fs_err::create_dir_all(out).map_err(OutputError::from)?;
-        let path = out.join(LOCK_FILE);
-        let me = LockOwner {
-            pid: std::process::id(),
-            host: host_name(),
-            started_at,
-        };
+    /// Takes the lock file `path` of output directory `out`.
+    fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
+        fs_err::create_dir_all(path.parent().expect("a lock file has a parent"))
+            .map_err(OutputError::from)?;
+        let path = path.to_path_buf();
+        let me = current_owner(started_at);
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -150,15 +195,34 @@ impl Drop for RunLock {
 mod tests {
     use super::*;
 
+    fn key(v: &str) -> PartitionKey {
+        PartitionKey(vec![("dt".into(), v.into())])
+    }
+
     #[test]
-    fn a_second_lock_is_refused_while_the_first_is_held() {
+    fn overlapping_runs_are_refused_and_disjoint_ones_proceed() {
         let dir = tempfile::tempdir().unwrap();
-        let first = RunLock::acquire(dir.path(), 1).unwrap();
-        let err = RunLock::acquire(dir.path(), 2).unwrap_err();
+        let first = RunLocks::acquire(dir.path(), &[key("a"), key("b")], 1).unwrap();
+        let err = RunLocks::acquire(dir.path(), &[key("c"), key("b")], 2).unwrap_err();
         assert!(matches!(err, LockError::Held { .. }), "{err}");
         assert!(err.to_string().contains(&std::process::id().to_string()));
+        // In sorted order `b` comes before `c`, so the refused run took nothing; `c` is free.
+        let disjoint = RunLocks::acquire(dir.path(), &[key("c")], 3).unwrap();
         first.release().unwrap();
-        RunLock::acquire(dir.path(), 3).unwrap().release().unwrap();
+        disjoint.release().unwrap();
+        RunLocks::acquire(dir.path(), &[key("a"), key("b"), key("c")], 4)
+            .unwrap()
+            .release()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_refused_run_releases_the_locks_it_took() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = RunLocks::acquire(dir.path(), &[key("z")], 1).unwrap();
+        assert!(RunLocks::acquire(dir.path(), &[key("a"), key("z")], 2).is_err());
+        assert!(!lock_path(dir.path(), &key("a")).exists());
+        held.release().unwrap();
     }
 
     #[test]
@@ -169,16 +233,14 @@ mod tests {
             host: host_name(),
             started_at: 0,
         };
-        fs_err::write(
-            dir.path().join(LOCK_FILE),
-            serde_json::to_vec(&dead).unwrap(),
-        )
-        .unwrap();
-        let lock = RunLock::acquire(dir.path(), 1).unwrap();
+        let path = lock_path(dir.path(), &key("a"));
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
+        let locks = RunLocks::acquire(dir.path(), &[key("a")], 1).unwrap();
         let owner: LockOwner =
-            serde_json::from_str(&fs_err::read_to_string(dir.path().join(LOCK_FILE)).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(owner.pid, std::process::id());
-        lock.release().unwrap();
+        locks.release().unwrap();
+        assert!(!path.exists());
     }
 }

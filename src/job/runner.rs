@@ -37,7 +37,7 @@ use super::plan::JobPlan;
 use super::spec::OutputMode;
 use crate::cluster::{self, KMeansFit, Scope};
 use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
-use crate::io::lock::RunLock;
+use crate::io::lock::RunLocks;
 use crate::io::write::{batch, f32s, i32s, i64s, strings, write_parquet};
 use crate::io::{OutputError, Partition, PartitionKey, Table, read_partition};
 use crate::label;
@@ -197,23 +197,22 @@ pub fn run(plan: &JobPlan, options: RunOptions) -> Result<RunSummary, JobError> 
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let run_id = format!("{}-{}", started_at, std::process::id());
     let out = plan.output();
-    let lock = RunLock::acquire(out, started_at)?;
+    let mut lock_keys: Vec<PartitionKey> = plan
+        .dataset
+        .partitions
+        .iter()
+        .map(|p| p.key.clone())
+        .collect();
+    if plan.cluster.scope() == Scope::Global {
+        lock_keys.push(PartitionKey::all(&plan.dataset.partition_keys));
+    }
+    let lock = RunLocks::acquire(out, &lock_keys, started_at)?;
     Staging::remove_stale(out)?;
     if plan.spec.output.mode == OutputMode::ErrorIfExists {
-        let mut keys: Vec<PartitionKey> = plan
-            .dataset
-            .partitions
-            .iter()
-            .map(|p| p.key.clone())
-            .collect();
-        if plan.cluster.scope() == Scope::Global {
-            keys.push(PartitionKey::all(&plan.dataset.partition_keys));
-        }
-        for key in keys {
+        for key in &lock_keys {
             for table in Table::ALL {
-                let path = Staging::committed_file(out, table, &key);
+                let path = Staging::committed_file(out, table, key);
                 if path.exists() {
                     return Err(JobError::OutputExists { path });
                 }
@@ -224,9 +223,11 @@ pub fn run(plan: &JobPlan, options: RunOptions) -> Result<RunSummary, JobError> 
     if success.exists() {
         fs_err::remove_file(&success).map_err(OutputError::from)?;
     }
+    let staging = Staging::create(out, started_at)?;
+    let run_id = staging.run_id();
     let context = Context {
         plan,
-        staging: Staging::create(out, &run_id)?,
+        staging,
         run_id: run_id.clone(),
         param_hash: param_hash(plan),
     };

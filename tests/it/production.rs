@@ -199,7 +199,9 @@ fn a_live_lock_stops_a_second_run_and_a_dead_one_is_taken_over() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let lock = |pid: u32| {
         let body = serde_json::json!({"pid": pid, "host": host.trim(), "started_at": 1});
-        std::fs::write(out.join("_textcluster.lock"), body.to_string()).unwrap();
+        let path = out.join("_locks/dt=2018-06-01/lock.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body.to_string()).unwrap();
     };
     lock(std::process::id()); // this test process: alive
     let stderr = fails(&textcluster(&["run", job]), 2);
@@ -210,7 +212,41 @@ fn a_live_lock_stops_a_second_run_and_a_dead_one_is_taken_over() {
     let run = textcluster(&["run", job]);
     ok(&run);
     assert!(String::from_utf8_lossy(&run.stderr).contains("stale lock"));
-    assert!(!out.join("_textcluster.lock").exists());
+    assert!(!out.join("_locks/dt=2018-06-01/lock.json").exists());
+}
+
+#[test]
+fn runs_on_disjoint_partitions_of_one_output_proceed_side_by_side() {
+    // An Airflow backfill fans out one task per partition onto the same output path.
+    let (_dir, _input, out, job) = setup(4, 40);
+    let job = job.to_str().unwrap();
+    let spawn = |p: &str| {
+        Command::new(env!("CARGO_BIN_EXE_textcluster"))
+            .args(["run", job, "-q", "--partition", p])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = [
+        "dt=2018-06-01",
+        "dt=2018-06-02",
+        "dt=2018-06-03",
+        "dt=2018-06-04",
+    ]
+    .into_iter()
+    .map(spawn)
+    .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_dir(out.join("labels")).unwrap().count(), 4);
+    assert!(!out.join("_staging").exists());
 }
 
 #[test]
@@ -279,7 +315,8 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_outputs() {
             );
         }
         assert!(out.join("_SUCCESS").exists());
-        assert!(!out.join("_staging").exists() && !out.join("_textcluster.lock").exists());
+        assert!(!out.join("_staging").exists());
+        assert!(tree(&out.join("_locks")).is_empty(), "locks left behind");
     }
     assert!(
         interrupted_midway > 0,
