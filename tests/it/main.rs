@@ -1,6 +1,7 @@
 //! Integration tests: the `textcluster` binary run on small hive trees built in temp dirs,
 //! and on the real sample corpus in `data/`.
 
+mod airflow;
 mod bad_input;
 mod determinism;
 mod production;
