@@ -29,8 +29,9 @@ fn main() -> ExitCode {
     };
     init_tracing(&cli);
     let result = match &cli.command {
-        Command::Run(args) => configure_threads(args.threads)
-            .and_then(|()| cli::run::execute(args).map_err(anyhow::Error::from)),
+        Command::Run(args) => configure_threads(args.threads).and_then(|()| {
+            cli::run::execute(args, cli.log_format == LogFormat::Json).map_err(anyhow::Error::from)
+        }),
         Command::Plan(args) => cli::plan::execute(args)
             .map(|()| 0)
             .map_err(anyhow::Error::from),

@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod plan;
+pub mod progress;
 pub mod run;
 
 use std::path::PathBuf;

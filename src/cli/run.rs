@@ -23,12 +23,14 @@ pub struct RunArgs {
 }
 
 /// Runs the job, prints a one-line summary and returns the exit code.
-pub fn execute(args: &RunArgs) -> Result<u8, JobError> {
+pub fn execute(args: &RunArgs, json_logs: bool) -> Result<u8, JobError> {
     let plan = args.job.plan()?;
+    let bar = super::progress::Bar::for_stderr(json_logs);
     let summary = textcluster::job::run(
         &plan,
         RunOptions {
             fail_fast: args.fail_fast,
+            progress: bar.as_ref().map(|b| b as &dyn textcluster::job::Progress),
         },
     )?;
     let m = &summary.manifest;

@@ -14,7 +14,7 @@ pub mod spec;
 use std::path::PathBuf;
 
 pub use plan::JobPlan;
-pub use runner::{RunOptions, RunSummary, run};
+pub use runner::{Progress, RunOptions, RunSummary, run};
 pub use spec::{JobSpec, SpecError};
 
 use crate::io::lock::LockError;

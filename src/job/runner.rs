@@ -46,11 +46,37 @@ use crate::text::{self, Vectorized};
 /// Second-best cosine within this of the best makes a document ambiguous.
 const AMBIGUITY_MARGIN: f32 = 0.01;
 
+/// Receives progress events, for a progress bar. Called from worker threads.
+pub trait Progress: Sync {
+    /// The run will process `n_units` units: partitions, or one in `global` scope.
+    fn start(&self, n_units: usize);
+    /// A stage (`read`, `vectorize`, `cluster`, `write`) of a unit began.
+    fn stage(&self, unit: &str, stage: &'static str);
+    /// A unit is done, whatever its status.
+    fn finish(&self, unit: &str);
+}
+
 /// How to run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
+#[derive(Clone, Copy, Default)]
+pub struct RunOptions<'a> {
     /// Stop starting partitions after the first failure.
     pub fail_fast: bool,
+    /// Where to report progress, if anywhere.
+    pub progress: Option<&'a dyn Progress>,
+}
+
+impl RunOptions<'_> {
+    fn stage(&self, unit: &PartitionKey, stage: &'static str) {
+        if let Some(p) = self.progress {
+            p.stage(&unit.to_string(), stage);
+        }
+    }
+
+    fn finish(&self, unit: &PartitionKey) {
+        if let Some(p) = self.progress {
+            p.finish(&unit.to_string());
+        }
+    }
 }
 
 /// What a finished run reports to the caller.
@@ -192,7 +218,7 @@ impl Context<'_> {
 
 /// Runs `plan` to completion. Partition failures are reported in the summary's manifest; an
 /// `Err` means the run could not start or finish at all (lock held, output unwritable).
-pub fn run(plan: &JobPlan, options: RunOptions) -> Result<RunSummary, JobError> {
+pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -233,9 +259,19 @@ pub fn run(plan: &JobPlan, options: RunOptions) -> Result<RunSummary, JobError> 
     };
     info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
 
+    if let Some(p) = options.progress {
+        p.start(match plan.cluster.scope() {
+            Scope::Partition => plan.dataset.partitions.len(),
+            Scope::Global => 1,
+        });
+    }
     let (partitions, clusterings) = match plan.cluster.scope() {
         Scope::Partition => run_partitions(&context, options),
-        Scope::Global => run_global(&context),
+        Scope::Global => {
+            let reports = run_global(&context, options);
+            options.finish(&PartitionKey::all(&plan.dataset.partition_keys));
+            reports
+        }
     };
     context.staging.finish()?;
 
@@ -288,7 +324,7 @@ fn fail(report: &mut PartitionReport, error: &JobError) {
     report.user_error = error.is_user_error();
 }
 
-fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
+fn run_partitions(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
     let plan = context.plan;
     let stop = AtomicBool::new(false);
     // Partitions go to the pool in waves. A partition job that waits inside a nested parallel
@@ -299,62 +335,15 @@ fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
         .dataset
         .partitions
         .chunks(wave)
-        .flat_map(|wave| wave.par_iter().map(|partition| {
-            let fingerprint = input_fingerprint(plan, partition);
-            let mut report = context.new_report(partition, fingerprint.clone());
-            if stop.load(Ordering::SeqCst) {
-                return (report, None);
-            }
-            if let Some(problem) = &partition.problem {
-                tracing::error!(partition = %partition.key, problem, "partition failed");
-                report.status = PartitionStatus::Failed;
-                report.error = Some(problem.clone());
-                report.user_error = true;
-                if options.fail_fast {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                return (report, None);
-            }
-            if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
-                info!(partition = %partition.key, "already committed from the same input and parameters; skipped");
-                report.status = PartitionStatus::Skipped;
-                return (report, None);
-            }
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                let (loaded_report, clustering) = process_partition(context, partition)?;
-                context
-                    .staging
-                    .commit_with_record(&partition.key, &context.record(&partition.key, &fingerprint))?;
-                Ok::<_, JobError>((loaded_report, clustering))
-            }));
-            match outcome {
-                Ok(Ok((done, clustering))) => {
-                    report = PartitionReport {
-                        status: PartitionStatus::Succeeded,
-                        input_fingerprint: report.input_fingerprint,
-                        ..done
-                    };
-                    (report, Some(clustering))
-                }
-                Ok(Err(error)) => {
-                    fail(&mut report, &error);
-                    if options.fail_fast {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    (report, None)
-                }
-                Err(payload) => {
-                    let message = panic_message(payload.as_ref());
-                    tracing::error!(partition = %partition.key, message, "partition panicked");
-                    report.status = PartitionStatus::Failed;
-                    report.error = Some(format!("internal error (panic): {message}"));
-                    if options.fail_fast {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    (report, None)
-                }
-            }
-        }).collect::<Vec<_>>())
+        .flat_map(|wave| {
+            wave.par_iter()
+                .map(|partition| {
+                    let result = run_one(context, options, partition, &stop);
+                    options.finish(&partition.key);
+                    result
+                })
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut partitions = Vec::with_capacity(results.len());
     let mut clusterings = Vec::new();
@@ -365,15 +354,84 @@ fn run_partitions(context: &Context<'_>, options: RunOptions) -> Reports {
     (partitions, clusterings)
 }
 
+/// One partition in `partition` scope: cancelled, failed at once, skipped, or processed and
+/// committed.
+fn run_one(
+    context: &Context<'_>,
+    options: RunOptions<'_>,
+    partition: &Partition,
+    stop: &AtomicBool,
+) -> (PartitionReport, Option<ClusteringReport>) {
+    let plan = context.plan;
+    let fingerprint = input_fingerprint(plan, partition);
+    let mut report = context.new_report(partition, fingerprint.clone());
+    if stop.load(Ordering::SeqCst) {
+        return (report, None);
+    }
+    if let Some(problem) = &partition.problem {
+        tracing::error!(partition = %partition.key, problem, "partition failed");
+        report.status = PartitionStatus::Failed;
+        report.error = Some(problem.clone());
+        report.user_error = true;
+        if options.fail_fast {
+            stop.store(true, Ordering::SeqCst);
+        }
+        return (report, None);
+    }
+    if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
+        info!(partition = %partition.key, "already committed from the same input and parameters; skipped");
+        report.status = PartitionStatus::Skipped;
+        return (report, None);
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let (loaded_report, clustering) = process_partition(context, options, partition)?;
+        context.staging.commit_with_record(
+            &partition.key,
+            &context.record(&partition.key, &fingerprint),
+        )?;
+        Ok::<_, JobError>((loaded_report, clustering))
+    }));
+    match outcome {
+        Ok(Ok((done, clustering))) => {
+            report = PartitionReport {
+                status: PartitionStatus::Succeeded,
+                input_fingerprint: report.input_fingerprint,
+                ..done
+            };
+            (report, Some(clustering))
+        }
+        Ok(Err(error)) => {
+            fail(&mut report, &error);
+            if options.fail_fast {
+                stop.store(true, Ordering::SeqCst);
+            }
+            (report, None)
+        }
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            tracing::error!(partition = %partition.key, message, "partition panicked");
+            report.status = PartitionStatus::Failed;
+            report.error = Some(format!("internal error (panic): {message}"));
+            if options.fail_fast {
+                stop.store(true, Ordering::SeqCst);
+            }
+            (report, None)
+        }
+    }
+}
+
 /// Reads, clusters and stages one partition in `partition` scope.
 fn process_partition(
     context: &Context<'_>,
+    options: RunOptions<'_>,
     partition: &Partition,
 ) -> Result<(PartitionReport, ClusteringReport), JobError> {
     let plan = context.plan;
+    options.stage(&partition.key, "read");
     let loaded = load(plan, partition)?;
     let texts: Vec<&str> = loaded.texts().collect();
-    let clustered = cluster_texts(plan, partition.key.clone(), &texts);
+    let clustered = cluster_texts(plan, options, partition.key.clone(), &texts);
+    options.stage(&partition.key, "write");
     let mut report = write_labels(
         context,
         &loaded,
@@ -386,7 +444,7 @@ fn process_partition(
     Ok((report, clustering))
 }
 
-fn run_global(context: &Context<'_>) -> Reports {
+fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
     let plan = context.plan;
     let fingerprints: Vec<String> = plan
         .dataset
@@ -431,7 +489,7 @@ fn run_global(context: &Context<'_>) -> Reports {
         return (reports, Vec::new());
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_, JobError> {
-        let (done, clustering) = process_global(context, &all)?;
+        let (done, clustering) = process_global(context, options, &all)?;
         for p in &plan.dataset.partitions {
             context
                 .staging
@@ -478,9 +536,11 @@ fn run_global(context: &Context<'_>) -> Reports {
 /// Reads every partition, clusters them together and stages all tables.
 fn process_global(
     context: &Context<'_>,
+    options: RunOptions<'_>,
     all: &PartitionKey,
 ) -> Result<(Vec<PartitionReport>, ClusteringReport), JobError> {
     let plan = context.plan;
+    options.stage(all, "read");
     let loaded: Vec<Loaded<'_>> = plan
         .dataset
         .partitions
@@ -488,7 +548,8 @@ fn process_global(
         .map(|p| load(plan, p))
         .collect::<Result<_, _>>()?;
     let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
-    let clustered = cluster_texts(plan, all.clone(), &texts);
+    let clustered = cluster_texts(plan, options, all.clone(), &texts);
+    options.stage(all, "write");
 
     let mut offsets = Vec::with_capacity(loaded.len());
     let mut offset = 0;
@@ -554,7 +615,13 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
     })
 }
 
-fn cluster_texts(plan: &JobPlan, key: PartitionKey, texts: &[&str]) -> Clustered {
+fn cluster_texts(
+    plan: &JobPlan,
+    options: RunOptions<'_>,
+    key: PartitionKey,
+    texts: &[&str],
+) -> Clustered {
+    options.stage(&key, "vectorize");
     let mut seconds = StageSeconds::default();
     let t = Instant::now();
     let vectorized = text::fit_transform(&plan.vectorize, texts);
@@ -568,6 +635,7 @@ fn cluster_texts(plan: &JobPlan, key: PartitionKey, texts: &[&str]) -> Clustered
         "vectorised"
     );
 
+    options.stage(&key, "cluster");
     let t = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
     let mut fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
