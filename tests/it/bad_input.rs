@@ -324,6 +324,15 @@ fn path_segments_that_are_not_key_value() {
 }
 
 #[test]
+fn a_partition_key_with_an_empty_value() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let ids = vec!["z".to_owned()];
+    write_docs(&input.join("dt=/part.parquet"), &ids, &[Some("x".into())]);
+    rejected(&spec(dir.path(), &input, &out, 2), &out, &[], &["`dt=`", "non-empty value"]);
+}
+
+#[test]
 fn failed_runs_leave_earlier_outputs_untouched() {
     let (dir, input, out) = setup();
     hive_tree(&input, 2, 4);
