@@ -58,7 +58,8 @@ pub struct ClusterParams {
     /// `0` switches pruning off.
     #[serde(default = "defaults::centroid_min_df_factor")]
     pub centroid_min_df_factor: f64,
-    /// Runs from different seeds; the one with the best objective (sum of cosines) is kept.
+    /// Starts from different seeds; each runs a few rounds, and the one with the best
+    /// objective (sum of cosines) runs to the end.
     #[serde(default = "defaults::n_init")]
     pub n_init: usize,
     /// Merge clusters whose centroids' average cosine is at least this (unset: no merge).

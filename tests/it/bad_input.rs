@@ -329,7 +329,12 @@ fn a_partition_key_with_an_empty_value() {
     hive_tree(&input, 1, 2);
     let ids = vec!["z".to_owned()];
     write_docs(&input.join("dt=/part.parquet"), &ids, &[Some("x".into())]);
-    rejected(&spec(dir.path(), &input, &out, 2), &out, &[], &["`dt=`", "non-empty value"]);
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &[],
+        &["`dt=`", "non-empty value"],
+    );
 }
 
 #[test]
