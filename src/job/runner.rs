@@ -427,6 +427,14 @@ fn process_partition(
     partition: &Partition,
 ) -> Result<(PartitionReport, ClusteringReport), JobError> {
     let plan = context.plan;
+    // Failpoint for the test suite, compiled only into debug builds: panic in one partition.
+    #[cfg(debug_assertions)]
+    if std::env::var("TEXTCLUSTER_FAILPOINT_PANIC").is_ok_and(|k| k == partition.key.to_string()) {
+        panic!(
+            "failpoint TEXTCLUSTER_FAILPOINT_PANIC in `{}`",
+            partition.key
+        );
+    }
     options.stage(&partition.key, "read");
     let loaded = load(plan, partition)?;
     let texts: Vec<&str> = loaded.texts().collect();

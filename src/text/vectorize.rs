@@ -317,10 +317,13 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
 /// Fits a vocabulary and idf on `texts` and returns their TF-IDF rows, in input order.
 pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorized {
     let n_docs = texts.len();
+    let t = std::time::Instant::now();
     let mut chunks: Vec<ChunkCounts> = texts
         .par_chunks(CHUNK_DOCS)
         .map(|chunk| count_chunk(&params.analyzer, chunk))
         .collect();
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "tokenised and counted");
+    let t = std::time::Instant::now();
 
     // Merge chunk dictionaries in chunk order.
     let mut global_ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
@@ -348,6 +351,12 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
         remaps.push(remap);
     }
     drop(global_ids);
+    tracing::debug!(
+        seconds = t.elapsed().as_secs_f64(),
+        n_distinct = global_terms.len(),
+        "merged chunk dictionaries"
+    );
+    let t = std::time::Instant::now();
 
     // Select the vocabulary.
     let (lo, hi) = (
@@ -391,6 +400,11 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
             .collect(),
     };
     drop(global_terms);
+    tracing::debug!(
+        seconds = t.elapsed().as_secs_f64(),
+        "selected the vocabulary"
+    );
+    let t = std::time::Instant::now();
 
     // Weight and normalise rows, chunk by chunk.
     let weighted: Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> = chunks
@@ -415,6 +429,10 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
         data.extend_from_slice(&chunk_data);
     }
     let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
+    tracing::debug!(
+        seconds = t.elapsed().as_secs_f64(),
+        "weighted and normalised rows"
+    );
     Vectorized {
         matrix,
         vocabulary,

@@ -192,6 +192,28 @@ fn a_bad_partition_fails_alone_with_exit_code_3() {
 }
 
 #[test]
+fn a_panic_inside_a_partition_is_recorded_as_its_failure() {
+    let (_dir, _input, out, job) = setup(3, 3);
+    let run = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args(["run", job.to_str().unwrap()])
+        .env("TEXTCLUSTER_FAILPOINT_PANIC", "dt=2018-06-02")
+        .output()
+        .unwrap();
+    let stderr = fails(&run, 3);
+    assert!(
+        stderr.contains("panic") && stderr.contains("dt=2018-06-02"),
+        "{stderr}"
+    );
+    assert_eq!(statuses(&out), ["succeeded", "failed", "succeeded"]);
+    let error = manifest(&out)["partitions"][1]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("internal error (panic)"), "{error}");
+    assert!(!out.join("labels/dt=2018-06-02").exists());
+}
+
+#[test]
 fn a_live_lock_stops_a_second_run_and_a_dead_one_is_taken_over() {
     let (_dir, _input, out, job) = setup(1, 3);
     let job = job.to_str().unwrap();
