@@ -293,8 +293,7 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
             let id = match ids.get(token) {
                 Some(&id) => id,
                 None => {
-                    let id = chunk.terms.len() as u32;
-                    chunk.terms.push(token.into());
+                    let id = ids.len() as u32;
                     ids.insert(token.into(), id);
                     id
                 }
@@ -310,6 +309,11 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
         chunk
             .row_lengths
             .push((chunk.term_ids.len() - before) as u32);
+    }
+    // The map owns each term once; lay the terms out by id without copying them.
+    chunk.terms = vec![Box::default(); ids.len()];
+    for (term, id) in ids {
+        chunk.terms[id as usize] = term;
     }
     chunk
 }
