@@ -163,14 +163,6 @@ fn param_hash(plan: &JobPlan) -> String {
     hex(&Sha256::digest(shaping.to_string().as_bytes()))
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// Everything one run shares between partitions.
 struct Context<'a> {
     plan: &'a JobPlan,
@@ -317,11 +309,22 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
 
 type Reports = (Vec<PartitionReport>, Vec<ClusteringReport>);
 
-fn fail(report: &mut PartitionReport, error: &JobError) {
-    tracing::error!(partition = %report.key, error = %format!("{error:#}"), "partition failed");
+/// Records a partition's failure and logs it.
+fn mark_failed(report: &mut PartitionReport, message: String, user_error: bool) {
+    tracing::error!(partition = %report.key, error = %message, "partition failed");
     report.status = PartitionStatus::Failed;
-    report.error = Some(error.to_string());
-    report.user_error = error.is_user_error();
+    report.error = Some(message);
+    report.user_error = user_error;
+}
+
+/// The failure message of a caught panic.
+fn panic_failure(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("internal error (panic): {message}")
 }
 
 fn run_partitions(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
@@ -368,56 +371,40 @@ fn run_one(
     if stop.load(Ordering::SeqCst) {
         return (report, None);
     }
-    if let Some(problem) = &partition.problem {
-        tracing::error!(partition = %partition.key, problem, "partition failed");
-        report.status = PartitionStatus::Failed;
-        report.error = Some(problem.clone());
-        report.user_error = true;
-        if options.fail_fast {
-            stop.store(true, Ordering::SeqCst);
+    let (message, user_error) = if let Some(problem) = &partition.problem {
+        (problem.clone(), true)
+    } else {
+        if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
+            info!(partition = %partition.key, "already committed from the same input and parameters; skipped");
+            report.status = PartitionStatus::Skipped;
+            return (report, None);
         }
-        return (report, None);
-    }
-    if context.already_done(&partition.key, &fingerprint, &Table::ALL) {
-        info!(partition = %partition.key, "already committed from the same input and parameters; skipped");
-        report.status = PartitionStatus::Skipped;
-        return (report, None);
-    }
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let (loaded_report, clustering) = process_partition(context, options, partition)?;
-        context.staging.commit_with_record(
-            &partition.key,
-            &context.record(&partition.key, &fingerprint),
-        )?;
-        Ok::<_, JobError>((loaded_report, clustering))
-    }));
-    match outcome {
-        Ok(Ok((done, clustering))) => {
-            report = PartitionReport {
-                status: PartitionStatus::Succeeded,
-                input_fingerprint: report.input_fingerprint,
-                ..done
-            };
-            (report, Some(clustering))
-        }
-        Ok(Err(error)) => {
-            fail(&mut report, &error);
-            if options.fail_fast {
-                stop.store(true, Ordering::SeqCst);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let (loaded_report, clustering) = process_partition(context, options, partition)?;
+            context.staging.commit_with_record(
+                &partition.key,
+                &context.record(&partition.key, &fingerprint),
+            )?;
+            Ok::<_, JobError>((loaded_report, clustering))
+        }));
+        match outcome {
+            Ok(Ok((done, clustering))) => {
+                let report = PartitionReport {
+                    status: PartitionStatus::Succeeded,
+                    input_fingerprint: report.input_fingerprint,
+                    ..done
+                };
+                return (report, Some(clustering));
             }
-            (report, None)
+            Ok(Err(error)) => (error.to_string(), error.is_user_error()),
+            Err(payload) => (panic_failure(payload.as_ref()), false),
         }
-        Err(payload) => {
-            let message = panic_message(payload.as_ref());
-            tracing::error!(partition = %partition.key, message, "partition panicked");
-            report.status = PartitionStatus::Failed;
-            report.error = Some(format!("internal error (panic): {message}"));
-            if options.fail_fast {
-                stop.store(true, Ordering::SeqCst);
-            }
-            (report, None)
-        }
+    };
+    mark_failed(&mut report, message, user_error);
+    if options.fail_fast {
+        stop.store(true, Ordering::SeqCst);
     }
+    (report, None)
 }
 
 /// Reads, clusters and stages one partition in `partition` scope.
@@ -474,11 +461,8 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
             bad.key,
             bad.problem.as_deref().unwrap_or_default()
         );
-        tracing::error!(message, "global clustering not started");
         for r in &mut reports {
-            r.status = PartitionStatus::Failed;
-            r.error = Some(message.clone());
-            r.user_error = true;
+            mark_failed(r, message.clone(), true);
         }
         return (reports, Vec::new());
     }
@@ -521,20 +505,16 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
             (reports, vec![clustering])
         }
         Ok(Err(error)) => {
+            let (message, user_error) = (error.to_string(), error.is_user_error());
             for r in &mut reports {
-                fail(r, &error);
+                mark_failed(r, message.clone(), user_error);
             }
             (reports, Vec::new())
         }
         Err(payload) => {
-            let message = format!(
-                "internal error (panic): {}",
-                panic_message(payload.as_ref())
-            );
-            tracing::error!(message, "global clustering panicked");
+            let message = panic_failure(payload.as_ref());
             for r in &mut reports {
-                r.status = PartitionStatus::Failed;
-                r.error = Some(message.clone());
+                mark_failed(r, message.clone(), false);
             }
             (reports, Vec::new())
         }
