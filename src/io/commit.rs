@@ -163,7 +163,7 @@ impl Staging {
         // Another run may create or remove its own directory meanwhile: only an empty parent
         // is removed, and losing that race is fine.
         if fs_err::read_dir(&parent).is_ok_and(|mut d| d.next().is_none()) {
-            let _ = std::fs::remove_dir(&parent);
+            let _ = fs_err::remove_dir(&parent);
         }
         Ok(())
     }

@@ -121,7 +121,8 @@ impl RunLock {
         let path = path.to_path_buf();
         let me = current_owner(started_at);
         for _ in 0..2 {
-            match std::fs::OpenOptions::new()
+            // fs_err names the path in its errors and keeps the error kind.
+            match fs_err::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
@@ -130,12 +131,7 @@ impl RunLock {
                     let body = serde_json::to_vec(&me).expect("lock owner serialises");
                     file.write_all(&body)
                         .and_then(|()| file.sync_all())
-                        .map_err(|source| {
-                            OutputError::from(std::io::Error::new(
-                                source.kind(),
-                                format!("writing `{}`: {source}", path.display()),
-                            ))
-                        })?;
+                        .map_err(OutputError::from)?;
                     return Ok(Self {
                         path,
                         released: false,
@@ -159,13 +155,7 @@ impl RunLock {
                         }
                     }
                 }
-                Err(e) => {
-                    return Err(OutputError::from(std::io::Error::new(
-                        e.kind(),
-                        format!("creating `{}`: {e}", path.display()),
-                    ))
-                    .into());
-                }
+                Err(e) => return Err(OutputError::from(e).into()),
             }
         }
         Err(OutputError::from(std::io::Error::other(format!(
@@ -186,7 +176,7 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         if !self.released {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = fs_err::remove_file(&self.path);
         }
     }
 }
