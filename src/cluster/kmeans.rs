@@ -55,6 +55,15 @@ impl Centroids {
         Self { n_terms, weights }
     }
 
+    /// The rows in the given order: row `i` of the result is row `order[i]` of `self`.
+    pub fn reordered(&self, order: &[usize]) -> Self {
+        let mut weights = Vec::with_capacity(order.len() * self.n_terms);
+        for &c in order {
+            weights.extend_from_slice(self.row(c));
+        }
+        Self::from_rows(self.n_terms, weights)
+    }
+
     /// Number of clusters.
     pub fn n_clusters(&self) -> usize {
         self.weights.len().checked_div(self.n_terms).unwrap_or(0)
@@ -179,6 +188,16 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
     }
     best.sizes = cluster_sizes(&best.labels, best.n_clusters);
     best
+}
+
+/// Continues k-means from the labels of `fit` (for example after a merge): up to
+/// `params.max_iter()` more update-and-assign rounds with `fit.n_clusters` clusters.
+pub fn refine(x: &Csr, params: &ValidClusterParams, mut fit: KMeansFit) -> KMeansFit {
+    let n_active = x.rows() as f64 - fit.labels.iter().filter(|&&l| l < 0).count() as f64;
+    let until = fit.n_iter + params.max_iter();
+    rounds(x, params, &mut fit, n_active, until);
+    fit.sizes = cluster_sizes(&fit.labels, fit.n_clusters);
+    fit
 }
 
 /// Rounds each start runs before the best start is chosen and run to the end.
@@ -526,35 +545,10 @@ mod tests {
         assert_eq!(unpruned.nnz(0), 3);
     }
 
-    /// A random matrix of unit rows (some empty) over `n_terms` columns.
-    fn random_matrix() -> impl proptest::strategy::Strategy<Value = Csr> {
-        use proptest::prelude::*;
-        (1usize..40, 1usize..12).prop_flat_map(|(n_docs, n_terms)| {
-            proptest::collection::vec(
-                proptest::collection::btree_map(0..n_terms as u32, 0.1f32..5.0, 0..n_terms.min(5)),
-                n_docs,
-            )
-            .prop_map(move |rows| {
-                let mut indptr = vec![0];
-                let (mut indices, mut data) = (Vec::new(), Vec::new());
-                for row in rows {
-                    let start = data.len();
-                    for (j, v) in row {
-                        indices.push(j);
-                        data.push(v);
-                    }
-                    sparse::normalize(&mut data[start..]);
-                    indptr.push(data.len());
-                }
-                Csr::new((indptr.len() - 1, n_terms), indptr, indices, data)
-            })
-        })
-    }
-
     proptest::proptest! {
         #[test]
         fn invariants_hold_on_random_data(
-            x in random_matrix(),
+            x in crate::sparse::testing::random_unit_rows(),
             k in 1usize..8,
             seed in 0u64..1000,
             init_choice in 0usize..3,

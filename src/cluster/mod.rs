@@ -11,8 +11,8 @@ pub mod merge;
 pub mod params;
 
 pub use init::InitReport;
-pub use kmeans::{Centroids, KMeansFit, fit, score_labels};
-pub use merge::{Merged, merge, merge_fit};
+pub use kmeans::{Centroids, KMeansFit, fit, refine, score_labels};
+pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.

@@ -65,6 +65,10 @@ pub struct ClusterParams {
     /// Merge clusters whose centroids' average cosine is at least this (unset: no merge).
     #[serde(default)]
     pub merge_threshold: Option<f64>,
+    /// After a merge, continue k-means from the merged clusters for up to `max_iter` rounds, so
+    /// documents move to the merged centroid that fits them best.
+    #[serde(default = "defaults::merge_refine")]
+    pub merge_refine: bool,
 }
 
 mod defaults {
@@ -89,6 +93,9 @@ mod defaults {
     }
     pub fn centroid_min_df_factor() -> f64 {
         0.01
+    }
+    pub fn merge_refine() -> bool {
+        true
     }
     pub fn n_init() -> usize {
         10
@@ -130,6 +137,7 @@ pub struct ValidClusterParams {
     centroid_min_df_factor: f32,
     n_init: usize,
     merge_threshold: Option<f32>,
+    merge_refine: bool,
 }
 
 impl ValidClusterParams {
@@ -138,6 +146,9 @@ impl ValidClusterParams {
     }
     pub fn merge_threshold(&self) -> Option<f32> {
         self.merge_threshold
+    }
+    pub fn merge_refine(&self) -> bool {
+        self.merge_refine
     }
     pub fn scope(&self) -> Scope {
         self.scope
@@ -183,6 +194,7 @@ impl ClusterParams {
             centroid_min_df_factor: defaults::centroid_min_df_factor(),
             n_init: defaults::n_init(),
             merge_threshold: None,
+            merge_refine: defaults::merge_refine(),
         }
     }
 
@@ -230,6 +242,7 @@ impl ClusterParams {
             centroid_min_df_factor: self.centroid_min_df_factor as f32,
             n_init: self.n_init,
             merge_threshold: self.merge_threshold.map(|t| t as f32),
+            merge_refine: self.merge_refine,
         })
     }
 }

@@ -128,7 +128,9 @@ pub struct MergeReport {
     pub threshold: f32,
     pub n_before: usize,
     pub n_after: usize,
-    /// New cluster id of each cluster before the merge (`mapping[old] = new`).
+    /// k-means rounds run after the merge (`merge_refine`); 0 when off.
+    pub refine_rounds: usize,
+    /// Final cluster id of each cluster before the merge (`mapping[old] = new`).
     pub mapping: Vec<i32>,
 }
 

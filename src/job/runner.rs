@@ -626,7 +626,7 @@ fn cluster_texts(
     options.stage(&key, "cluster");
     let t = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
-    let mut fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
+    let fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
     if fit.n_clusters < plan.cluster.k() {
         tracing::warn!(
             partition = %key,
@@ -635,19 +635,18 @@ fn cluster_texts(
             "k capped at the number of documents with terms"
         );
     }
-    let mut merge = None;
-    if let Some(threshold) = plan.cluster.merge_threshold() {
-        let n_before = fit.n_clusters;
-        let (merged, mapping) = cluster::merge_fit(&vectorized.matrix, fit, threshold);
-        fit = merged;
-        info!(partition = %key, n_before, n_after = fit.n_clusters, "merged close clusters");
-        merge = Some(MergeReport {
-            threshold,
+    let n_before = fit.n_clusters;
+    let (fit, outcome) = cluster::merge_fit(&vectorized.matrix, fit, &plan.cluster);
+    let merge = outcome.map(|o| {
+        info!(partition = %key, n_before, n_after = o.n_after, refine_rounds = o.refine_rounds, "merged close clusters");
+        MergeReport {
+            threshold: plan.cluster.merge_threshold().unwrap_or_default(),
             n_before,
-            n_after: fit.n_clusters,
-            mapping,
-        });
-    }
+            n_after: o.n_after,
+            refine_rounds: o.refine_rounds,
+            mapping: o.mapping,
+        }
+    });
     seconds.cluster = t.elapsed().as_secs_f64();
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
 

@@ -143,6 +143,35 @@ pub fn check_invariants(m: &Csr) -> Result<(), CsrInvariantError> {
     Ok(())
 }
 
+/// Test strategies shared by the modules that take a [`Csr`].
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A random matrix of unit rows (some empty) over `n_terms` columns.
+    pub(crate) fn random_unit_rows() -> impl proptest::strategy::Strategy<Value = super::Csr> {
+        use proptest::prelude::*;
+        (1usize..40, 1usize..12).prop_flat_map(|(n_docs, n_terms)| {
+            proptest::collection::vec(
+                proptest::collection::btree_map(0..n_terms as u32, 0.1f32..5.0, 0..n_terms.min(5)),
+                n_docs,
+            )
+            .prop_map(move |rows| {
+                let mut indptr = vec![0];
+                let (mut indices, mut data) = (Vec::new(), Vec::new());
+                for row in rows {
+                    let start = data.len();
+                    for (j, v) in row {
+                        indices.push(j);
+                        data.push(v);
+                    }
+                    super::normalize(&mut data[start..]);
+                    indptr.push(data.len());
+                }
+                super::Csr::new((indptr.len() - 1, n_terms), indptr, indices, data)
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

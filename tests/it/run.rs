@@ -40,11 +40,7 @@ fn partition_scope_writes_every_table_for_every_partition() {
     for p in 1..=3 {
         let labels = read_labels(&out.join(format!("labels/dt=2018-06-0{p}/part-00000.parquet")));
         for topic in 0..3 {
-            let clusters: BTreeSet<i32> = labels
-                .iter()
-                .filter(|(id, _, _)| id.contains(&format!("-t{topic}-")))
-                .map(|r| r.1)
-                .collect();
+            let clusters = clusters_of_topic(&labels, topic);
             assert_eq!(
                 clusters.len(),
                 1,
@@ -290,4 +286,44 @@ fn a_partition_where_no_document_has_terms_is_labelled_minus_one() {
         vec![("d0".into(), -1, 0.0)]
     );
     assert_eq!(manifest(&out)["clusterings"][1]["n_clusters"], 0);
+}
+
+#[test]
+fn over_clustering_then_merging_recovers_the_topics_and_reports_the_mapping() {
+    let dir = tmp();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    hive_tree(&input, 1, 20);
+    let job = spec(dir.path(), &input, &out, 9);
+    ok(&textcluster(&[
+        "run",
+        job.to_str().unwrap(),
+        "--set",
+        "cluster.merge_threshold=0.3",
+    ]));
+    let manifest = manifest(&out);
+    let merge = &manifest["clusterings"][0]["merge"];
+    assert_eq!(merge["n_before"], 9);
+    assert_eq!(merge["n_after"], 3, "{merge}");
+    let mapping: Vec<i64> = merge["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_i64().unwrap())
+        .collect();
+    assert_eq!(mapping.len(), 9);
+    assert_eq!(
+        mapping.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2])
+    );
+    // Each topic ends in one cluster, and ids are numbered by descending size.
+    let labels = read_labels(&out.join("labels/dt=2018-06-01/part-00000.parquet"));
+    let mut sizes = [0usize; 3];
+    for topic in 0..3 {
+        let clusters = clusters_of_topic(&labels, topic);
+        assert_eq!(clusters.len(), 1, "topic {topic}: {clusters:?}");
+    }
+    for (_, cluster, _) in &labels {
+        sizes[*cluster as usize] += 1;
+    }
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
 }

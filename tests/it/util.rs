@@ -185,3 +185,16 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The clusters the documents of `topic` (from [`doc`] ids) landed in.
+pub fn clusters_of_topic(
+    labels: &[(String, i32, f32)],
+    topic: usize,
+) -> std::collections::BTreeSet<i32> {
+    let tag = format!("-t{topic}-");
+    labels
+        .iter()
+        .filter(|(id, _, _)| id.contains(&tag))
+        .map(|r| r.1)
+        .collect()
+}
