@@ -14,5 +14,6 @@ pub mod eval;
 pub mod io;
 pub mod job;
 pub mod label;
+pub mod report;
 pub mod sparse;
 pub mod text;

@@ -36,14 +36,22 @@ fn main() -> ExitCode {
             .map(|()| 0)
             .map_err(anyhow::Error::from),
         Command::Eval(args) => cli::eval::execute(args).map(|()| 0),
+        Command::Report(args) => cli::report::execute(args)
+            .map(|()| 0)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            let user = e
-                .downcast_ref::<textcluster::job::JobError>()
-                .is_none_or(textcluster::job::JobError::is_user_error);
+            let user = match (
+                e.downcast_ref::<textcluster::job::JobError>(),
+                e.downcast_ref::<textcluster::report::ReportError>(),
+            ) {
+                (Some(job), _) => job.is_user_error(),
+                (None, Some(report)) => report.is_user_error(),
+                (None, None) => true,
+            };
             ExitCode::from(if user {
                 EXIT_USER_ERROR
             } else {

@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod run;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Score a run's labels against gold labels (NMI, ARI, purity, largest cluster).
     Eval(eval::EvalArgs),
+    /// Write a self-contained HTML report of a run's clusters (and optionally pyLDAvis JSON).
+    Report(report::ReportArgs),
 }
 
 /// Log output format.

@@ -127,12 +127,13 @@ impl PartitionFilter {
         Ok(Self(map))
     }
 
-    fn is_empty(&self) -> bool {
+    /// True when nothing is restricted.
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// True when `key` passes every restricted key.
-    fn matches(&self, key: &PartitionKey) -> bool {
+    pub fn matches(&self, key: &PartitionKey) -> bool {
         self.0.iter().all(|(k, values)| {
             key.0
                 .iter()

@@ -5,12 +5,15 @@
 //! to arrow-rs through the Arrow C Data Interface without copying the string buffers, and the
 //! rest of the pipeline works on arrow-rs [`StringViewArray`]s.
 
-use arrow::array::{Array, ArrayRef, StringViewArray, make_array};
+use std::path::Path;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray, make_array};
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
 use polars::prelude::*;
 
 use super::InputError;
 use super::dataset::Partition;
+use super::write::Table;
 
 /// The id and text columns of one partition, in file order and row order.
 #[derive(Debug, Clone)]
@@ -37,23 +40,29 @@ pub fn read_partition(
     id_column: &str,
     text_column: &str,
 ) -> Result<Documents, InputError> {
-    let paths: Vec<PlRefPath> = partition
-        .files
-        .iter()
-        .map(|f| PlRefPath::new(f.path.to_string_lossy().as_ref()))
-        .collect();
+    let paths: Vec<&Path> = partition.files.iter().map(|f| f.path.as_path()).collect();
+    let what = format!("partition `{}`", partition.key);
+    read_files(&paths, &what, id_column, text_column)
+}
+
+/// Reads the id and text columns of `paths`, in order; `what` names them in errors.
+pub fn read_files(
+    paths: &[&Path],
+    what: &str,
+    id_column: &str,
+    text_column: &str,
+) -> Result<Documents, InputError> {
     let scan_error = |e: PolarsError| InputError::Scan {
-        path: partition
-            .files
+        path: paths
             .first()
-            .map(|f| f.path.parent().unwrap_or(&f.path).to_path_buf())
+            .map(|p| p.parent().unwrap_or(p).to_path_buf())
             .unwrap_or_default(),
-        message: format!(
-            "reading partition `{}` ({} files): {e}",
-            partition.key,
-            partition.files.len()
-        ),
+        message: format!("reading {what} ({} files): {e}", paths.len()),
     };
+    let paths: Vec<PlRefPath> = paths
+        .iter()
+        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
+        .collect();
     let args = ScanArgsParquet {
         hive_options: HiveOptions::new_disabled(),
         ..ScanArgsParquet::default()
@@ -105,4 +114,53 @@ fn column_to_arrow(frame: &DataFrame, name: &str) -> PolarsResult<StringViewArra
                 .into(),
             )
         })
+}
+
+/// Reads one of textcluster's own output files, checking that it has `table`'s columns with
+/// their types (extra columns are allowed and dropped).
+pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputError> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let corrupt = |message: String| InputError::CorruptFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.exists() {
+        return Err(InputError::PathNotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = fs_err::File::open(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let found = builder.schema().clone();
+    let wanted = table.schema();
+    let mut indices = Vec::with_capacity(wanted.fields().len());
+    for field in wanted.fields() {
+        let Some((i, f)) = found.column_with_name(field.name()) else {
+            return Err(InputError::MissingColumn {
+                path: path.to_path_buf(),
+                column: field.name().clone(),
+                available: found.fields().iter().map(|f| f.name().clone()).collect(),
+            });
+        };
+        if f.data_type() != field.data_type() {
+            return Err(corrupt(format!(
+                "column `{}` is {}, expected {}",
+                field.name(),
+                f.data_type(),
+                field.data_type()
+            )));
+        }
+        indices.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| corrupt(e.to_string()))?;
+    reader
+        .map(|b| b.map_err(|e| corrupt(e.to_string())))
+        .collect()
 }

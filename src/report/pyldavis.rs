@@ -1,0 +1,176 @@
+//! The JSON that pyLDAvis's viewer (`ldavis.js`) takes, for one clustering.
+//!
+//! Each centroid is a topic: topic-term distributions are the L1-normalised centroids, and
+//! document-topic assignments are one-hot from the labels, so a topic's share is its share of
+//! the documents and the "term frequency" of `w` is `Σ_c p(w|c) · size_c`.
+//!
+//! Two things the Python helper gets wrong are right here. Bubbles carry their own cluster's
+//! coordinates: positions, sizes and topic numbers come from the same row. Empty clusters
+//! (no members, all-zero centroid) are left out rather than sent as `NaN` rows that break the
+//! viewer; `topic.order` maps each topic number back to its cluster id (plus one).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+use super::{ClusteringView, relevance_candidates};
+
+/// Terms per bar chart, as in pyLDAvis.
+pub const R: usize = 30;
+/// The viewer's λ step, as in pyLDAvis; candidates are exact on this grid.
+pub const LAMBDA_STEP: f64 = 0.01;
+/// `token.table` keeps `p(topic | term)` at least this large.
+const MIN_TOPIC_SHARE: f64 = 0.001;
+
+/// Builds the viewer's data for `view`.
+pub fn prepare(view: &ClusteringView) -> Value {
+    let topics = &view.topics;
+    let total: f64 = topics.sizes.iter().sum::<u64>() as f64;
+    // Non-empty clusters by size, largest first (ties by id): topic numbers 1..m.
+    let mut order: Vec<usize> = (0..topics.sizes.len())
+        .filter(|&c| topics.sizes[c] > 0 && !topics.p_term_given_cluster[c].is_empty())
+        .collect();
+    order.sort_by(|&a, &b| topics.sizes[b].cmp(&topics.sizes[a]).then(a.cmp(&b)));
+    let term_freq = |t: u32| topics.p_term[t as usize] * total;
+
+    let mds = json!({
+        "x": order.iter().map(|&c| view.clusters[c].x).collect::<Vec<_>>(),
+        "y": order.iter().map(|&c| view.clusters[c].y).collect::<Vec<_>>(),
+        "topics": (1..=order.len()).collect::<Vec<_>>(),
+        "cluster": vec![1; order.len()],
+        "Freq": order.iter().map(|&c| round(topics.sizes[c] as f64 / total * 100.0, 4)).collect::<Vec<_>>(),
+    });
+
+    // p(topic | term) for every (term, topic) pair: size_c · p(w|c) / term frequency.
+    let mut topic_share: HashMap<u32, Vec<(usize, f64)>> = HashMap::new();
+    for (n, &c) in order.iter().enumerate() {
+        for &(t, p) in &topics.p_term_given_cluster[c] {
+            let f = term_freq(t);
+            if f > 0.0 {
+                topic_share
+                    .entry(t)
+                    .or_default()
+                    .push((n + 1, p * topics.sizes[c] as f64 / f));
+            }
+        }
+    }
+
+    let mut tinfo = Columns::default();
+    // Default view: the R most salient terms. Saliency(w) = p(w) · Σ_t p(t|w) log(p(t|w)/p(t)).
+    let p_topic: Vec<f64> = order
+        .iter()
+        .map(|&c| topics.sizes[c] as f64 / total)
+        .collect();
+    let mut salient: Vec<(f64, u32)> = topic_share
+        .iter()
+        .map(|(&t, shares)| {
+            let distinctiveness: f64 = shares
+                .iter()
+                .map(|&(n, s)| s * (s / p_topic[n - 1]).ln())
+                .sum();
+            (topics.p_term[t as usize] * distinctiveness, t)
+        })
+        .collect();
+    salient.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    salient.truncate(R);
+    let n_default = salient.len();
+    for (rank, &(_, t)) in salient.iter().enumerate() {
+        let f = round(term_freq(t), 4);
+        tinfo.push(
+            &topics.names[t as usize],
+            f,
+            f,
+            "Default".into(),
+            (n_default - rank) as f64,
+            (n_default - rank) as f64,
+        );
+    }
+    let mut shown: BTreeSet<u32> = salient.iter().map(|e| e.1).collect();
+    for (n, &c) in order.iter().enumerate() {
+        let entries = &topics.p_term_given_cluster[c];
+        for (t, p) in relevance_candidates(entries, &topics.p_term, R, LAMBDA_STEP) {
+            let lift = p / topics.p_term[t as usize];
+            tinfo.push(
+                &topics.names[t as usize],
+                round(p * topics.sizes[c] as f64, 4),
+                round(term_freq(t), 4),
+                format!("Topic{}", n + 1),
+                round(p.ln(), 4),
+                round(lift.ln(), 4),
+            );
+            shown.insert(t);
+        }
+    }
+
+    // Sorted by term, then topic, as pyLDAvis sends it.
+    let mut token_rows: Vec<(&str, usize, f64)> = Vec::new();
+    for &t in &shown {
+        for &(n, share) in topic_share.get(&t).map(Vec::as_slice).unwrap_or(&[]) {
+            if share >= MIN_TOPIC_SHARE {
+                token_rows.push((&topics.names[t as usize], n, round(share, 4)));
+            }
+        }
+    }
+    token_rows.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+
+    json!({
+        "mdsDat": mds,
+        "tinfo": {
+            "Term": tinfo.term,
+            "Freq": tinfo.freq,
+            "Total": tinfo.total,
+            "Category": tinfo.category,
+            "logprob": tinfo.logprob,
+            "loglift": tinfo.loglift,
+        },
+        "token.table": {
+            "Topic": token_rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "Freq": token_rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "Term": token_rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        },
+        "R": R,
+        "lambda.step": LAMBDA_STEP,
+        "plot.opts": {"xlab": "PC1", "ylab": "PC2"},
+        "topic.order": order.iter().map(|&c| view.clusters[c].id + 1).collect::<Vec<_>>(),
+    })
+}
+
+/// `tinfo`, column by column.
+#[derive(Default)]
+struct Columns {
+    term: Vec<String>,
+    freq: Vec<f64>,
+    total: Vec<f64>,
+    category: Vec<String>,
+    logprob: Vec<f64>,
+    loglift: Vec<f64>,
+}
+
+impl Columns {
+    fn push(
+        &mut self,
+        term: &str,
+        freq: f64,
+        total: f64,
+        category: String,
+        logprob: f64,
+        loglift: f64,
+    ) {
+        self.term.push(term.to_owned());
+        self.freq.push(freq);
+        self.total.push(total);
+        self.category.push(category);
+        self.logprob.push(logprob);
+        self.loglift.push(loglift);
+    }
+}
+
+/// Rounds to `digits` decimals; non-finite values become 0 so the JSON never holds `NaN`.
+fn round(v: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    if v.is_finite() {
+        (v * scale).round() / scale
+    } else {
+        0.0
+    }
+}
