@@ -174,3 +174,96 @@ fn round(v: f64, digits: i32) -> f64 {
         0.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ClusterView, TopicTerms};
+
+    /// Three clusters; cluster 1 is empty. Cluster 2 is the largest.
+    fn view() -> ClusteringView {
+        let cluster = |id: i32, size: u64, x: f64, y: f64| ClusterView {
+            id,
+            size,
+            x,
+            y,
+            keywords: vec![],
+            mean_similarity: None,
+            ambiguous_share: None,
+            term_ids: vec![],
+            log_p: vec![],
+            examples: vec![],
+        };
+        let per_cluster = vec![vec![(0, 0.75), (1, 0.25)], vec![], vec![(1, 0.5), (2, 0.5)]];
+        let sizes = vec![10u64, 0, 30];
+        let total = 40.0;
+        let mut p_term = vec![0.0; 3];
+        for (c, entries) in per_cluster.iter().enumerate() {
+            for &(t, p) in entries {
+                p_term[t as usize] += p * sizes[c] as f64 / total;
+            }
+        }
+        ClusteringView {
+            key: "dt=x".into(),
+            figures: None,
+            merge_threshold: None,
+            n_docs: 40,
+            clusters: vec![
+                cluster(0, 10, 1.0, 2.0),
+                cluster(1, 0, 0.0, 0.0),
+                cluster(2, 30, -3.0, 4.0),
+            ],
+            terms: vec![],
+            log_p_term: vec![],
+            similarity: vec![0, 0, 0],
+            order: vec![0, 1, 2],
+            topics: TopicTerms {
+                names: vec!["apple".into(), "both".into(), "car".into()],
+                p_term,
+                p_term_given_cluster: per_cluster,
+                sizes,
+            },
+        }
+    }
+
+    #[test]
+    fn bubbles_carry_their_own_cluster_and_empty_clusters_are_left_out() {
+        let json = prepare(&view());
+        let mds = &json["mdsDat"];
+        // Largest first: topic 1 is cluster 2, topic 2 is cluster 0; cluster 1 is absent.
+        assert_eq!(json["topic.order"], serde_json::json!([3, 1]));
+        assert_eq!(mds["x"], serde_json::json!([-3.0, 1.0]));
+        assert_eq!(mds["y"], serde_json::json!([4.0, 2.0]));
+        assert_eq!(mds["Freq"], serde_json::json!([75.0, 25.0]));
+        assert_eq!(mds["topics"], serde_json::json!([1, 2]));
+        // Every tinfo column has one entry per row, and no value is null (NaN).
+        let tinfo = json["tinfo"].as_object().unwrap();
+        let n = tinfo["Term"].as_array().unwrap().len();
+        for (name, column) in tinfo {
+            let column = column.as_array().unwrap();
+            assert_eq!(column.len(), n, "{name}");
+            assert!(column.iter().all(|v| !v.is_null()), "{name}");
+        }
+        let categories: Vec<&str> = tinfo["Category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(categories.contains(&"Default") && categories.contains(&"Topic1"));
+        assert!(!categories.contains(&"Topic3"));
+        // "both" is shared: a quarter of its weight is cluster 0's (10 · 0.25 = 2.5 of 17.5).
+        let table = &json["token.table"];
+        let rows: Vec<(String, u64, f64)> = (0..table["Term"].as_array().unwrap().len())
+            .map(|i| {
+                (
+                    table["Term"][i].as_str().unwrap().to_owned(),
+                    table["Topic"][i].as_u64().unwrap(),
+                    table["Freq"][i].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert!(rows.contains(&("both".into(), 2, round(2.5 / 17.5, 4))));
+        assert!(rows.contains(&("both".into(), 1, round(15.0 / 17.5, 4))));
+    }
+}

@@ -5,5 +5,6 @@ mod airflow;
 mod bad_input;
 mod determinism;
 mod production;
+mod report;
 mod run;
 mod util;

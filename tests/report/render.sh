@@ -28,7 +28,7 @@ if grep -q 'Uncaught' "$log"; then
 fi
 if [[ -n "$shot" ]]; then
   rm -rf "$profile" && mkdir -p "$profile"
-  timeout 120 chromium "${flags[@]}" --window-size=1280,1400 --screenshot="$(realpath -m "$shot")" \
+  timeout 120 chromium "${flags[@]}" --window-size=1280,2300 --screenshot="$(realpath -m "$shot")" \
     "file://$page" >/dev/null 2>>"$log"
   [[ -s "$shot" ]] || { echo "no screenshot written" >&2; exit 1; }
 fi
