@@ -7,7 +7,7 @@
 pub mod tokenize;
 pub mod vectorize;
 
-pub use tokenize::{Analyzer, Tokenizer};
+pub use tokenize::{Analyzer, TokenBuffer, Tokenizer};
 pub use vectorize::{
     DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams, Vectorized,
     Vocabulary, fit_transform,
