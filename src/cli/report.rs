@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use textcluster::io::commit::write_atomic;
 use textcluster::report::{self, ReportError, ReportOptions};
 
 #[derive(Debug, Args)]
@@ -49,11 +50,10 @@ pub fn execute(args: &ReportArgs) -> Result<(), ReportError> {
         }
     };
     let html = report::html::render(&loaded).map_err(std::io::Error::other)?;
-    textcluster::io::commit::write_atomic(&args.output, html.as_bytes())
-        .map_err(std::io::Error::other)?;
+    write_atomic(&args.output, html.as_bytes())?;
     eprintln!("wrote {} ({} bytes)", args.output.display(), html.len());
     if let Some((path, json)) = pyldavis {
-        textcluster::io::commit::write_atomic(path, &json).map_err(std::io::Error::other)?;
+        write_atomic(path, &json)?;
         eprintln!("wrote {} ({} bytes)", path.display(), json.len());
     }
     Ok(())

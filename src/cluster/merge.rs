@@ -87,16 +87,20 @@ pub fn merge(centroids: &Centroids, sizes: &[u64], threshold: f32) -> Merged {
     }
 }
 
-/// What [`merge_fit`] did.
-#[derive(Debug, Clone, PartialEq)]
+/// What [`merge_fit`] did; the manifest's `merge` entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MergeOutcome {
-    /// Final cluster of each cluster before the merge (`old → new`). With refinement, a
-    /// document may since have moved to another cluster.
-    pub mapping: Vec<i32>,
+    /// The `merge_threshold` used.
+    pub threshold: f32,
+    /// Clusters before the merge.
+    pub n_before: usize,
     /// Clusters after the merge.
     pub n_after: usize,
-    /// k-means rounds run after the merge (0 without refinement).
+    /// k-means rounds run after the merge (`merge_refine`); 0 when off.
     pub refine_rounds: usize,
+    /// Final cluster id of each cluster before the merge (`mapping[old] = new`). With
+    /// refinement, a document may since have moved to another cluster.
+    pub mapping: Vec<i32>,
 }
 
 /// Merges the clusters of `fit` (fitted on `x`) with `params.merge_threshold()`. With
@@ -142,9 +146,11 @@ pub fn merge_fit(
         }
     }
     let outcome = MergeOutcome {
-        mapping,
+        threshold,
+        n_before,
         n_after: fit.n_clusters,
         refine_rounds,
+        mapping,
     };
     (fit, Some(outcome))
 }

@@ -222,7 +222,7 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 }
 
 /// Lists every visible file under `root`, sorted.
-fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
+pub(crate) fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::spec::JobSpec;
-use crate::cluster::InitReport;
+use crate::cluster::{InitReport, MergeOutcome};
 use crate::io::InputFile;
 
 /// Outcome of a whole run.
@@ -117,21 +117,9 @@ pub struct ClusteringReport {
     pub n_reseeded: usize,
     pub mean_centroid_nnz: f64,
     /// Present when `merge_threshold` is set.
-    pub merge: Option<MergeReport>,
+    pub merge: Option<MergeOutcome>,
     pub clusters: Vec<ClusterReport>,
     pub seconds: StageSeconds,
-}
-
-/// What the over-cluster-then-merge step did.
-#[derive(Debug, Serialize)]
-pub struct MergeReport {
-    pub threshold: f32,
-    pub n_before: usize,
-    pub n_after: usize,
-    /// k-means rounds run after the merge (`merge_refine`); 0 when off.
-    pub refine_rounds: usize,
-    /// Final cluster id of each cluster before the merge (`mapping[old] = new`).
-    pub mapping: Vec<i32>,
 }
 
 /// Per-cluster diagnostics.

@@ -30,8 +30,8 @@ use tracing::info;
 
 use super::JobError;
 use super::manifest::{
-    ClusterReport, ClusteringReport, InputSummary, Manifest, MergeReport, PartitionReport,
-    PartitionStatus, RunStatus, StageSeconds, Tool,
+    ClusterReport, ClusteringReport, InputSummary, Manifest, PartitionReport, PartitionStatus,
+    RunStatus, StageSeconds, Tool,
 };
 use super::plan::JobPlan;
 use super::spec::OutputMode;
@@ -117,7 +117,7 @@ struct Clustered {
     key: PartitionKey,
     vectorized: Vectorized,
     fit: KMeansFit,
-    merge: Option<MergeReport>,
+    merge: Option<cluster::MergeOutcome>,
     keywords: Vec<label::Keyword>,
     seconds: StageSeconds,
 }
@@ -635,18 +635,10 @@ fn cluster_texts(
             "k capped at the number of documents with terms"
         );
     }
-    let n_before = fit.n_clusters;
-    let (fit, outcome) = cluster::merge_fit(&vectorized.matrix, fit, &plan.cluster);
-    let merge = outcome.map(|o| {
-        info!(partition = %key, n_before, n_after = o.n_after, refine_rounds = o.refine_rounds, "merged close clusters");
-        MergeReport {
-            threshold: plan.cluster.merge_threshold().unwrap_or_default(),
-            n_before,
-            n_after: o.n_after,
-            refine_rounds: o.refine_rounds,
-            mapping: o.mapping,
-        }
-    });
+    let (fit, merge) = cluster::merge_fit(&vectorized.matrix, fit, &plan.cluster);
+    if let Some(o) = &merge {
+        info!(partition = %key, n_before = o.n_before, n_after = o.n_after, refine_rounds = o.refine_rounds, "merged close clusters");
+    }
     seconds.cluster = t.elapsed().as_secs_f64();
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
 

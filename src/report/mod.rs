@@ -28,8 +28,12 @@ use arrow::datatypes::{Float32Type, Int32Type, Int64Type};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::io::commit::Staging;
+use crate::io::dataset::{ALL_PARTITIONS, parse_hive_path, walk};
 use crate::io::write::PART_FILE;
-use crate::io::{InputError, PartitionFilter, PartitionKey, Table, read_files, read_output};
+use crate::io::{
+    Dataset, InputError, OutputError, PartitionFilter, PartitionKey, Table, read_files, read_output,
+};
 
 /// Terms shown per cluster in the bar chart.
 pub const TOP_TERMS: usize = 30;
@@ -62,6 +66,8 @@ pub enum ReportError {
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -70,7 +76,7 @@ impl ReportError {
     /// environment failed (disk, permissions) and a retry may help.
     pub fn is_user_error(&self) -> bool {
         match self {
-            ReportError::Io(_) => false,
+            ReportError::Io(_) | ReportError::Output(_) => false,
             ReportError::Input(e) => !e.is_environmental(),
             _ => true,
         }
@@ -248,39 +254,32 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
         });
     }
     let filter = PartitionFilter::parse(&options.partitions)?;
-    let keys: Vec<String> = all_keys
+    let keys: Vec<&PartitionKey> = all_keys
         .iter()
-        .filter(|k| {
-            filter.is_empty()
-                || parse_key(k).is_some_and(|key| {
-                    filter.matches(&key) || key.0.iter().any(|(_, v)| v == "__all__")
-                })
-        })
-        .cloned()
+        .filter(|key| filter.is_empty() || filter.matches(key) || is_global(key))
         .collect();
     if keys.is_empty() {
         return Err(ReportError::NoMatchingClustering {
             out: out.to_path_buf(),
             filter: options.partitions.clone(),
-            available: all_keys,
+            available: all_keys.iter().map(key_name).collect(),
         });
     }
     let label_keys = committed_keys(&out.join(Table::Labels.name()))?;
     let texts = TextSource::new(&manifest, options);
 
     let mut clusterings = Vec::with_capacity(keys.len());
-    for key in &keys {
+    for key in keys {
+        let name = key_name(key);
         let figures = manifest
             .clusterings
             .iter()
-            .find(|c| c["key"].as_str() == Some(key))
+            .find(|c| c["key"].as_str() == Some(name.as_str()))
             .cloned();
-        let is_global = parse_key(key).is_some_and(|k| k.0.iter().any(|(_, v)| v == "__all__"));
-        let labels_of: Vec<&String> = if is_global {
-            label_keys.iter().collect()
-        } else {
-            label_keys.iter().filter(|k| *k == key).collect()
-        };
+        let labels_of: Vec<&PartitionKey> = label_keys
+            .iter()
+            .filter(|k| is_global(key) || *k == key)
+            .collect();
         let view = load_clustering(
             out,
             key,
@@ -290,7 +289,11 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
             &texts,
             options.examples,
         )?;
-        info!(key, n_clusters = view.clusters.len(), "loaded clustering");
+        info!(
+            key = name,
+            n_clusters = view.clusters.len(),
+            "loaded clustering"
+        );
         clusterings.push(view);
     }
     Ok(Report {
@@ -307,59 +310,30 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
     })
 }
 
-/// The partition directories (relative, `/`-separated; empty for an unpartitioned output)
-/// under `table_dir` that hold a committed data file, sorted.
-fn committed_keys(table_dir: &Path) -> Result<Vec<String>, ReportError> {
-    let mut keys = Vec::new();
+/// The partitions under `table_dir` that hold a committed data file, sorted (one empty key
+/// for an unpartitioned output).
+fn committed_keys(table_dir: &Path) -> Result<Vec<PartitionKey>, ReportError> {
     if !table_dir.is_dir() {
-        return Ok(keys);
+        return Ok(Vec::new());
     }
-    let mut stack = vec![table_dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('_') || name.starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if name == PART_FILE {
-                let rel = dir.strip_prefix(table_dir).unwrap_or(Path::new(""));
-                let parts: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                keys.push(parts.join("/"));
-            }
+    let mut keys = Vec::new();
+    for path in walk(table_dir)? {
+        if path.file_name().is_some_and(|n| n == PART_FILE) {
+            keys.push(parse_hive_path(table_dir, &path)?);
         }
     }
     keys.sort();
     Ok(keys)
 }
 
-/// Parses a key in directory form (`a=1/b=2`; empty for unpartitioned).
-fn parse_key(key: &str) -> Option<PartitionKey> {
-    if key.is_empty() {
-        return Some(PartitionKey::default());
-    }
-    key.split('/')
-        .map(|seg| {
-            seg.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(PartitionKey)
+/// A key in the manifest's form: its directory, `dt=2018-06-01` (empty when unpartitioned).
+fn key_name(key: &PartitionKey) -> String {
+    key.dir().display().to_string()
 }
 
-fn table_file(out: &Path, table: Table, key: &str) -> PathBuf {
-    let mut path = out.join(table.name());
-    if !key.is_empty() {
-        path.push(key);
-    }
-    path.join(PART_FILE)
+/// True for the key of a global clustering (`dt=__all__`).
+fn is_global(key: &PartitionKey) -> bool {
+    key.0.iter().any(|(_, v)| v == ALL_PARTITIONS)
 }
 
 /// Where example texts come from: the input files of each partition.
@@ -401,50 +375,40 @@ impl TextSource {
         }
     }
 
-    /// The input files of partition `key`: the manifest's list if it has one, otherwise the
-    /// Parquet files in the partition's directory under the input root.
-    fn files_of(&self, key: &str) -> Vec<PathBuf> {
-        if let Some(files) = self.files.get(key) {
+    /// The input files of partition `key`: the manifest's list if it has one, otherwise those
+    /// that [`Dataset::discover`] finds for the key under the input root.
+    fn files_of(&self, key: &PartitionKey) -> Vec<PathBuf> {
+        if let Some(files) = self.files.get(&key_name(key)) {
             return files.clone();
         }
         let Some(root) = &self.root else {
             return Vec::new();
         };
-        if root.is_file() {
-            return vec![root.clone()];
-        }
-        let dir = if key.is_empty() {
-            root.clone()
-        } else {
-            root.join(key)
-        };
-        let mut files: Vec<PathBuf> = fs_err::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                p.is_file()
-                    && !name.starts_with('_')
-                    && !name.starts_with('.')
-                    && name.ends_with(".parquet")
+        let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        PartitionFilter::parse(&restriction)
+            .and_then(|filter| Dataset::discover(root, &filter, &self.id_column, &self.text_column))
+            .map(|dataset| {
+                dataset
+                    .partitions
+                    .into_iter()
+                    .flat_map(|p| p.files.into_iter().map(|f| f.path))
+                    .collect()
             })
-            .collect();
-        files.sort();
-        files
+            .unwrap_or_default()
     }
 
     /// Texts of the wanted ids found in partition `key`'s input. Missing files are logged
     /// and give no texts: the report is still useful without examples.
-    fn texts(&self, key: &str, wanted: &HashSet<&str>, into: &mut HashMap<String, String>) {
+    fn texts(
+        &self,
+        key: &PartitionKey,
+        wanted: &HashSet<&str>,
+        into: &mut HashMap<String, String>,
+    ) {
         let files = self.files_of(key);
         if files.is_empty() || files.iter().any(|f| !f.is_file()) {
             warn!(
-                partition = key,
+                partition = %key,
                 "input files not found; the report has no example documents for them (use --input)"
             );
             return;
@@ -464,7 +428,7 @@ impl TextSource {
                     }
                 }
             }
-            Err(e) => warn!(partition = key, error = %e, "cannot read example texts"),
+            Err(e) => warn!(partition = %key, error = %e, "cannot read example texts"),
         }
     }
 }
@@ -515,14 +479,14 @@ fn column_i32<'a>(batch: &'a RecordBatch, name: &str) -> &'a arrow::array::Int32
 #[allow(clippy::too_many_arguments)]
 fn load_clustering(
     out: &Path,
-    key: &str,
+    key: &PartitionKey,
     figures: Option<serde_json::Value>,
     merge_threshold: Option<f64>,
-    label_keys: &[&String],
+    label_keys: &[&PartitionKey],
     texts: &TextSource,
     n_examples: usize,
 ) -> Result<ClusteringView, ReportError> {
-    let centroids_path = table_file(out, Table::Centroids, key);
+    let centroids_path = Staging::committed_file(out, Table::Centroids, key);
     let centroids = read_centroids(&centroids_path)?;
 
     // k: the manifest's figure when present, else one past the largest cluster id seen.
@@ -600,7 +564,10 @@ fn load_clustering(
     for i in 0..k {
         sim[i * k + i] = if per_cluster[i].is_empty() { 0.0 } else { 1.0 };
     }
-    for batch in read_output(&table_file(out, Table::Similarity, key), Table::Similarity)? {
+    for batch in read_output(
+        &Staging::committed_file(out, Table::Similarity, key),
+        Table::Similarity,
+    )? {
         let a = column_i32(&batch, "cluster_a");
         let b = column_i32(&batch, "cluster_b");
         let cos = batch
@@ -625,11 +592,10 @@ fn load_clustering(
             similarity.push((sim[a * k + b].max(0.0) * 1000.0).round() as u16);
         }
     }
-    let distances: Vec<f64> = sim
+    let mut distances: Vec<f64> = sim
         .iter()
         .map(|s| (2.0 * (1.0 - s)).max(0.0).sqrt())
         .collect();
-    let mut distances = distances;
     for i in 0..k {
         distances[i * k + i] = 0.0;
     }
@@ -638,7 +604,10 @@ fn load_clustering(
 
     // Keywords by rank.
     let mut keywords: Vec<Vec<(i32, String)>> = vec![Vec::new(); k];
-    for batch in read_output(&table_file(out, Table::Keywords, key), Table::Keywords)? {
+    for batch in read_output(
+        &Staging::committed_file(out, Table::Keywords, key),
+        Table::Keywords,
+    )? {
         let cluster = column_i32(&batch, "cluster");
         let rank = column_i32(&batch, "rank");
         let term = batch
@@ -655,11 +624,13 @@ fn load_clustering(
     keywords.iter_mut().for_each(|kw| kw.sort());
 
     // Nearest documents per cluster, from the labels.
-    let mut nearest: Vec<Vec<(f32, String, String)>> = vec![Vec::new(); k];
-    let mut n_docs = 0u64;
-    if n_examples > 0 || figures.is_none() {
+    let mut nearest: Vec<Vec<(f32, &PartitionKey, String)>> = vec![Vec::new(); k];
+    if n_examples > 0 {
         for label_key in label_keys {
-            for batch in read_output(&table_file(out, Table::Labels, label_key), Table::Labels)? {
+            for batch in read_output(
+                &Staging::committed_file(out, Table::Labels, label_key),
+                Table::Labels,
+            )? {
                 let ids = batch
                     .column_by_name("doc_id")
                     .expect("checked")
@@ -674,17 +645,13 @@ fn load_clustering(
                     if c < 0 || c as usize >= k {
                         continue;
                     }
-                    n_docs += 1;
-                    if n_examples == 0 {
-                        continue;
-                    }
                     let (s, id) = (similarity.value(i), ids.value(i));
                     let list = &mut nearest[c as usize];
                     let beats_last = list
                         .last()
                         .is_none_or(|last| s > last.0 || (s == last.0 && id < last.2.as_str()));
                     if list.len() < n_examples || beats_last {
-                        list.push((s, (*label_key).clone(), id.to_owned()));
+                        list.push((s, label_key, id.to_owned()));
                         list.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
                         list.truncate(n_examples);
                     }
@@ -692,23 +659,13 @@ fn load_clustering(
             }
         }
     }
-    if let Some(f) = &figures
-        && let Some(n) = f["n_docs"].as_u64()
-    {
-        n_docs = n - f["n_empty_docs"].as_u64().unwrap_or(0).min(n);
+    let mut wanted: BTreeMap<&PartitionKey, HashSet<&str>> = BTreeMap::new();
+    for (_, label_key, id) in nearest.iter().flatten() {
+        wanted.entry(label_key).or_default().insert(id.as_str());
     }
     let mut texts_by_id: HashMap<String, String> = HashMap::new();
-    if n_examples > 0 {
-        let mut wanted: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
-        for (_, label_key, id) in nearest.iter().flatten() {
-            wanted
-                .entry(label_key.as_str())
-                .or_default()
-                .insert(id.as_str());
-        }
-        for (label_key, ids) in &wanted {
-            texts.texts(label_key, ids, &mut texts_by_id);
-        }
+    for (label_key, ids) in &wanted {
+        texts.texts(label_key, ids, &mut texts_by_id);
     }
 
     let diagnostics = |c: usize, field: &str| {
@@ -756,10 +713,10 @@ fn load_clustering(
         f
     });
     Ok(ClusteringView {
-        key: key.to_owned(),
+        key: key_name(key),
         figures,
         merge_threshold,
-        n_docs,
+        n_docs: total_size,
         clusters,
         terms,
         log_p_term,
@@ -850,15 +807,5 @@ mod tests {
         assert_eq!(snippet("  a\n\n b\tc  "), "a b c");
         let long: String = "가".repeat(300);
         assert_eq!(snippet(&long).chars().count(), EXAMPLE_CHARS);
-    }
-
-    #[test]
-    fn keys_parse_from_their_directory_form() {
-        assert_eq!(parse_key(""), Some(PartitionKey::default()));
-        assert_eq!(
-            parse_key("a=1/b=2").unwrap().0,
-            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
-        );
-        assert_eq!(parse_key("nokey"), None);
     }
 }
