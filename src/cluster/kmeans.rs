@@ -21,10 +21,16 @@
 //!
 //! Rows with no terms are not clustered: their label is `-1` and their similarity 0.
 //!
-//! # Parallelism
+//! # Layout and parallelism
+//! Centroids are stored sparse ([`Centroids`]); each assignment first lays them out term by
+//! term for scoring (see `Scorer`): dense rows for the terms many clusters use, posting lists
+//! for the rest, with the scores held in AVX2 registers when k ≤ 32. No structure is
+//! `n × k`, and none is `k × n_terms` beyond k = 32.
+//!
 //! Assignment runs over fixed-size document chunks with rayon; per-chunk sums are combined in
 //! chunk order. The update runs one cluster per task, summing its members in document order.
-//! Nothing depends on the thread count, so results are bit-identical for any `--threads`.
+//! Every score is summed in the document's term order whatever the layout or instruction set,
+//! so results are bit-identical for any `--threads` and with or without AVX2.
 //!
 //! # References
 //! Dhillon & Modha, "Concept decompositions for large sparse text data using clustering",
@@ -41,32 +47,72 @@ use crate::sparse::{self, Csr};
 /// Documents per assignment task. Fixed, so sums do not depend on the thread count.
 const ASSIGN_CHUNK: usize = 256;
 
-/// Unit-norm centroids stored densely, one row of `n_terms` weights per cluster.
+/// Unit-norm centroids, stored sparse: for each cluster, its non-zero weights by increasing
+/// term. Pruning keeps them small, so memory follows the number of non-zeros, not
+/// `k × n_terms`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Centroids {
     n_terms: usize,
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
     weights: Vec<f32>,
 }
 
 impl Centroids {
-    /// Builds centroids from cluster-major dense rows.
+    /// No clusters yet, over `n_terms` terms; add rows with [`Centroids::push_dense`].
+    pub fn empty(n_terms: usize) -> Self {
+        Self {
+            n_terms,
+            indptr: vec![0],
+            indices: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    /// Builds centroids from cluster-major dense rows (zeros are not stored).
     pub fn from_rows(n_terms: usize, weights: Vec<f32>) -> Self {
         assert!(n_terms == 0 || weights.len().is_multiple_of(n_terms));
-        Self { n_terms, weights }
+        let mut out = Self::empty(n_terms);
+        if n_terms > 0 {
+            for row in weights.chunks_exact(n_terms) {
+                out.push_dense(row);
+            }
+        }
+        out
+    }
+
+    /// Appends a cluster given as a dense row of `n_terms` weights.
+    pub fn push_dense(&mut self, row: &[f32]) {
+        assert_eq!(row.len(), self.n_terms);
+        for (j, &w) in row.iter().enumerate() {
+            if w != 0.0 {
+                self.indices.push(j as u32);
+                self.weights.push(w);
+            }
+        }
+        self.indptr.push(self.indices.len());
+    }
+
+    /// Appends a cluster given as its non-zero weights by increasing term.
+    fn push_sparse(&mut self, indices: &[u32], weights: &[f32]) {
+        self.indices.extend_from_slice(indices);
+        self.weights.extend_from_slice(weights);
+        self.indptr.push(self.indices.len());
     }
 
     /// The rows in the given order: row `i` of the result is row `order[i]` of `self`.
     pub fn reordered(&self, order: &[usize]) -> Self {
-        let mut weights = Vec::with_capacity(order.len() * self.n_terms);
+        let mut out = Self::empty(self.n_terms);
         for &c in order {
-            weights.extend_from_slice(self.row(c));
+            let row = self.row(c);
+            out.push_sparse(row.indices, row.values);
         }
-        Self::from_rows(self.n_terms, weights)
+        out
     }
 
     /// Number of clusters.
     pub fn n_clusters(&self) -> usize {
-        self.weights.len().checked_div(self.n_terms).unwrap_or(0)
+        self.indptr.len() - 1
     }
 
     /// Number of terms (columns).
@@ -74,60 +120,180 @@ impl Centroids {
         self.n_terms
     }
 
-    /// The weights of cluster `c`, indexed by term.
-    pub fn row(&self, c: usize) -> &[f32] {
-        &self.weights[c * self.n_terms..(c + 1) * self.n_terms]
+    /// The non-zero weights of cluster `c`, by increasing term.
+    pub fn row(&self, c: usize) -> sparse::Row<'_> {
+        let (start, end) = (self.indptr[c], self.indptr[c + 1]);
+        sparse::Row {
+            indices: &self.indices[start..end],
+            values: &self.weights[start..end],
+        }
+    }
+
+    /// The weights of cluster `c` as a dense row of `n_terms`.
+    pub fn dense_row(&self, c: usize) -> Vec<f32> {
+        let mut dense = vec![0.0; self.n_terms];
+        self.row(c).add_to_dense(&mut dense, 1.0);
+        dense
     }
 
     /// Number of non-zero weights of cluster `c`.
     pub fn nnz(&self, c: usize) -> usize {
-        self.row(c).iter().filter(|w| **w != 0.0).count()
+        self.indptr[c + 1] - self.indptr[c]
     }
 
     /// Cosine similarity between clusters `a` and `b`.
     pub fn cosine(&self, a: usize, b: usize) -> f32 {
-        self.row(a)
-            .iter()
-            .zip(self.row(b))
-            .map(|(x, y)| x * y)
-            .sum()
+        self.row(a).dot_sparse(&self.row(b))
     }
+}
 
-    /// Term-major copy (`n_terms × k`), the layout the assignment loop reads.
-    fn term_major(&self) -> TermMajor {
-        let k = self.n_clusters();
-        let mut weights = vec![0.0; self.weights.len()];
+/// Lanes of the scoring loop: rows of the dense block are padded to a multiple of this, so the
+/// inner loop has no remainder and vectorises (8 × f32 is one AVX register).
+const LANES: usize = 8;
+
+/// A term is stored densely for scoring when at least `k / DENSE_SHARE` clusters use it.
+const DENSE_SHARE: usize = 8;
+
+/// Up to this many blocks of [`LANES`] clusters (k ≤ 32), every term any centroid uses is
+/// stored densely and a document's scores stay in registers while its terms are summed.
+const REGISTER_BLOCKS: usize = 4;
+
+/// Centroids laid out for scoring documents, built from the sparse centroids each round.
+///
+/// Terms used by many clusters (at least `k / 8`) get a dense row of `k` weights (padded to
+/// a multiple of 8), so scoring one document non-zero is a few vector multiply-adds. Rarer terms
+/// keep a short posting list of `(cluster, weight)`. Terms in no centroid cost nothing. Memory
+/// is at most about `8 ×` the centroid non-zeros, never `k × n_terms`. For k ≤ 32 every used
+/// term is dense (at most `32 × n_terms` weights) and the scores live in registers.
+///
+/// Every score is summed over the document's terms in order, whichever way a term is stored,
+/// so the layout does not change a single bit of the result.
+struct Scorer {
+    k: usize,
+    /// Blocks of [`LANES`] clusters: `k` rounded up.
+    blocks: usize,
+    /// Per term: its dense row, or `u32::MAX` when it has a posting list (maybe empty).
+    dense_row: Vec<u32>,
+    /// Dense rows, `blocks` blocks each.
+    dense: Vec<[f32; LANES]>,
+    /// Per term: where its postings start (`n_terms + 1` entries).
+    post_ptr: Vec<usize>,
+    post_cluster: Vec<u32>,
+    post_weight: Vec<f32>,
+}
+
+const NOT_DENSE: u32 = u32::MAX;
+
+impl Scorer {
+    fn new(centroids: &Centroids) -> Self {
+        let k = centroids.n_clusters();
+        let n_terms = centroids.n_terms();
+        let blocks = k.div_ceil(LANES);
+        let mut count = vec![0u32; n_terms];
+        for &j in &centroids.indices {
+            count[j as usize] += 1;
+        }
+        let dense_from = if blocks <= REGISTER_BLOCKS {
+            1
+        } else {
+            (k / DENSE_SHARE).max(1) as u32
+        };
+        let mut dense_row = vec![NOT_DENSE; n_terms];
+        let mut post_ptr = Vec::with_capacity(n_terms + 1);
+        let (mut n_dense, mut n_post) = (0u32, 0usize);
+        post_ptr.push(0);
+        for (j, &n) in count.iter().enumerate() {
+            if n >= dense_from {
+                dense_row[j] = n_dense;
+                n_dense += 1;
+            } else {
+                n_post += n as usize;
+            }
+            post_ptr.push(n_post);
+        }
+        let mut dense = vec![[0.0f32; LANES]; n_dense as usize * blocks];
+        let mut post_cluster = vec![0u32; n_post];
+        let mut post_weight = vec![0.0f32; n_post];
+        let mut next = post_ptr[..n_terms].to_vec();
         for c in 0..k {
-            for (j, &w) in self.row(c).iter().enumerate() {
-                weights[j * k + c] = w;
+            let row = centroids.row(c);
+            for (&j, &w) in row.indices.iter().zip(row.values) {
+                let j = j as usize;
+                match dense_row[j] {
+                    NOT_DENSE => {
+                        post_cluster[next[j]] = c as u32;
+                        post_weight[next[j]] = w;
+                        next[j] += 1;
+                    }
+                    r => dense[r as usize * blocks + c / LANES][c % LANES] = w,
+                }
             }
         }
-        TermMajor { k, weights }
+        Self {
+            k,
+            blocks,
+            dense_row,
+            dense,
+            post_ptr,
+            post_cluster,
+            post_weight,
+        }
     }
-}
 
-/// Centroids stored term by term: the `k` weights of term `j` are contiguous. Scoring a
-/// document is one `k`-wide multiply-add per non-zero, which the compiler vectorises.
-///
-/// Measured (20 Newsgroups, k = 20, 10 restarts, pruned centroids at 4.8% density): an
-/// inverted index over the non-zero centroid weights gave the same bits but took 2.78 s
-/// against 1.52 s for this layout, because document non-zeros concentrate on frequent terms,
-/// which stay in most centroids after pruning.
-struct TermMajor {
-    k: usize,
-    weights: Vec<f32>,
-}
+    /// A zeroed score buffer for [`Scorer::score_row`].
+    fn scores(&self) -> Vec<[f32; LANES]> {
+        vec![[0.0; LANES]; self.blocks]
+    }
 
-impl TermMajor {
-    /// Cosine of `row` with every centroid, into `scores`.
-    #[inline]
-    fn score_row(&self, row: sparse::Row<'_>, scores: &mut [f32]) {
-        let k = self.k;
-        scores.fill(0.0);
+    /// Cosine of `row` with every centroid, into `scores`, for `B` blocks held in registers
+    /// (`B = 0`: any number of blocks, summed in memory).
+    #[inline(always)]
+    fn score_into<const B: usize>(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
+        if B == 0 {
+            return self.score_row(row, scores);
+        }
+        let mut acc = [[0.0f32; LANES]; B];
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            let col = &self.weights[j as usize * k..(j as usize + 1) * k];
-            for (s, &w) in scores.iter_mut().zip(col) {
-                *s += v * w;
+            let r = self.dense_row[j as usize];
+            if r == NOT_DENSE {
+                continue;
+            }
+            let r = r as usize * B;
+            let col: &[[f32; LANES]; B] = self.dense[r..r + B].try_into().expect("B blocks");
+            for (a, w) in acc.iter_mut().zip(col) {
+                for lane in 0..LANES {
+                    a[lane] += v * w[lane];
+                }
+            }
+        }
+        scores[..B].copy_from_slice(&acc);
+    }
+
+    /// Cosine of `row` with every centroid, into `scores` (lanes past `k` stay zero).
+    #[inline(always)]
+    fn score_row(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
+        scores.fill([0.0; LANES]);
+        for (&j, &v) in row.indices.iter().zip(row.values) {
+            let j = j as usize;
+            match self.dense_row[j] {
+                NOT_DENSE => {
+                    let flat = scores.as_flattened_mut();
+                    for p in self.post_ptr[j]..self.post_ptr[j + 1] {
+                        flat[self.post_cluster[p] as usize] += v * self.post_weight[p];
+                    }
+                }
+                r => {
+                    let r = r as usize * self.blocks;
+                    for (s, w) in scores.iter_mut().zip(&self.dense[r..r + self.blocks]) {
+                        // Whole-block loads before the store let the compiler use one
+                        // vector multiply and add (it cannot prove `s` and `w` apart).
+                        let (mut acc, w) = (*s, *w);
+                        for lane in 0..LANES {
+                            acc[lane] += v * w[lane];
+                        }
+                        *s = acc;
+                    }
+                }
             }
         }
     }
@@ -221,10 +387,10 @@ fn start(
         params.max_similar(),
         rng,
     );
-    let mut centroids = Centroids::from_rows(x.cols(), vec![0.0; k * x.cols()]);
-    for (c, &doc) in seeds.iter().enumerate() {
-        let start = c * x.cols();
-        sparse::row(x, doc).add_to_dense(&mut centroids.weights[start..start + x.cols()], 1.0);
+    let mut centroids = Centroids::empty(x.cols());
+    for &doc in &seeds {
+        let row = sparse::row(x, doc);
+        centroids.push_sparse(row.indices, row.values);
     }
     let mut fit = KMeansFit {
         labels: vec![-1i32; n_docs],
@@ -288,22 +454,22 @@ fn rounds(
 /// For fixed `labels`, the cosine of each document to its own centroid and the best cosine
 /// to any other centroid (used after merging, when labels are given rather than chosen).
 pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>, Vec<f32>) {
-    let index = centroids.term_major();
-    let k = index.k;
+    let scorer = Scorer::new(centroids);
     let mut own = vec![0.0f32; labels.len()];
     let mut other = vec![0.0f32; labels.len()];
     own.par_chunks_mut(ASSIGN_CHUNK)
         .zip(other.par_chunks_mut(ASSIGN_CHUNK))
         .enumerate()
         .for_each(|(chunk, (own, other))| {
-            let mut scores = vec![0.0f32; k];
+            let mut scores = scorer.scores();
             for (offset, (o, s)) in own.iter_mut().zip(other.iter_mut()).enumerate() {
                 let doc = chunk * ASSIGN_CHUNK + offset;
                 let label = labels[doc];
                 if label < 0 {
                     continue;
                 }
-                index.score_row(sparse::row(x, doc), &mut scores);
+                scorer.score_row(sparse::row(x, doc), &mut scores);
+                let scores = &scores.as_flattened()[..scorer.k];
                 *o = scores[label as usize];
                 *s = scores
                     .iter()
@@ -336,48 +502,105 @@ fn assign(
     similarity: &mut [f32],
     second: &mut [f32],
 ) -> (usize, f64) {
-    let index = centroids.term_major();
-    let k = index.k;
+    let scorer = Scorer::new(centroids);
     let partials: Vec<(usize, f64)> = labels
         .par_chunks_mut(ASSIGN_CHUNK)
         .zip(similarity.par_chunks_mut(ASSIGN_CHUNK))
         .zip(second.par_chunks_mut(ASSIGN_CHUNK))
         .enumerate()
         .map(|(chunk, ((labels, sims), seconds))| {
-            let mut scores = vec![0.0f32; k];
-            let (mut changed, mut total) = (0usize, 0.0f64);
-            for (offset, ((label, sim), sec)) in
-                labels.iter_mut().zip(sims).zip(seconds).enumerate()
-            {
-                let row = sparse::row(x, chunk * ASSIGN_CHUNK + offset);
-                if row.nnz() == 0 {
-                    continue;
-                }
-                index.score_row(row, &mut scores);
-                let (mut best, mut best_sim, mut second_sim) = (0usize, f32::NEG_INFINITY, 0.0);
-                for (c, &s) in scores.iter().enumerate() {
-                    if s > best_sim {
-                        second_sim = if best_sim.is_finite() { best_sim } else { 0.0 };
-                        best = c;
-                        best_sim = s;
-                    } else if s > second_sim {
-                        second_sim = s;
-                    }
-                }
-                if *label != best as i32 {
-                    changed += 1;
-                    *label = best as i32;
-                }
-                *sim = best_sim;
-                *sec = if k > 1 { second_sim } else { 0.0 };
-                total += f64::from(best_sim);
+            let chunk = AssignChunk {
+                first_doc: chunk * ASSIGN_CHUNK,
+                labels,
+                sims,
+                seconds,
+            };
+            match scorer.blocks {
+                1 => assign_chunk_best::<1>(x, &scorer, chunk),
+                2 => assign_chunk_best::<2>(x, &scorer, chunk),
+                3 => assign_chunk_best::<3>(x, &scorer, chunk),
+                4 => assign_chunk_best::<4>(x, &scorer, chunk),
+                _ => assign_chunk_best::<0>(x, &scorer, chunk),
             }
-            (changed, total)
         })
         .collect();
     partials
         .into_iter()
         .fold((0, 0.0), |(c, t), (pc, pt)| (c + pc, t + pt))
+}
+
+/// One task of [`assign`]: a run of documents and their output slots.
+struct AssignChunk<'a> {
+    first_doc: usize,
+    labels: &'a mut [i32],
+    sims: &'a mut [f32],
+    seconds: &'a mut [f32],
+}
+
+/// Runs [`assign_chunk`] compiled for AVX2 when the CPU has it.
+#[inline(always)]
+fn assign_chunk_best<const B: usize>(
+    x: &Csr,
+    scorer: &Scorer,
+    chunk: AssignChunk<'_>,
+) -> (usize, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { assign_chunk_avx2::<B>(x, scorer, chunk) };
+    }
+    assign_chunk::<B>(x, scorer, chunk)
+}
+
+/// [`assign_chunk`] compiled for AVX2: the same operations in the same order (no fused
+/// multiply-add), so the same bits, on 8 lanes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn assign_chunk_avx2<const B: usize>(
+    x: &Csr,
+    scorer: &Scorer,
+    chunk: AssignChunk<'_>,
+) -> (usize, f64) {
+    assign_chunk::<B>(x, scorer, chunk)
+}
+
+/// Assigns the documents of one chunk; `B` as in [`Scorer::score_into`].
+#[inline(always)]
+fn assign_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: AssignChunk<'_>) -> (usize, f64) {
+    let k = scorer.k;
+    let mut scores = scorer.scores();
+    let (mut changed, mut total) = (0usize, 0.0f64);
+    for (offset, ((label, sim), sec)) in chunk
+        .labels
+        .iter_mut()
+        .zip(chunk.sims.iter_mut())
+        .zip(chunk.seconds.iter_mut())
+        .enumerate()
+    {
+        let row = sparse::row(x, chunk.first_doc + offset);
+        if row.nnz() == 0 {
+            continue;
+        }
+        scorer.score_into::<B>(row, &mut scores);
+        let (mut best, mut best_sim, mut second_sim) = (0usize, f32::NEG_INFINITY, 0.0);
+        for (c, &s) in scores.as_flattened()[..k].iter().enumerate() {
+            if s > best_sim {
+                second_sim = if best_sim.is_finite() { best_sim } else { 0.0 };
+                best = c;
+                best_sim = s;
+            } else if s > second_sim {
+                second_sim = s;
+            }
+        }
+        if *label != best as i32 {
+            changed += 1;
+            *label = best as i32;
+        }
+        *sim = best_sim;
+        *sec = if k > 1 { second_sim } else { 0.0 };
+        total += f64::from(best_sim);
+    }
+    (changed, total)
 }
 
 /// Moves the documents farthest from their centroids into empty clusters. Returns how many
@@ -408,40 +631,74 @@ fn reseed_empty(labels: &mut [i32], similarity: &[f32], k: usize) -> usize {
 }
 
 /// Recomputes centroids from the labels: normalised member sums, optionally pruned.
+///
+/// One task per cluster sums its members in document order into a dense scratch row (one per
+/// thread, `n_terms` long), then takes out the non-zeros by increasing term.
 fn update(x: &Csr, labels: &[i32], k: usize, prune_factor: f32) -> Centroids {
     let n_terms = x.cols();
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
     for (doc, &l) in labels.iter().enumerate() {
         if l >= 0 {
-            members[l as usize].push(doc);
+            members[l as usize].push(doc as u32);
         }
     }
-    let mut weights = vec![0.0f32; k * n_terms];
-    if n_terms > 0 {
-        weights
-            .par_chunks_mut(n_terms)
-            .zip(members.par_iter())
-            .for_each(|(row, docs)| {
+    let tasks_per_thread = 4;
+    let min_len = k
+        .div_ceil(tasks_per_thread * rayon::current_num_threads())
+        .max(1);
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = members
+        .par_iter()
+        .with_min_len(min_len)
+        .map_init(
+            || (vec![0.0f32; n_terms], vec![0u64; n_terms.div_ceil(64)]),
+            |(acc, seen), docs| {
+                // `seen` marks touched terms, so only they are read back, in term order.
                 for &doc in docs {
-                    sparse::row(x, doc).add_to_dense(row, 1.0);
+                    let row = sparse::row(x, doc as usize);
+                    for (&j, &v) in row.indices.iter().zip(row.values) {
+                        acc[j as usize] += v;
+                        seen[j as usize / 64] |= 1 << (j % 64);
+                    }
                 }
-                sparse::normalize(row);
-                if prune_factor > 0.0 && docs.len() > 1 {
-                    let threshold = prune_factor / docs.len() as f32;
-                    let mut pruned = false;
-                    for w in row.iter_mut() {
-                        if *w != 0.0 && *w * *w < threshold {
-                            *w = 0.0;
-                            pruned = true;
+                let (mut indices, mut values) = (Vec::new(), Vec::new());
+                for (word, bits) in seen.iter_mut().enumerate() {
+                    let mut rest = std::mem::take(bits);
+                    while rest != 0 {
+                        let j = word * 64 + rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        let a = std::mem::take(&mut acc[j]);
+                        if a != 0.0 {
+                            indices.push(j as u32);
+                            values.push(a);
                         }
                     }
-                    if pruned {
-                        sparse::normalize(row);
+                }
+                sparse::normalize(&mut values);
+                if prune_factor > 0.0 && docs.len() > 1 {
+                    let threshold = prune_factor / docs.len() as f32;
+                    let mut kept = 0;
+                    for i in 0..values.len() {
+                        if values[i] * values[i] >= threshold {
+                            indices[kept] = indices[i];
+                            values[kept] = values[i];
+                            kept += 1;
+                        }
+                    }
+                    if kept < values.len() {
+                        indices.truncate(kept);
+                        values.truncate(kept);
+                        sparse::normalize(&mut values);
                     }
                 }
-            });
+                (indices, values)
+            },
+        )
+        .collect();
+    let mut centroids = Centroids::empty(n_terms);
+    for (indices, values) in &rows {
+        centroids.push_sparse(indices, values);
     }
-    Centroids::from_rows(n_terms, weights)
+    centroids
 }
 
 #[cfg(test)]
@@ -489,7 +746,7 @@ mod tests {
             assert_ne!(l[0], l[3]);
             assert_eq!(fit.sizes, vec![3, 3]);
             for c in 0..2 {
-                assert!((sparse::l2_norm(fit.centroids.row(c)) - 1.0).abs() < 1e-5);
+                assert!((sparse::l2_norm(fit.centroids.row(c).values) - 1.0).abs() < 1e-5);
             }
         }
     }
@@ -516,9 +773,9 @@ mod tests {
         // Cluster 0 = normalise(e0 + (e0+e1)/√2) = (1+s, s) / |..|.
         let c = update(&x, &labels, 2, 0.0);
         let norm = ((1.0 + s) * (1.0 + s) + s * s).sqrt();
-        assert!((c.row(0)[0] - (1.0 + s) / norm).abs() < 1e-6);
-        assert!((c.row(0)[1] - s / norm).abs() < 1e-6);
-        assert_eq!(c.row(1), &[0.0, 1.0]);
+        assert!((c.dense_row(0)[0] - (1.0 + s) / norm).abs() < 1e-6);
+        assert!((c.dense_row(0)[1] - s / norm).abs() < 1e-6);
+        assert_eq!(c.dense_row(1), vec![0.0, 1.0]);
     }
 
     #[test]
@@ -540,7 +797,7 @@ mod tests {
         );
         let c = update(&x, &[0, 0], 1, 0.1);
         assert_eq!(c.nnz(0), 1);
-        assert!((sparse::l2_norm(c.row(0)) - 1.0).abs() < 1e-6);
+        assert!((sparse::l2_norm(c.row(0).values) - 1.0).abs() < 1e-6);
         let unpruned = update(&x, &[0, 0], 1, 0.0);
         assert_eq!(unpruned.nnz(0), 3);
     }
@@ -579,7 +836,7 @@ mod tests {
             proptest::prop_assert_eq!(a.sizes.iter().sum::<u64>() as usize, n_nonempty);
             // Centroids have unit norm, or are all zero.
             for c in 0..a.n_clusters {
-                let norm = sparse::l2_norm(a.centroids.row(c));
+                let norm = sparse::l2_norm(a.centroids.row(c).values);
                 proptest::prop_assert!((norm - 1.0).abs() < 1e-4 || norm == 0.0, "norm {}", norm);
             }
             // Results do not depend on the thread count.
@@ -587,6 +844,46 @@ mod tests {
             proptest::prop_assert_eq!(&a.labels, &b.labels);
             proptest::prop_assert_eq!(&a.similarity, &b.similarity);
             proptest::prop_assert_eq!(&a.centroids, &b.centroids);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the layout (registers for k ≤ 32, dense rows plus posting lists above),
+        /// every score equals the dot product summed in term order, bit for bit.
+        #[test]
+        fn scorer_matches_the_sequential_dot_product(
+            x in crate::sparse::testing::random_unit_rows(),
+            k in 1usize..70,
+            density in 0.05f64..1.0,
+            seed in 0u64..1000,
+        ) {
+            use rand::RngExt;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let n_terms = x.cols();
+            let rows: Vec<f32> = (0..k * n_terms)
+                .map(|_| if rng.random_bool(density) { rng.random_range(0.01f32..1.0) } else { 0.0 })
+                .collect();
+            let centroids = Centroids::from_rows(n_terms, rows);
+            let scorer = Scorer::new(&centroids);
+            let mut scores = scorer.scores();
+            for i in 0..x.rows() {
+                let row = sparse::row(&x, i);
+                match scorer.blocks {
+                    1 => scorer.score_into::<1>(row, &mut scores),
+                    2 => scorer.score_into::<2>(row, &mut scores),
+                    3 => scorer.score_into::<3>(row, &mut scores),
+                    4 => scorer.score_into::<4>(row, &mut scores),
+                    _ => scorer.score_into::<0>(row, &mut scores),
+                }
+                for c in 0..k {
+                    let dense = centroids.dense_row(c);
+                    let mut expected = 0.0f32;
+                    for (&j, &v) in row.indices.iter().zip(row.values) {
+                        expected += v * dense[j as usize];
+                    }
+                    proptest::prop_assert_eq!(scores.as_flattened()[c].to_bits(), expected.to_bits());
+                }
+            }
         }
     }
 

@@ -66,23 +66,22 @@ pub fn merge(centroids: &Centroids, sizes: &[u64], threshold: f32) -> Merged {
 
     let n_terms = centroids.n_terms();
     let mut mapping = vec![-1i32; k];
-    let mut weights = vec![0.0f32; numbered.len() * n_terms];
+    let mut merged = Centroids::empty(n_terms);
+    let mut row = vec![0.0f32; n_terms];
     let mut new_sizes = Vec::with_capacity(numbered.len());
     for (new, &g) in numbered.iter().enumerate() {
-        let row = &mut weights[new * n_terms..(new + 1) * n_terms];
         for &c in &groups[g] {
             mapping[c] = new as i32;
-            let w = sizes[c] as f32;
-            for (acc, &v) in row.iter_mut().zip(centroids.row(c)) {
-                *acc += w * v;
-            }
+            centroids.row(c).add_to_dense(&mut row, sizes[c] as f32);
         }
-        crate::sparse::normalize(row);
+        crate::sparse::normalize(&mut row);
+        merged.push_dense(&row);
+        row.fill(0.0);
         new_sizes.push(group_size(&groups[g]));
     }
     Merged {
         mapping,
-        centroids: Centroids::from_rows(n_terms, weights),
+        centroids: merged,
         sizes: new_sizes,
     }
 }
@@ -194,7 +193,7 @@ mod tests {
         let m = merge(&c, &[2, 5, 4], 0.9);
         assert_eq!(m.sizes, vec![6, 5]);
         assert_eq!(m.mapping, vec![0, 1, 0]);
-        assert!((crate::sparse::l2_norm(m.centroids.row(0)) - 1.0).abs() < 1e-6);
+        assert!((crate::sparse::l2_norm(m.centroids.row(0).values) - 1.0).abs() < 1e-6);
     }
 
     #[test]
@@ -255,8 +254,8 @@ mod tests {
         assert_eq!(new_id, vec![1, 0, 2]);
         assert_eq!(fit.labels, vec![0, 1, 0, -1, 2, 0]);
         assert_eq!(fit.sizes, vec![3, 1, 1]);
-        assert_eq!(fit.centroids.row(0), &[0.2]);
-        assert_eq!(fit.centroids.row(1), &[0.1]);
+        assert_eq!(fit.centroids.dense_row(0), vec![0.2]);
+        assert_eq!(fit.centroids.dense_row(1), vec![0.1]);
     }
 
     proptest::proptest! {
@@ -296,7 +295,7 @@ mod tests {
             proptest::prop_assert_eq!(&after.sizes, &crate::cluster::kmeans::cluster_sizes(&after.labels, after.n_clusters));
             proptest::prop_assert!(after.sizes.windows(2).all(|w| w[0] >= w[1]));
             for c in 0..after.n_clusters {
-                let norm = crate::sparse::l2_norm(after.centroids.row(c));
+                let norm = crate::sparse::l2_norm(after.centroids.row(c).values);
                 proptest::prop_assert!(norm == 0.0 || (norm - 1.0).abs() < 1e-4);
             }
         }

@@ -17,8 +17,8 @@ pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClust
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.
 ///
-/// Centroids are pruned, so each is first reduced to its non-zero entries; row `a` is then
-/// scattered into a dense buffer and every later row gathers from it. The cost is
+/// Centroids are pruned and stored sparse: row `a` is scattered into a dense buffer and every
+/// later row gathers from it. The cost is
 /// `O(k² · mean nnz)` rather than `O(k² · n_terms)` (k = 1,000 on 20 Newsgroups: 33 s → below
 /// a second). Rows are independent, so the result does not depend on the thread count.
 pub fn similarity_table(centroids: &Centroids) -> Vec<(i32, i32, f32)> {
@@ -26,12 +26,11 @@ pub fn similarity_table(centroids: &Centroids) -> Vec<(i32, i32, f32)> {
     let k = centroids.n_clusters();
     let sparse: Vec<Vec<(usize, f32)>> = (0..k)
         .map(|c| {
-            centroids
-                .row(c)
+            let row = centroids.row(c);
+            row.indices
                 .iter()
-                .enumerate()
-                .filter(|&(_, &w)| w != 0.0)
-                .map(|(t, &w)| (t, w))
+                .zip(row.values)
+                .map(|(&t, &w)| (t as usize, w))
                 .collect()
         })
         .collect();

@@ -716,13 +716,12 @@ fn write_cluster_tables(
 
     let (mut cl, mut size, mut term, mut weight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in 0..k {
-        for (j, &w) in fit.centroids.row(c).iter().enumerate() {
-            if w != 0.0 {
-                cl.push(c as i32);
-                size.push(fit.sizes[c] as i64);
-                term.push(vocabulary.term(j));
-                weight.push(w);
-            }
+        let row = fit.centroids.row(c);
+        for (&j, &w) in row.indices.iter().zip(row.values) {
+            cl.push(c as i32);
+            size.push(fit.sizes[c] as i64);
+            term.push(vocabulary.term(j as usize));
+            weight.push(w);
         }
     }
     let centroids = batch(

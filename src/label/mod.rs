@@ -95,43 +95,62 @@ pub struct Keyword {
     pub coverage: f32,
 }
 
-fn l1_normalized(row: &[f32]) -> Vec<f64> {
-    let sum: f64 = row.iter().map(|&w| f64::from(w)).sum();
-    if sum > 0.0 {
-        row.iter().map(|&w| f64::from(w) / sum).collect()
+/// The centroid of cluster `c` L1-normalised: its non-zero terms and their shares.
+fn l1_normalized(centroids: &Centroids, c: usize) -> (Vec<usize>, Vec<f64>) {
+    let row = centroids.row(c);
+    let sum: f64 = row.values.iter().map(|&w| f64::from(w)).sum();
+    let terms = row.indices.iter().map(|&j| j as usize).collect();
+    let shares = if sum > 0.0 {
+        row.values.iter().map(|&w| f64::from(w) / sum).collect()
     } else {
-        vec![0.0; row.len()]
-    }
+        vec![0.0; row.nnz()]
+    };
+    (terms, shares)
 }
 
 /// Keywords of every cluster, cluster by cluster, best first.
+///
+/// Memory is the centroid non-zeros plus two dense rows of `n_terms`, whatever `k`.
 pub fn keywords(centroids: &Centroids, sizes: &[u64], params: &ValidKeywordParams) -> Vec<Keyword> {
     let k = centroids.n_clusters();
     let n_terms = centroids.n_terms();
-    let p: Vec<Vec<f64>> = (0..k).map(|c| l1_normalized(centroids.row(c))).collect();
+    let p: Vec<(Vec<usize>, Vec<f64>)> = (0..k).map(|c| l1_normalized(centroids, c)).collect();
     let mut total = vec![0.0f64; n_terms];
-    for (pc, &size) in p.iter().zip(sizes) {
-        for (t, &v) in total.iter_mut().zip(pc) {
-            *t += size as f64 * v;
+    for ((terms, shares), &size) in p.iter().zip(sizes) {
+        for (&j, &v) in terms.iter().zip(shares) {
+            total[j] += size as f64 * v;
         }
     }
+    let mut dense = vec![0.0f64; n_terms];
     let mut out = Vec::new();
     for c in 0..k {
         let size = sizes[c] as f64;
-        let others_sum: f64 = total.iter().zip(&p[c]).map(|(t, v)| t - size * v).sum();
-        let q = |j: usize| {
+        let (terms, shares) = &p[c];
+        for (&j, &v) in terms.iter().zip(shares) {
+            dense[j] = v;
+        }
+        let others_sum: f64 = total.iter().zip(&dense).map(|(t, v)| t - size * v).sum();
+        for &j in terms {
+            dense[j] = 0.0;
+        }
+        let q = |j: usize, pj: f64| {
             if others_sum > 0.0 {
-                ((total[j] - size * p[c][j]) / others_sum).max(0.0)
+                ((total[j] - size * pj) / others_sum).max(0.0)
             } else {
                 0.0
             }
         };
-        let mut candidates: Vec<usize> = (0..n_terms).filter(|&j| p[c][j] > 0.0).collect();
-        candidates.sort_unstable_by(|&a, &b| p[c][b].total_cmp(&p[c][a]).then(a.cmp(&b)));
+        let mut candidates: Vec<(usize, f64)> = terms
+            .iter()
+            .zip(shares)
+            .filter(|&(_, &pj)| pj > 0.0)
+            .map(|(&j, &pj)| (j, pj))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         candidates.truncate(params.candidates);
         let mut scored: Vec<(usize, f64, f64)> = candidates
             .into_iter()
-            .map(|j| (j, p[c][j] / (p[c][j] + q(j)), p[c][j]))
+            .map(|(j, pj)| (j, pj / (pj + q(j, pj)), pj))
             .filter(|&(_, score, _)| score >= f64::from(params.min_score))
             .collect();
         scored.sort_unstable_by(|a, b| {
