@@ -8,6 +8,10 @@
 //!
 //! Tokens are handed to a callback as `&str` borrowed from a reused buffer, so tokenising a
 //! document allocates nothing once the buffers have grown.
+//!
+//! A document that is pure ASCII (most English text) takes a byte-level path that applies the
+//! same UAX #29 rules for the ASCII characters (see [`ascii_words`]); a property test checks it
+//! against `unicode-segmentation` on random text.
 
 use std::borrow::Cow;
 
@@ -49,10 +53,25 @@ impl Analyzer {
 
     /// Calls `emit` once per token of `text`, in document order.
     pub fn for_each_token(&self, text: &str, buffer: &mut TokenBuffer, mut emit: impl FnMut(&str)) {
-        for word in text.unicode_words() {
+        if text.is_ascii() {
+            ascii_words(text.as_bytes(), |start, end| {
+                let word = &text[start..end];
+                self.word_tokens(word, buffer, &mut emit);
+            });
+        } else {
+            for word in text.unicode_words() {
+                self.word_tokens(word, buffer, &mut emit);
+            }
+        }
+    }
+
+    /// The tokens of one word: the word itself or its n-grams, unless it is a stop word.
+    #[inline]
+    fn word_tokens(&self, word: &str, buffer: &mut TokenBuffer, emit: &mut impl FnMut(&str)) {
+        {
             let lower = lowercase(word, &mut buffer.lower);
             if self.stopwords.contains(lower.as_ref()) {
-                continue;
+                return;
             }
             match self.tokenizer {
                 Tokenizer::Word { min_len } => {
@@ -86,13 +105,107 @@ impl Analyzer {
     }
 }
 
+/// Word-break class of an ASCII byte under UAX #29 (Unicode 15), for the rules that involve
+/// ASCII characters only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// ALetter: `A-Z`, `a-z`.
+    Letter,
+    /// Numeric: `0-9`.
+    Digit,
+    /// ExtendNumLet: `_`.
+    Underscore,
+    /// MidNumLet `.` and Single_Quote `'`: join letters to letters and digits to digits.
+    MidBoth,
+    /// MidLetter `:`: joins letters to letters.
+    MidLetter,
+    /// MidNum `,` `;`: joins digits to digits.
+    MidNum,
+    /// Everything else breaks a word.
+    Other,
+}
+
+const fn class(b: u8) -> Class {
+    match b {
+        b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
+        b'0'..=b'9' => Class::Digit,
+        b'_' => Class::Underscore,
+        b'.' | b'\'' => Class::MidBoth,
+        b':' => Class::MidLetter,
+        b',' | b';' => Class::MidNum,
+        _ => Class::Other,
+    }
+}
+
+const CLASSES: [Class; 128] = {
+    let mut table = [Class::Other; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = class(b as u8);
+        b += 1;
+    }
+    table
+};
+
+/// Calls `emit(start, end)` for each word of an ASCII text, exactly as `unicode_words` cuts
+/// it. Letters, digits and `_` join each other (WB5, WB8-WB10, WB13a-b); a single `.`, `'` or
+/// `:` joins two letters (WB6-7), and a single `.`, `'`, `,` or `;` two digits (WB11-12);
+/// anything else breaks. Runs with no letter or digit (only `_`) are not words.
+pub(crate) fn ascii_words(text: &[u8], mut emit: impl FnMut(usize, usize)) {
+    let class_at = |i: usize| CLASSES[usize::from(text[i] & 0x7f)];
+    let n = text.len();
+    let mut i = 0;
+    while i < n {
+        let first = class_at(i);
+        if !matches!(first, Class::Letter | Class::Digit | Class::Underscore) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut prev, mut alnum) = (first, first != Class::Underscore);
+        i += 1;
+        while i < n {
+            let c = class_at(i);
+            match c {
+                Class::Letter | Class::Digit | Class::Underscore => {
+                    alnum |= c != Class::Underscore;
+                    prev = c;
+                    i += 1;
+                }
+                Class::MidBoth | Class::MidLetter | Class::MidNum if i + 1 < n => {
+                    let next = class_at(i + 1);
+                    let joins = match (prev, next) {
+                        (Class::Letter, Class::Letter) => c != Class::MidNum,
+                        (Class::Digit, Class::Digit) => c != Class::MidLetter,
+                        _ => false,
+                    };
+                    if !joins {
+                        break;
+                    }
+                    prev = next;
+                    i += 2;
+                }
+                _ => break,
+            }
+        }
+        if alnum {
+            emit(start, i);
+        }
+    }
+}
+
 /// Lowercases `word`, borrowing it unchanged when it has no uppercase ASCII and no non-ASCII.
 fn lowercase<'a>(word: &'a str, buffer: &'a mut String) -> Cow<'a, str> {
-    if word
+    if !word
         .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
     {
         Cow::Borrowed(word)
+    } else if word.is_ascii() {
+        buffer.clear();
+        buffer.push_str(word);
+        buffer.make_ascii_lowercase();
+        Cow::Borrowed(buffer.as_str())
     } else {
         buffer.clear();
         buffer.extend(word.chars().flat_map(char::to_lowercase));
@@ -151,6 +264,34 @@ mod tests {
         );
         // A word shorter than ngram_min yields nothing; one of exactly ngram_min yields itself.
         assert_eq!(a.tokens("a 안 ab"), vec!["ab"]);
+    }
+
+    proptest::proptest! {
+        /// The ASCII path cuts exactly where UAX #29 does.
+        #[test]
+        fn ascii_words_match_unicode_segmentation(
+            text in "[a-cA-C0-2_.:,;' \\-!\"#$%&()*+/<=>?@\\[\\]^`{|}~\t\n\r]{0,40}"
+        ) {
+            let mut ours = Vec::new();
+            ascii_words(text.as_bytes(), |s, e| ours.push(&text[s..e]));
+            let theirs: Vec<&str> = text.unicode_words().collect();
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn ascii_and_unicode_paths_agree_on_real_text() {
+        let a = words(&["the"]);
+        let text = "The U.S. can't ship 1,000.5 items: rocket.sw.stratus.com re:Subject a_b __ _x x_ 3:30 a.1 1.a";
+        let unicode: Vec<String> = text
+            .unicode_words()
+            .filter_map(|w| {
+                let w = w.to_lowercase();
+                (w != "the" && w.chars().count() >= 2).then_some(w)
+            })
+            .collect();
+        assert_eq!(a.tokens(text), unicode);
+        assert!(a.tokens(text).contains(&"can't".to_string()));
     }
 
     #[test]

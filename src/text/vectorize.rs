@@ -4,8 +4,9 @@
 //! 1. Documents are cut into fixed-size chunks ([`CHUNK_DOCS`]). Each chunk is tokenised on its
 //!    own (in parallel), interning terms in a chunk-local dictionary and storing each document
 //!    as sorted `(local term, count)` pairs. No per-document `String`s are kept.
-//! 2. The chunk dictionaries are merged in chunk order into global document frequencies (df)
-//!    and total term counts.
+//! 2. The chunk dictionaries are merged into global document frequencies (df) and total term
+//!    counts, in parallel: terms are split into 64 shards by hash and each shard merges the
+//!    chunks in order (see `merge_dictionaries`).
 //! 3. Terms are kept when `min_df <= df <= max_df`; `max_features` then keeps the most frequent
 //!    terms by total count (ties by term). Kept terms are sorted by their UTF-8 bytes, which
 //!    gives the column order.
@@ -318,43 +319,155 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     chunk
 }
 
+/// Shards of the dictionary merge: terms are split by hash so shards merge in parallel.
+const MERGE_SHARDS: usize = 64;
+
+/// The chunk dictionaries merged into one: every distinct term once, with its document
+/// frequency, total count, and each chunk's map from local to global id.
+struct Merged<'a> {
+    global_terms: Vec<&'a str>,
+    df: Vec<u32>,
+    total: Vec<u64>,
+    remaps: Vec<Vec<u32>>,
+}
+
+/// Merges the chunk dictionaries. Each shard of terms (by hash) is merged on its own, visiting
+/// chunks in order; global ids are then shard by shard. The vocabulary is later sorted by
+/// term, so ids never reach the output and the thread count changes nothing.
+fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
+    use std::hash::BuildHasher;
+    let hasher = rustc_hash::FxBuildHasher;
+    // Per chunk, its local term ids grouped by shard: `(shard starts, ids)`.
+    let by_shard: Vec<(Vec<usize>, Vec<u32>)> = chunks
+        .par_iter()
+        .map(|chunk| {
+            // Middle bits: the shard's hash map indexes by the low bits and tags its slots
+            // with the top 7, so neither may be constant within a shard.
+            let shard: Vec<u8> = chunk
+                .terms
+                .iter()
+                .map(|t| ((hasher.hash_one(t) >> 32) % MERGE_SHARDS as u64) as u8)
+                .collect();
+            let mut starts = vec![0usize; MERGE_SHARDS + 1];
+            for &s in &shard {
+                starts[usize::from(s) + 1] += 1;
+            }
+            for s in 0..MERGE_SHARDS {
+                starts[s + 1] += starts[s];
+            }
+            let mut next = starts.clone();
+            let mut ids = vec![0u32; shard.len()];
+            for (local, &s) in shard.iter().enumerate() {
+                ids[next[usize::from(s)]] = local as u32;
+                next[usize::from(s)] += 1;
+            }
+            (starts, ids)
+        })
+        .collect();
+    // Per chunk: how many documents use each local term, and its total count.
+    let local_stats: Vec<(Vec<u32>, Vec<u64>)> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let mut df = vec![0u32; chunk.terms.len()];
+            let mut total = vec![0u64; chunk.terms.len()];
+            for (&local, &count) in chunk.term_ids.iter().zip(&chunk.counts) {
+                df[local as usize] += 1;
+                total[local as usize] += u64::from(count);
+            }
+            (df, total)
+        })
+        .collect();
+    struct Shard<'a> {
+        terms: Vec<&'a str>,
+        df: Vec<u32>,
+        total: Vec<u64>,
+        /// Per chunk, `(local id, id in this shard)`.
+        ids: Vec<Vec<(u32, u32)>>,
+    }
+    let shards: Vec<Shard<'_>> = (0..MERGE_SHARDS)
+        .into_par_iter()
+        .map(|shard| {
+            let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+            let mut out = Shard {
+                terms: Vec::new(),
+                df: Vec::new(),
+                total: Vec::new(),
+                ids: Vec::with_capacity(chunks.len()),
+            };
+            for ((chunk, (starts, locals)), (df, total)) in
+                chunks.iter().zip(&by_shard).zip(&local_stats)
+            {
+                let mine = &locals[starts[shard]..starts[shard + 1]];
+                let mut pairs = Vec::with_capacity(mine.len());
+                for &local in mine {
+                    let local = local as usize;
+                    let term = &chunk.terms[local];
+                    let id = *ids.entry(term).or_insert_with(|| {
+                        out.terms.push(term);
+                        out.df.push(0);
+                        out.total.push(0);
+                        (out.terms.len() - 1) as u32
+                    });
+                    out.df[id as usize] += df[local];
+                    out.total[id as usize] += total[local];
+                    pairs.push((local as u32, id));
+                }
+                out.ids.push(pairs);
+            }
+            out
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(MERGE_SHARDS);
+    let mut n = 0u32;
+    for shard in &shards {
+        offsets.push(n);
+        n += shard.terms.len() as u32;
+    }
+    let remaps: Vec<Vec<u32>> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut remap = vec![0u32; chunk.terms.len()];
+            for (shard, &offset) in shards.iter().zip(&offsets) {
+                for &(local, id) in &shard.ids[c] {
+                    remap[local as usize] = offset + id;
+                }
+            }
+            remap
+        })
+        .collect();
+    let mut merged = Merged {
+        global_terms: Vec::with_capacity(n as usize),
+        df: Vec::with_capacity(n as usize),
+        total: Vec::with_capacity(n as usize),
+        remaps,
+    };
+    for shard in shards {
+        merged.global_terms.extend(shard.terms);
+        merged.df.extend(shard.df);
+        merged.total.extend(shard.total);
+    }
+    merged
+}
+
 /// Fits a vocabulary and idf on `texts` and returns their TF-IDF rows, in input order.
 pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorized {
     let n_docs = texts.len();
     let t = std::time::Instant::now();
-    let mut chunks: Vec<ChunkCounts> = texts
+    let chunks: Vec<ChunkCounts> = texts
         .par_chunks(CHUNK_DOCS)
         .map(|chunk| count_chunk(&params.analyzer, chunk))
         .collect();
     tracing::debug!(seconds = t.elapsed().as_secs_f64(), "tokenised and counted");
     let t = std::time::Instant::now();
 
-    // Merge chunk dictionaries in chunk order.
-    let mut global_ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
-    let mut global_terms: Vec<Box<str>> = Vec::new();
-    let mut df: Vec<u32> = Vec::new();
-    let mut total: Vec<u64> = Vec::new();
-    let mut remaps: Vec<Vec<u32>> = Vec::with_capacity(chunks.len());
-    for chunk in &mut chunks {
-        let remap: Vec<u32> = std::mem::take(&mut chunk.terms)
-            .into_iter()
-            .map(|term| {
-                *global_ids.entry(term).or_insert_with_key(|term| {
-                    global_terms.push(term.clone());
-                    df.push(0);
-                    total.push(0);
-                    (global_terms.len() - 1) as u32
-                })
-            })
-            .collect();
-        for (&local, &count) in chunk.term_ids.iter().zip(&chunk.counts) {
-            let g = remap[local as usize] as usize;
-            df[g] += 1;
-            total[g] += u64::from(count);
-        }
-        remaps.push(remap);
-    }
-    drop(global_ids);
+    let merged = merge_dictionaries(&chunks);
+    let Merged {
+        global_terms,
+        df,
+        total,
+        remaps,
+    } = merged;
     tracing::debug!(
         seconds = t.elapsed().as_secs_f64(),
         n_distinct = global_terms.len(),
@@ -379,11 +492,11 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
         kept.sort_unstable_by(|&a, &b| {
             total[b as usize]
                 .cmp(&total[a as usize])
-                .then_with(|| global_terms[a as usize].cmp(&global_terms[b as usize]))
+                .then_with(|| global_terms[a as usize].cmp(global_terms[b as usize]))
         });
         kept.truncate(max_features);
     }
-    kept.sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(&global_terms[b as usize]));
+    kept.par_sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(global_terms[b as usize]));
     let mut column_of = vec![u32::MAX; global_terms.len()];
     for (column, &g) in kept.iter().enumerate() {
         column_of[g as usize] = column as u32;
@@ -400,7 +513,7 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
         df: kept.iter().map(|&g| df[g as usize]).collect(),
         terms: kept
             .iter()
-            .map(|&g| std::mem::take(&mut global_terms[g as usize]).into_string())
+            .map(|&g| global_terms[g as usize].to_owned())
             .collect(),
     };
     drop(global_terms);
