@@ -16,6 +16,7 @@ pub(crate) const EXIT_ENVIRONMENT: u8 = 2;
 pub(crate) const EXIT_PARTIAL: u8 = 3;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -85,5 +86,17 @@ fn init_tracing(cli: &Cli) {
     match cli.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
+
+/// Caps glibc's malloc at two arenas. By default every thread that allocates gets its own
+/// arena, and memory freed in one is not reused by another: on 20 Newsgroups (2 threads) this
+/// lowered peak RSS from 167 to 146 MB at the same speed (see jobs/README.md).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -358,16 +358,44 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
     let screen = SCREEN_ROUNDS.min(params.max_iter());
     let score = |f: &KMeansFit| f.objective.last().copied().unwrap_or(0.0);
     // Screening: every start runs a few rounds; only the best by objective runs to the end.
+    // Seeds are drawn in start order (the only use of `rng`), then as many starts as there
+    // are threads screen side by side, which keeps both cores busy where one start's rounds
+    // would not (its update runs one task per cluster).
+    let k = params.k().min(candidates.len());
+    let seeds: Vec<(Vec<usize>, InitReport)> = (0..params.n_init())
+        .map(|_| {
+            init::choose_seeds(
+                x,
+                &candidates,
+                k,
+                params.init(),
+                params.alpha(),
+                params.max_similar(),
+                rng,
+            )
+        })
+        .collect();
     let mut best: Option<(KMeansFit, bool)> = None;
-    for restart in 0..params.n_init() {
-        let mut candidate = start(x, &order, params, &candidates, rng);
-        let converged = rounds(x, &order, params, &mut candidate, n_active, screen);
-        tracing::debug!(restart, objective = score(&candidate), "restart screened");
-        if best
-            .as_ref()
-            .is_none_or(|(b, _)| score(&candidate) > score(b))
-        {
-            best = Some((candidate, converged));
+    let batch = rayon::current_num_threads().max(1);
+    for (b, group) in seeds.chunks(batch).enumerate() {
+        let screened: Vec<(KMeansFit, bool)> = group
+            .par_iter()
+            .map(|(seeds, init)| {
+                let mut candidate = start(x, &order, seeds, init.clone());
+                let converged = rounds(x, &order, params, &mut candidate, n_active, screen);
+                (candidate, converged)
+            })
+            .collect();
+        for (i, (candidate, converged)) in screened.into_iter().enumerate() {
+            let restart = b * batch + i;
+            tracing::debug!(restart, objective = score(&candidate), "restart screened");
+            // The first start wins ties, whatever the batch size.
+            if best
+                .as_ref()
+                .is_none_or(|(b, _)| score(&candidate) > score(b))
+            {
+                best = Some((candidate, converged));
+            }
         }
     }
     let (mut best, converged) = best.expect("n_init is at least 1");
@@ -398,27 +426,12 @@ pub fn refine(x: &Csr, params: &ValidClusterParams, mut fit: KMeansFit) -> KMean
 /// Rounds each start runs before the best start is chosen and run to the end.
 const SCREEN_ROUNDS: usize = 5;
 
-/// Initialises centroids and makes the first assignment (round 0).
-fn start(
-    x: &Csr,
-    order: &TermOrder,
-    params: &ValidClusterParams,
-    candidates: &[usize],
-    rng: &mut ChaCha8Rng,
-) -> KMeansFit {
+/// Centroids from the seed documents, and the first assignment (round 0).
+fn start(x: &Csr, order: &TermOrder, seeds: &[usize], init: InitReport) -> KMeansFit {
     let n_docs = x.rows();
-    let k = params.k().min(candidates.len());
-    let (seeds, init) = init::choose_seeds(
-        x,
-        candidates,
-        k,
-        params.init(),
-        params.alpha(),
-        params.max_similar(),
-        rng,
-    );
+    let k = seeds.len();
     let mut centroids = Centroids::empty(x.cols());
-    for &doc in &seeds {
+    for &doc in seeds {
         let row = sparse::row(x, doc);
         centroids.push_sparse(row.indices, row.values);
     }

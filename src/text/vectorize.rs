@@ -523,28 +523,62 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
     );
     let t = std::time::Instant::now();
 
-    // Weight and normalise rows, chunk by chunk.
-    let weighted: Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> = chunks
+    // Weight and normalise rows in two passes, straight into the CSR arrays: count each
+    // row's kept terms, then fill each chunk's slice in parallel.
+    let kept_in = |chunk: &ChunkCounts, remap: &[u32], start: usize, end: usize| {
+        chunk.term_ids[start..end]
+            .iter()
+            .filter(|&&local| {
+                let column = column_of[remap[local as usize] as usize];
+                column != u32::MAX && idf[column as usize] != 0.0
+            })
+            .count()
+    };
+    let row_lengths: Vec<Vec<usize>> = chunks
         .par_iter()
         .zip(&remaps)
-        .map(|(chunk, remap)| weight_chunk(params, chunk, remap, &column_of, &idf))
+        .map(|(chunk, remap)| {
+            let mut start = 0usize;
+            chunk
+                .row_lengths
+                .iter()
+                .map(|&len| {
+                    let end = start + len as usize;
+                    let kept = kept_in(chunk, remap, start, end);
+                    start = end;
+                    kept
+                })
+                .collect()
+        })
         .collect();
-    drop(chunks);
-
-    let nnz: usize = weighted.iter().map(|w| w.1.len()).sum();
     let mut indptr = Vec::with_capacity(n_docs + 1);
-    let mut indices = Vec::with_capacity(nnz);
-    let mut data = Vec::with_capacity(nnz);
     indptr.push(0usize);
     let mut n_empty = 0;
-    for (row_lengths, chunk_indices, chunk_data) in weighted {
-        for len in row_lengths {
-            n_empty += usize::from(len == 0);
-            indptr.push(indptr.last().unwrap() + len as usize);
-        }
-        indices.extend_from_slice(&chunk_indices);
-        data.extend_from_slice(&chunk_data);
+    for &len in row_lengths.iter().flatten() {
+        n_empty += usize::from(len == 0);
+        indptr.push(indptr.last().unwrap() + len);
     }
+    let nnz = *indptr.last().unwrap();
+    let mut indices = vec![0u32; nnz];
+    let mut data = vec![0.0f32; nnz];
+    let mut slices = Vec::with_capacity(chunks.len());
+    let (mut rest_i, mut rest_d) = (indices.as_mut_slice(), data.as_mut_slice());
+    for lengths in &row_lengths {
+        let n: usize = lengths.iter().sum();
+        let (i, ri) = rest_i.split_at_mut(n);
+        let (d, rd) = rest_d.split_at_mut(n);
+        slices.push((i, d));
+        (rest_i, rest_d) = (ri, rd);
+    }
+    let tf = TfTable::new(params.sublinear_tf);
+    chunks
+        .par_iter()
+        .zip(&remaps)
+        .zip(slices)
+        .for_each(|((chunk, remap), (indices, data))| {
+            weight_chunk(chunk, remap, &column_of, &idf, &tf, indices, data)
+        });
+    drop(chunks);
     let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
     tracing::debug!(
         seconds = t.elapsed().as_secs_f64(),
@@ -558,18 +592,52 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
     }
 }
 
+/// Term frequency weights, looked up for small counts: `count` or `1 + ln(count)`.
+struct TfTable {
+    sublinear: bool,
+    small: Vec<f32>,
+}
+
+impl TfTable {
+    const SMALL: u32 = 256;
+
+    fn new(sublinear: bool) -> Self {
+        let small = (0..Self::SMALL)
+            .map(|c| Self::compute(sublinear, c))
+            .collect();
+        Self { sublinear, small }
+    }
+
+    fn compute(sublinear: bool, count: u32) -> f32 {
+        if sublinear {
+            1.0 + (count as f32).ln()
+        } else {
+            count as f32
+        }
+    }
+
+    #[inline]
+    fn get(&self, count: u32) -> f32 {
+        match self.small.get(count as usize) {
+            Some(&w) => w,
+            None => Self::compute(self.sublinear, count),
+        }
+    }
+}
+
+/// Writes the weighted, sorted and L2-normalised rows of one chunk into its slices of the CSR
+/// arrays (sized by the counting pass).
 fn weight_chunk(
-    params: &ValidVectorizeParams,
     chunk: &ChunkCounts,
     remap: &[u32],
     column_of: &[u32],
     idf: &[f32],
-) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
-    let mut row_lengths = Vec::with_capacity(chunk.row_lengths.len());
-    let mut indices = Vec::new();
-    let mut data = Vec::new();
+    tf: &TfTable,
+    indices: &mut [u32],
+    data: &mut [f32],
+) {
     let mut row: Vec<(u32, f32)> = Vec::new();
-    let mut start = 0usize;
+    let (mut start, mut out) = (0usize, 0usize);
     for &len in &chunk.row_lengths {
         let end = start + len as usize;
         row.clear();
@@ -578,32 +646,20 @@ fn weight_chunk(
             .zip(&chunk.counts[start..end])
         {
             let column = column_of[remap[local as usize] as usize];
-            if column != u32::MAX {
-                let tf = if params.sublinear_tf {
-                    1.0 + (count as f32).ln()
-                } else {
-                    count as f32
-                };
-                let w = tf * idf[column as usize];
-                if w != 0.0 {
-                    row.push((column, w));
-                }
+            if column != u32::MAX && idf[column as usize] != 0.0 {
+                row.push((column, tf.get(count) * idf[column as usize]));
             }
         }
         row.sort_unstable_by_key(|&(c, _)| c);
-        let first = data.len();
-        for &(c, w) in &row {
-            indices.push(c);
-            data.push(w);
+        for (k, &(c, w)) in row.iter().enumerate() {
+            indices[out + k] = c;
+            data[out + k] = w;
         }
-        if !sparse::normalize(&mut data[first..]) {
-            indices.truncate(first);
-            data.truncate(first);
-        }
-        row_lengths.push((data.len() - first) as u32);
+        sparse::normalize(&mut data[out..out + row.len()]);
+        out += row.len();
         start = end;
     }
-    (row_lengths, indices, data)
+    debug_assert_eq!(out, data.len());
 }
 
 #[cfg(test)]
