@@ -535,16 +535,23 @@ fn process_global(
         .par_iter()
         .map(|p| load(plan, p))
         .collect::<Result<_, _>>()?;
-    let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
-    let clustered = cluster_texts(plan, options, all.clone(), &texts);
-    options.stage(all, "write");
-
+    let mut loaded = loaded;
+    let (vectorized, seconds) = {
+        let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
+        vectorize_texts(plan, options, all, &texts)
+    };
+    // The texts are not needed again: free them before clustering (1.7 GB per million
+    // documents of the generated corpus).
     let mut offsets = Vec::with_capacity(loaded.len());
     let mut offset = 0;
-    for l in &loaded {
+    for l in &mut loaded {
         offsets.push(offset);
         offset += l.texts.len();
+        l.texts = StringViewArray::new_null(0);
     }
+    let clustered = cluster_vectorized(plan, options, all.clone(), vectorized, seconds);
+    options.stage(all, "write");
+
     let mut partitions: Vec<PartitionReport> = loaded
         .par_iter()
         .zip(&offsets)
@@ -559,7 +566,7 @@ fn process_global(
         })
         .collect::<Result<_, _>>()?;
     for (report, (l, &start)) in partitions.iter_mut().zip(loaded.iter().zip(&offsets)) {
-        report.n_empty_docs = clustered.fit.labels[start..start + l.texts.len()]
+        report.n_empty_docs = clustered.fit.labels[start..start + l.ids.len()]
             .iter()
             .filter(|&&c| c < 0)
             .count();
@@ -609,7 +616,17 @@ fn cluster_texts(
     key: PartitionKey,
     texts: &[&str],
 ) -> Clustered {
-    options.stage(&key, "vectorize");
+    let (vectorized, seconds) = vectorize_texts(plan, options, &key, texts);
+    cluster_vectorized(plan, options, key, vectorized, seconds)
+}
+
+fn vectorize_texts(
+    plan: &JobPlan,
+    options: RunOptions<'_>,
+    key: &PartitionKey,
+    texts: &[&str],
+) -> (text::Vectorized, StageSeconds) {
+    options.stage(key, "vectorize");
     let mut seconds = StageSeconds::default();
     let t = Instant::now();
     let vectorized = text::fit_transform(&plan.vectorize, texts);
@@ -622,7 +639,16 @@ fn cluster_texts(
         seconds = seconds.vectorize,
         "vectorised"
     );
+    (vectorized, seconds)
+}
 
+fn cluster_vectorized(
+    plan: &JobPlan,
+    options: RunOptions<'_>,
+    key: PartitionKey,
+    vectorized: text::Vectorized,
+    mut seconds: StageSeconds,
+) -> Clustered {
     options.stage(&key, "cluster");
     let t = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
