@@ -91,7 +91,7 @@ fn init_tracing(cli: &Cli) {
 
 /// Caps glibc's malloc at two arenas. By default every thread that allocates gets its own
 /// arena, and memory freed in one is not reused by another: on 20 Newsgroups (2 threads) this
-/// lowered peak RSS from 167 to 146 MB at the same speed (see jobs/README.md).
+/// lowered peak RSS from 167 to 147 MB at the same speed (see jobs/README.md).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread

@@ -185,7 +185,7 @@ struct Scorer {
 const NOT_DENSE: u32 = u32::MAX;
 
 impl Scorer {
-    fn new(centroids: &Centroids, order: &TermOrder) -> Self {
+    fn new(centroids: &Centroids) -> Self {
         let k = centroids.n_clusters();
         let n_terms = centroids.n_terms();
         let blocks = k.div_ceil(LANES);
@@ -198,21 +198,15 @@ impl Scorer {
         } else {
             (k / DENSE_SHARE).max(1) as u32
         };
-        // Dense rows go to the terms most frequent in the documents first, so the rows most
-        // read sit together in cache.
         let mut dense_row = vec![NOT_DENSE; n_terms];
-        let mut n_dense = 0u32;
-        for &j in &order.0 {
-            if count[j as usize] >= dense_from {
-                dense_row[j as usize] = n_dense;
-                n_dense += 1;
-            }
-        }
         let mut post_ptr = Vec::with_capacity(n_terms + 1);
-        let mut n_post = 0usize;
+        let (mut n_dense, mut n_post) = (0u32, 0usize);
         post_ptr.push(0);
-        for &n in &count {
-            if n < dense_from {
+        for (j, &n) in count.iter().enumerate() {
+            if n >= dense_from {
+                dense_row[j] = n_dense;
+                n_dense += 1;
+            } else {
                 n_post += n as usize;
             }
             post_ptr.push(n_post);
@@ -246,7 +240,7 @@ impl Scorer {
         }
     }
 
-    /// A zeroed score buffer for [`Scorer::score_row`].
+    /// A zeroed score buffer for [`Scorer::score_into`].
     fn scores(&self) -> Vec<[f32; LANES]> {
         vec![[0.0; LANES]; self.blocks]
     }
@@ -305,21 +299,6 @@ impl Scorer {
     }
 }
 
-/// The terms of a matrix by decreasing number of documents that use them (ties by term).
-struct TermOrder(Vec<u32>);
-
-impl TermOrder {
-    fn by_frequency(x: &Csr) -> Self {
-        let mut count = vec![0u32; x.cols()];
-        for &j in x.indices() {
-            count[j as usize] += 1;
-        }
-        let mut order: Vec<u32> = (0..x.cols() as u32).collect();
-        order.sort_by_key(|&j| std::cmp::Reverse(count[j as usize]));
-        Self(order)
-    }
-}
-
 /// The result of one k-means fit.
 #[derive(Debug, Clone)]
 pub struct KMeansFit {
@@ -354,7 +333,6 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
         .filter(|&i| sparse::row(x, i).nnz() > 0)
         .collect();
     let n_active = candidates.len() as f64;
-    let order = TermOrder::by_frequency(x);
     let screen = SCREEN_ROUNDS.min(params.max_iter());
     let score = |f: &KMeansFit| f.objective.last().copied().unwrap_or(0.0);
     // Screening: every start runs a few rounds; only the best by objective runs to the end.
@@ -381,8 +359,8 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
         let screened: Vec<(KMeansFit, bool)> = group
             .par_iter()
             .map(|(seeds, init)| {
-                let mut candidate = start(x, &order, seeds, init.clone());
-                let converged = rounds(x, &order, params, &mut candidate, n_active, screen);
+                let mut candidate = start(x, seeds, init.clone());
+                let converged = rounds(x, params, &mut candidate, n_active, screen);
                 (candidate, converged)
             })
             .collect();
@@ -400,7 +378,7 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
     }
     let (mut best, converged) = best.expect("n_init is at least 1");
     if !converged {
-        rounds(x, &order, params, &mut best, n_active, params.max_iter());
+        rounds(x, params, &mut best, n_active, params.max_iter());
     }
     best.sizes = cluster_sizes(&best.labels, best.n_clusters);
     best
@@ -411,14 +389,7 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
 pub fn refine(x: &Csr, params: &ValidClusterParams, mut fit: KMeansFit) -> KMeansFit {
     let n_active = x.rows() as f64 - fit.labels.iter().filter(|&&l| l < 0).count() as f64;
     let until = fit.n_iter + params.max_iter();
-    rounds(
-        x,
-        &TermOrder::by_frequency(x),
-        params,
-        &mut fit,
-        n_active,
-        until,
-    );
+    rounds(x, params, &mut fit, n_active, until);
     fit.sizes = cluster_sizes(&fit.labels, fit.n_clusters);
     fit
 }
@@ -427,7 +398,7 @@ pub fn refine(x: &Csr, params: &ValidClusterParams, mut fit: KMeansFit) -> KMean
 const SCREEN_ROUNDS: usize = 5;
 
 /// Centroids from the seed documents, and the first assignment (round 0).
-fn start(x: &Csr, order: &TermOrder, seeds: &[usize], init: InitReport) -> KMeansFit {
+fn start(x: &Csr, seeds: &[usize], init: InitReport) -> KMeansFit {
     let n_docs = x.rows();
     let k = seeds.len();
     let mut centroids = Centroids::empty(x.cols());
@@ -450,7 +421,6 @@ fn start(x: &Csr, order: &TermOrder, seeds: &[usize], init: InitReport) -> KMean
     if k > 0 {
         let (_, obj) = assign(
             x,
-            order,
             &fit.centroids,
             &mut fit.labels,
             &mut fit.similarity,
@@ -465,7 +435,6 @@ fn start(x: &Csr, order: &TermOrder, seeds: &[usize], init: InitReport) -> KMean
 /// of the documents moved in a round.
 fn rounds(
     x: &Csr,
-    order: &TermOrder,
     params: &ValidClusterParams,
     fit: &mut KMeansFit,
     n_active: f64,
@@ -483,7 +452,6 @@ fn rounds(
         let t = std::time::Instant::now();
         let (changed, obj) = assign(
             x,
-            order,
             &fit.centroids,
             &mut fit.labels,
             &mut fit.similarity,
@@ -510,7 +478,7 @@ fn rounds(
 /// For fixed `labels`, the cosine of each document to its own centroid and the best cosine
 /// to any other centroid (used after merging, when labels are given rather than chosen).
 pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>, Vec<f32>) {
-    let scorer = Scorer::new(centroids, &TermOrder::by_frequency(x));
+    let scorer = Scorer::new(centroids);
     let mut own = vec![0.0f32; labels.len()];
     let mut other = vec![0.0f32; labels.len()];
     own.par_chunks_mut(ASSIGN_CHUNK)
@@ -553,13 +521,12 @@ pub fn cluster_sizes(labels: &[i32], k: usize) -> Vec<u64> {
 /// whose label changed and the sum of their best similarities.
 fn assign(
     x: &Csr,
-    order: &TermOrder,
     centroids: &Centroids,
     labels: &mut [i32],
     similarity: &mut [f32],
     second: &mut [f32],
 ) -> (usize, f64) {
-    let scorer = Scorer::new(centroids, order);
+    let scorer = Scorer::new(centroids);
     let partials: Vec<(usize, f64)> = labels
         .par_chunks_mut(ASSIGN_CHUNK)
         .zip(similarity.par_chunks_mut(ASSIGN_CHUNK))
@@ -821,8 +788,7 @@ mod tests {
         let mut labels = vec![-1; 3];
         let (mut sim, mut sec) = (vec![0.0; 3], vec![0.0; 3]);
         let start = Centroids::from_rows(2, vec![1.0, 0.0, 0.0, 1.0]);
-        let order = TermOrder::by_frequency(&x);
-        let (changed, obj) = assign(&x, &order, &start, &mut labels, &mut sim, &mut sec);
+        let (changed, obj) = assign(&x, &start, &mut labels, &mut sim, &mut sec);
         // The tie on doc 2 goes to the lowest cluster id.
         assert_eq!(labels, vec![0, 1, 0]);
         assert_eq!(changed, 3);
@@ -922,7 +888,7 @@ mod tests {
                 .map(|_| if rng.random_bool(density) { rng.random_range(0.01f32..1.0) } else { 0.0 })
                 .collect();
             let centroids = Centroids::from_rows(n_terms, rows);
-            let scorer = Scorer::new(&centroids, &TermOrder::by_frequency(&x));
+            let scorer = Scorer::new(&centroids);
             let mut scores = scorer.scores();
             for i in 0..x.rows() {
                 let row = sparse::row(&x, i);

@@ -529,13 +529,12 @@ fn process_global(
 ) -> Result<(Vec<PartitionReport>, ClusteringReport), JobError> {
     let plan = context.plan;
     options.stage(all, "read");
-    let loaded: Vec<Loaded<'_>> = plan
+    let mut loaded: Vec<Loaded<'_>> = plan
         .dataset
         .partitions
         .par_iter()
         .map(|p| load(plan, p))
         .collect::<Result<_, _>>()?;
-    let mut loaded = loaded;
     let (vectorized, seconds) = {
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
         vectorize_texts(plan, options, all, &texts)

@@ -68,27 +68,25 @@ impl Analyzer {
     /// The tokens of one word: the word itself or its n-grams, unless it is a stop word.
     #[inline]
     fn word_tokens(&self, word: &str, buffer: &mut TokenBuffer, emit: &mut impl FnMut(&str)) {
-        {
-            let lower = lowercase(word, &mut buffer.lower);
-            if self.stopwords.contains(lower.as_ref()) {
-                return;
-            }
-            match self.tokenizer {
-                Tokenizer::Word { min_len } => {
-                    if at_least_chars(&lower, min_len) {
-                        emit(&lower);
-                    }
+        let lower = lowercase(word, &mut buffer.lower);
+        if self.stopwords.contains(lower.as_ref()) {
+            return;
+        }
+        match self.tokenizer {
+            Tokenizer::Word { min_len } => {
+                if at_least_chars(&lower, min_len) {
+                    emit(&lower);
                 }
-                Tokenizer::CharNgrams { min, max } => {
-                    let starts = &mut buffer.char_starts;
-                    starts.clear();
-                    starts.extend(lower.char_indices().map(|(i, _)| i));
-                    starts.push(lower.len());
-                    let n_chars = starts.len() - 1;
-                    for n in min..=max.min(n_chars) {
-                        for s in 0..=(n_chars - n) {
-                            emit(&lower[starts[s]..starts[s + n]]);
-                        }
+            }
+            Tokenizer::CharNgrams { min, max } => {
+                let starts = &mut buffer.char_starts;
+                starts.clear();
+                starts.extend(lower.char_indices().map(|(i, _)| i));
+                starts.push(lower.len());
+                let n_chars = starts.len() - 1;
+                for n in min..=max.min(n_chars) {
+                    for s in 0..=(n_chars - n) {
+                        emit(&lower[starts[s]..starts[s + n]]);
                     }
                 }
             }
@@ -151,7 +149,7 @@ const CLASSES: [Class; 128] = {
 /// it. Letters, digits and `_` join each other (WB5, WB8-WB10, WB13a-b); a single `.`, `'` or
 /// `:` joins two letters (WB6-7), and a single `.`, `'`, `,` or `;` two digits (WB11-12);
 /// anything else breaks. Runs with no letter or digit (only `_`) are not words.
-pub(crate) fn ascii_words(text: &[u8], mut emit: impl FnMut(usize, usize)) {
+fn ascii_words(text: &[u8], mut emit: impl FnMut(usize, usize)) {
     let class_at = |i: usize| CLASSES[usize::from(text[i] & 0x7f)];
     let n = text.len();
     let mut i = 0;

@@ -273,6 +273,9 @@ pub struct Vectorized {
 /// Terms and counts of one chunk, before the global vocabulary exists.
 struct ChunkCounts {
     terms: Vec<Box<str>>,
+    /// Per local term: documents of the chunk that use it, and its total count.
+    df: Vec<u32>,
+    total: Vec<u64>,
     row_lengths: Vec<u32>,
     term_ids: Vec<u32>,
     counts: Vec<u32>,
@@ -282,6 +285,8 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     let mut ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
     let mut chunk = ChunkCounts {
         terms: Vec::new(),
+        df: Vec::new(),
+        total: Vec::new(),
         row_lengths: Vec::with_capacity(texts.len()),
         term_ids: Vec::new(),
         counts: Vec::new(),
@@ -296,6 +301,8 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
                 None => {
                     let id = ids.len() as u32;
                     ids.insert(token.into(), id);
+                    chunk.df.push(0);
+                    chunk.total.push(0);
                     id
                 }
             };
@@ -304,6 +311,8 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
         doc_terms.sort_unstable();
         let before = chunk.term_ids.len();
         for run in doc_terms.chunk_by(|a, b| a == b) {
+            chunk.df[run[0] as usize] += 1;
+            chunk.total[run[0] as usize] += run.len() as u64;
             chunk.term_ids.push(run[0]);
             chunk.counts.push(run.len() as u32);
         }
@@ -364,19 +373,6 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
             (starts, ids)
         })
         .collect();
-    // Per chunk: how many documents use each local term, and its total count.
-    let local_stats: Vec<(Vec<u32>, Vec<u64>)> = chunks
-        .par_iter()
-        .map(|chunk| {
-            let mut df = vec![0u32; chunk.terms.len()];
-            let mut total = vec![0u64; chunk.terms.len()];
-            for (&local, &count) in chunk.term_ids.iter().zip(&chunk.counts) {
-                df[local as usize] += 1;
-                total[local as usize] += u64::from(count);
-            }
-            (df, total)
-        })
-        .collect();
     struct Shard<'a> {
         terms: Vec<&'a str>,
         df: Vec<u32>,
@@ -394,9 +390,7 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
                 total: Vec::new(),
                 ids: Vec::with_capacity(chunks.len()),
             };
-            for ((chunk, (starts, locals)), (df, total)) in
-                chunks.iter().zip(&by_shard).zip(&local_stats)
-            {
+            for (chunk, (starts, locals)) in chunks.iter().zip(&by_shard) {
                 let mine = &locals[starts[shard]..starts[shard + 1]];
                 let mut pairs = Vec::with_capacity(mine.len());
                 for &local in mine {
@@ -408,8 +402,8 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
                         out.total.push(0);
                         (out.terms.len() - 1) as u32
                     });
-                    out.df[id as usize] += df[local];
-                    out.total[id as usize] += total[local];
+                    out.df[id as usize] += chunk.df[local];
+                    out.total[id as usize] += chunk.total[local];
                     pairs.push((local as u32, id));
                 }
                 out.ids.push(pairs);
@@ -528,10 +522,7 @@ pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorize
     let kept_in = |chunk: &ChunkCounts, remap: &[u32], start: usize, end: usize| {
         chunk.term_ids[start..end]
             .iter()
-            .filter(|&&local| {
-                let column = column_of[remap[local as usize] as usize];
-                column != u32::MAX && idf[column as usize] != 0.0
-            })
+            .filter(|&&local| kept_column(remap, &column_of, &idf, local).is_some())
             .count()
     };
     let row_lengths: Vec<Vec<usize>> = chunks
@@ -625,6 +616,14 @@ impl TfTable {
     }
 }
 
+/// The column of a chunk's local term, when the term is in the vocabulary and weighs more than
+/// zero (an idf of 0 gives a zero weight, which is not stored).
+#[inline]
+fn kept_column(remap: &[u32], column_of: &[u32], idf: &[f32], local: u32) -> Option<u32> {
+    let column = column_of[remap[local as usize] as usize];
+    (column != u32::MAX && idf[column as usize] != 0.0).then_some(column)
+}
+
 /// Writes the weighted, sorted and L2-normalised rows of one chunk into its slices of the CSR
 /// arrays (sized by the counting pass).
 fn weight_chunk(
@@ -645,8 +644,7 @@ fn weight_chunk(
             .iter()
             .zip(&chunk.counts[start..end])
         {
-            let column = column_of[remap[local as usize] as usize];
-            if column != u32::MAX && idf[column as usize] != 0.0 {
+            if let Some(column) = kept_column(remap, column_of, idf, local) {
                 row.push((column, tf.get(count) * idf[column as usize]));
             }
         }
