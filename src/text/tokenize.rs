@@ -13,8 +13,6 @@
 //! same UAX #29 rules for the ASCII characters (see [`ascii_words`]); a property test checks it
 //! against `unicode-segmentation` on random text.
 
-use std::borrow::Cow;
-
 use rustc_hash::FxHashSet;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -37,7 +35,10 @@ pub struct Analyzer {
 /// Reusable scratch space for [`Analyzer::for_each_token`], one per worker thread.
 #[derive(Debug, Default)]
 pub struct TokenBuffer {
-    lower: String,
+    /// An ASCII document, lowercased.
+    document: String,
+    /// A non-ASCII word, lowercased.
+    word: String,
     char_starts: Vec<usize>,
 }
 
@@ -53,44 +54,65 @@ impl Analyzer {
 
     /// Calls `emit` once per token of `text`, in document order.
     pub fn for_each_token(&self, text: &str, buffer: &mut TokenBuffer, mut emit: impl FnMut(&str)) {
+        let mut starts = std::mem::take(&mut buffer.char_starts);
+        self.for_each_word(text, buffer, |word| {
+            if self.stopwords.contains(word) {
+                return;
+            }
+            match self.tokenizer {
+                Tokenizer::Word { min_len } => {
+                    if at_least_chars(word, min_len) {
+                        emit(word);
+                    }
+                }
+                Tokenizer::CharNgrams { min, max } => {
+                    starts.clear();
+                    starts.extend(word.char_indices().map(|(i, _)| i));
+                    starts.push(word.len());
+                    let n_chars = starts.len() - 1;
+                    for n in min..=max.min(n_chars) {
+                        for s in 0..=(n_chars - n) {
+                            emit(&word[starts[s]..starts[s + n]]);
+                        }
+                    }
+                }
+            }
+        });
+        buffer.char_starts = starts;
+    }
+
+    /// Calls `emit` once per lowercased word of `text`, in document order, stop words and
+    /// short words included. With the `word` tokeniser the tokens are the words that
+    /// [`Analyzer::keeps_word`] accepts, so a caller can decide once per distinct word.
+    pub fn for_each_word(&self, text: &str, buffer: &mut TokenBuffer, mut emit: impl FnMut(&str)) {
         if text.is_ascii() {
-            ascii_words(text.as_bytes(), |start, end| {
-                let word = &text[start..end];
-                self.word_tokens(word, buffer, &mut emit);
-            });
+            // Word breaks do not depend on ASCII case, so lowercase the document in one go.
+            let lower = &mut buffer.document;
+            lower.clear();
+            lower.push_str(text);
+            lower.make_ascii_lowercase();
+            ascii_words(lower.as_bytes(), |start, end| emit(&lower[start..end]));
         } else {
             for word in text.unicode_words() {
-                self.word_tokens(word, buffer, &mut emit);
+                emit(lowercase(word, &mut buffer.word));
             }
         }
     }
 
-    /// The tokens of one word: the word itself or its n-grams, unless it is a stop word.
-    #[inline]
-    fn word_tokens(&self, word: &str, buffer: &mut TokenBuffer, emit: &mut impl FnMut(&str)) {
-        let lower = lowercase(word, &mut buffer.lower);
-        if self.stopwords.contains(lower.as_ref()) {
-            return;
-        }
-        match self.tokenizer {
-            Tokenizer::Word { min_len } => {
-                if at_least_chars(&lower, min_len) {
-                    emit(&lower);
-                }
+    /// Whether each word is at most one token (the `word` tokeniser): then the token of a
+    /// lowercased word is the word itself if [`Analyzer::keeps_word`], and nothing otherwise.
+    pub fn words_are_tokens(&self) -> bool {
+        matches!(self.tokenizer, Tokenizer::Word { .. })
+    }
+
+    /// Whether the `word` tokeniser emits this lowercased word: not a stop word, and long
+    /// enough. For the `char_ngrams` tokeniser, whether the word is not a stop word.
+    pub fn keeps_word(&self, word: &str) -> bool {
+        !self.stopwords.contains(word)
+            && match self.tokenizer {
+                Tokenizer::Word { min_len } => at_least_chars(word, min_len),
+                Tokenizer::CharNgrams { .. } => true,
             }
-            Tokenizer::CharNgrams { min, max } => {
-                let starts = &mut buffer.char_starts;
-                starts.clear();
-                starts.extend(lower.char_indices().map(|(i, _)| i));
-                starts.push(lower.len());
-                let n_chars = starts.len() - 1;
-                for n in min..=max.min(n_chars) {
-                    for s in 0..=(n_chars - n) {
-                        emit(&lower[starts[s]..starts[s + n]]);
-                    }
-                }
-            }
-        }
     }
 
     /// Collects the tokens of `text` (for tests and small inputs).
@@ -193,22 +215,21 @@ fn ascii_words(text: &[u8], mut emit: impl FnMut(usize, usize)) {
 }
 
 /// Lowercases `word`, borrowing it unchanged when it has no uppercase ASCII and no non-ASCII.
-fn lowercase<'a>(word: &'a str, buffer: &'a mut String) -> Cow<'a, str> {
+fn lowercase<'a>(word: &'a str, buffer: &'a mut String) -> &'a str {
     if !word
         .bytes()
         .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
     {
-        Cow::Borrowed(word)
-    } else if word.is_ascii() {
-        buffer.clear();
+        return word;
+    }
+    buffer.clear();
+    if word.is_ascii() {
         buffer.push_str(word);
         buffer.make_ascii_lowercase();
-        Cow::Borrowed(buffer.as_str())
     } else {
-        buffer.clear();
         buffer.extend(word.chars().flat_map(char::to_lowercase));
-        Cow::Borrowed(buffer.as_str())
     }
+    buffer
 }
 
 fn at_least_chars(s: &str, n: usize) -> bool {
@@ -290,6 +311,25 @@ mod tests {
             .collect();
         assert_eq!(a.tokens(text), unicode);
         assert!(a.tokens(text).contains(&"can't".to_string()));
+    }
+
+    #[test]
+    fn kept_words_are_the_word_tokens() {
+        let a = words(&["the", "émile"]);
+        let mut buffer = TokenBuffer::default();
+        for text in [
+            "The U.S. can't ship 1,000.5 items to THE Moon: a x-ray.",
+            "Émile's ÉMILE émile Привет МИР a b",
+        ] {
+            let mut kept = Vec::new();
+            a.for_each_word(text, &mut buffer, |w| {
+                if a.keeps_word(w) {
+                    kept.push(w.to_owned());
+                }
+            });
+            assert!(a.words_are_tokens());
+            assert_eq!(kept, a.tokens(text), "{text}");
+        }
     }
 
     #[test]

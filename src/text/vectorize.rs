@@ -282,6 +282,8 @@ struct ChunkCounts {
 }
 
 fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
+    // Local id per distinct word or token, or `SKIP` for words that are not tokens.
+    const SKIP: u32 = u32::MAX;
     let mut ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
     let mut chunk = ChunkCounts {
         terms: Vec::new(),
@@ -293,22 +295,36 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     };
     let mut buffer = TokenBuffer::default();
     let mut doc_terms: Vec<u32> = Vec::new();
+    let mut id_of = |token: &str, keep: &dyn Fn(&str) -> bool, df: &mut Vec<u32>| match ids.get(token) {
+        Some(&id) => id,
+        None => {
+            let id = if keep(token) {
+                df.push(0);
+                df.len() as u32 - 1
+            } else {
+                SKIP
+            };
+            ids.insert(token.into(), id);
+            id
+        }
+    };
     for text in texts {
         doc_terms.clear();
-        analyzer.for_each_token(text, &mut buffer, |token| {
-            let id = match ids.get(token) {
-                Some(&id) => id,
-                None => {
-                    let id = ids.len() as u32;
-                    ids.insert(token.into(), id);
-                    chunk.df.push(0);
-                    chunk.total.push(0);
-                    id
+        if analyzer.words_are_tokens() {
+            // Stop-word and length checks run once per distinct word, not per occurrence.
+            analyzer.for_each_word(text, &mut buffer, |word| {
+                let id = id_of(word, &|w| analyzer.keeps_word(w), &mut chunk.df);
+                if id != SKIP {
+                    doc_terms.push(id);
                 }
-            };
-            doc_terms.push(id);
-        });
+            });
+        } else {
+            analyzer.for_each_token(text, &mut buffer, |token| {
+                doc_terms.push(id_of(token, &|_| true, &mut chunk.df));
+            });
+        }
         doc_terms.sort_unstable();
+        chunk.total.resize(chunk.df.len(), 0);
         let before = chunk.term_ids.len();
         for run in doc_terms.chunk_by(|a, b| a == b) {
             chunk.df[run[0] as usize] += 1;
@@ -321,9 +337,11 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
             .push((chunk.term_ids.len() - before) as u32);
     }
     // The map owns each term once; lay the terms out by id without copying them.
-    chunk.terms = vec![Box::default(); ids.len()];
+    chunk.terms = vec![Box::default(); chunk.df.len()];
     for (term, id) in ids {
-        chunk.terms[id as usize] = term;
+        if id != SKIP {
+            chunk.terms[id as usize] = term;
+        }
     }
     chunk
 }
