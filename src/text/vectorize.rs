@@ -3,7 +3,10 @@
 //! # Algorithm
 //! 1. Documents are cut into fixed-size chunks ([`CHUNK_DOCS`]). Each chunk is tokenised on its
 //!    own (in parallel), interning terms in a chunk-local dictionary and storing each document
-//!    as sorted `(local term, count)` pairs. No per-document `String`s are kept.
+//!    as sorted `(local term, count)` pairs. No per-document `String`s are kept. The dictionary
+//!    (`Interner`) keys words of up to 16 bytes by two integer loads, and keeps every word's
+//!    bytes in one arena per chunk, so interning allocates nothing per word. With the `word`
+//!    tokeniser the stop-word and length checks run once per distinct word of the chunk.
 //! 2. The chunk dictionaries are merged into global document frequencies (df) and total term
 //!    counts, in parallel: terms are split into 64 shards by hash and each shard merges the
 //!    chunks in order (see `merge_dictionaries`).
@@ -272,7 +275,9 @@ pub struct Vectorized {
 
 /// Terms and counts of one chunk, before the global vocabulary exists.
 struct ChunkCounts {
-    terms: Vec<Box<str>>,
+    /// The chunk's distinct words, back to back; term `i` is `arena[spans[i].0..spans[i].1]`.
+    arena: String,
+    spans: Vec<(u32, u32)>,
     /// Per local term: documents of the chunk that use it, and its total count.
     df: Vec<u32>,
     total: Vec<u64>,
@@ -281,12 +286,110 @@ struct ChunkCounts {
     counts: Vec<u32>,
 }
 
+impl ChunkCounts {
+    fn n_terms(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn term(&self, local: usize) -> &str {
+        let (start, end) = self.spans[local];
+        &self.arena[start as usize..end as usize]
+    }
+}
+
+/// A word as a key of [`Interner`]: a word of at most 16 bytes is held as two (possibly
+/// overlapping) little-endian loads, which with its length determine it, so a lookup compares
+/// integers and follows no pointer; a longer word is a span of the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WordKey {
+    Short { lo: u64, hi: u64, len: u8 },
+    Long { start: u32, end: u32 },
+}
+
+/// The short form of `word`, if it has at most 16 bytes.
+fn short_key(word: &[u8]) -> Option<WordKey> {
+    let n = word.len();
+    let u64_at = |i: usize| u64::from_le_bytes(word[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(word[i..i + 4].try_into().expect("4 bytes")));
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        // Bytes 0, n/2 and n-1 are all the bytes of a word of 1-3 bytes.
+        1..=3 => (
+            u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16,
+            0,
+        ),
+        4..=7 => (u32_at(0), u32_at(n - 4)),
+        8..=16 => (u64_at(0), u64_at(n - 8)),
+        _ => return None,
+    };
+    Some(WordKey::Short { lo, hi, len: n as u8 })
+}
+
+/// The distinct words of a chunk, each with a value, found by one hash and (for words of up
+/// to 16 bytes) an integer comparison.
+struct Interner {
+    table: hashbrown::HashTable<(WordKey, u32)>,
+    /// Bytes of the words longer than 16 bytes, and of every word given a span.
+    arena: String,
+}
+
+impl Interner {
+    fn new() -> Self {
+        Self {
+            table: hashbrown::HashTable::new(),
+            arena: String::new(),
+        }
+    }
+
+    fn hash(word: &[u8], key: Option<WordKey>) -> u64 {
+        use std::hash::BuildHasher;
+        match key {
+            Some(WordKey::Short { lo, hi, len }) => rustc_hash::FxBuildHasher.hash_one((lo, hi, len)),
+            _ => rustc_hash::FxBuildHasher.hash_one(word),
+        }
+    }
+
+    /// The value of `word`, inserting `new()` for a word not seen before.
+    fn get_or_insert(&mut self, word: &str, new: impl FnOnce() -> u32) -> u32 {
+        let bytes = word.as_bytes();
+        let short = short_key(bytes);
+        let hash = Self::hash(bytes, short);
+        let arena = &self.arena;
+        let found = self.table.find(hash, |&(key, _)| match (key, short) {
+            (WordKey::Short { .. }, Some(probe)) => key == probe,
+            (WordKey::Long { start, end }, None) => &arena.as_bytes()[start as usize..end as usize] == bytes,
+            _ => false,
+        });
+        if let Some(&(_, value)) = found {
+            return value;
+        }
+        let key = short.unwrap_or_else(|| {
+            let start = self.arena.len() as u32;
+            self.arena.push_str(word);
+            WordKey::Long {
+                start,
+                end: self.arena.len() as u32,
+            }
+        });
+        let value = new();
+        let arena = &self.arena;
+        self.table.insert_unique(hash, (key, value), |&(key, _)| match key {
+            WordKey::Long { start, end } => {
+                Self::hash(&arena.as_bytes()[start as usize..end as usize], None)
+            }
+            short => Self::hash(&[], Some(short)),
+        });
+        value
+    }
+}
+
 fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     // Local id per distinct word or token, or `SKIP` for words that are not tokens.
     const SKIP: u32 = u32::MAX;
-    let mut ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut words = Interner::new();
     let mut chunk = ChunkCounts {
-        terms: Vec::new(),
+        arena: String::new(),
+        spans: Vec::new(),
         df: Vec::new(),
         total: Vec::new(),
         row_lengths: Vec::with_capacity(texts.len()),
@@ -295,36 +398,39 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     };
     let mut buffer = TokenBuffer::default();
     let mut doc_terms: Vec<u32> = Vec::new();
-    let mut id_of = |token: &str, keep: &dyn Fn(&str) -> bool, df: &mut Vec<u32>| match ids.get(token) {
-        Some(&id) => id,
-        None => {
-            let id = if keep(token) {
-                df.push(0);
-                df.len() as u32 - 1
-            } else {
-                SKIP
-            };
-            ids.insert(token.into(), id);
-            id
-        }
+    // A new term gets the next id and its bytes appended to the chunk's arena.
+    let new_term = |token: &str, arena: &mut String, spans: &mut Vec<(u32, u32)>| {
+        let start = arena.len() as u32;
+        arena.push_str(token);
+        spans.push((start, arena.len() as u32));
+        spans.len() as u32 - 1
     };
     for text in texts {
         doc_terms.clear();
         if analyzer.words_are_tokens() {
             // Stop-word and length checks run once per distinct word, not per occurrence.
             analyzer.for_each_word(text, &mut buffer, |word| {
-                let id = id_of(word, &|w| analyzer.keeps_word(w), &mut chunk.df);
+                let id = words.get_or_insert(word, || {
+                    if analyzer.keeps_word(word) {
+                        new_term(word, &mut chunk.arena, &mut chunk.spans)
+                    } else {
+                        SKIP
+                    }
+                });
                 if id != SKIP {
                     doc_terms.push(id);
                 }
             });
         } else {
             analyzer.for_each_token(text, &mut buffer, |token| {
-                doc_terms.push(id_of(token, &|_| true, &mut chunk.df));
+                doc_terms.push(words.get_or_insert(token, || {
+                    new_term(token, &mut chunk.arena, &mut chunk.spans)
+                }));
             });
         }
         doc_terms.sort_unstable();
-        chunk.total.resize(chunk.df.len(), 0);
+        chunk.df.resize(chunk.spans.len(), 0);
+        chunk.total.resize(chunk.spans.len(), 0);
         let before = chunk.term_ids.len();
         for run in doc_terms.chunk_by(|a, b| a == b) {
             chunk.df[run[0] as usize] += 1;
@@ -335,13 +441,6 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
         chunk
             .row_lengths
             .push((chunk.term_ids.len() - before) as u32);
-    }
-    // The map owns each term once; lay the terms out by id without copying them.
-    chunk.terms = vec![Box::default(); chunk.df.len()];
-    for (term, id) in ids {
-        if id != SKIP {
-            chunk.terms[id as usize] = term;
-        }
     }
     chunk
 }
@@ -370,10 +469,8 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
         .map(|chunk| {
             // Middle bits: the shard's hash map indexes by the low bits and tags its slots
             // with the top 7, so neither may be constant within a shard.
-            let shard: Vec<u8> = chunk
-                .terms
-                .iter()
-                .map(|t| ((hasher.hash_one(t) >> 32) % MERGE_SHARDS as u64) as u8)
+            let shard: Vec<u8> = (0..chunk.n_terms())
+                .map(|t| ((hasher.hash_one(chunk.term(t)) >> 32) % MERGE_SHARDS as u64) as u8)
                 .collect();
             let mut starts = vec![0usize; MERGE_SHARDS + 1];
             for &s in &shard {
@@ -413,7 +510,7 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
                 let mut pairs = Vec::with_capacity(mine.len());
                 for &local in mine {
                     let local = local as usize;
-                    let term = &chunk.terms[local];
+                    let term = chunk.term(local);
                     let id = *ids.entry(term).or_insert_with(|| {
                         out.terms.push(term);
                         out.df.push(0);
@@ -439,7 +536,7 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
         .par_iter()
         .enumerate()
         .map(|(c, chunk)| {
-            let mut remap = vec![0u32; chunk.terms.len()];
+            let mut remap = vec![0u32; chunk.n_terms()];
             for (shard, &offset) in shards.iter().zip(&offsets) {
                 for &(local, id) in &shard.ids[c] {
                     remap[local as usize] = offset + id;
@@ -804,6 +901,21 @@ mod tests {
             .install(|| fit_transform(&p, &refs));
         assert_eq!(one.matrix, two.matrix);
         assert_eq!(one.vocabulary, two.vocabulary);
+    }
+
+    proptest::proptest! {
+        /// Words of any length (short ones sharing prefixes and suffixes) get the same value
+        /// exactly when they are the same word.
+        #[test]
+        fn interner_tells_words_apart(words in proptest::collection::vec("[ab]{0,3}|[ab]{4,9}|[ab]{10,20}", 1..200)) {
+            let mut interner = Interner::new();
+            let mut reference: std::collections::HashMap<String, u32> = Default::default();
+            for w in &words {
+                let next = reference.len() as u32;
+                let expected = *reference.entry(w.clone()).or_insert(next);
+                proptest::prop_assert_eq!(interner.get_or_insert(w, || next), expected);
+            }
+        }
     }
 
     #[test]
