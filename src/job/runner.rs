@@ -535,12 +535,14 @@ fn process_global(
         .par_iter()
         .map(|p| load(plan, p))
         .collect::<Result<_, _>>()?;
-    let (vectorized, seconds) = {
+    options.stage(all, "vectorize");
+    let t = Instant::now();
+    let counted = {
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
-        vectorize_texts(plan, options, all, &texts)
+        text::count(&plan.vectorize, &texts)
     };
-    // The texts are not needed again: free them before clustering (1.7 GB per million
-    // documents of the generated corpus).
+    // The texts are not needed again: free them before the vocabulary and the matrix are
+    // built (1.7 GB per million documents of the generated corpus).
     let mut offsets = Vec::with_capacity(loaded.len());
     let mut offset = 0;
     for l in &mut loaded {
@@ -548,6 +550,8 @@ fn process_global(
         offset += l.texts.len();
         l.texts = StringViewArray::new_null(0);
     }
+    let vectorized = counted.fit_transform(&plan.vectorize);
+    let seconds = vectorized_seconds(all, &vectorized, t);
     let clustered = cluster_vectorized(plan, options, all.clone(), vectorized, seconds);
     options.stage(all, "write");
 
@@ -626,19 +630,27 @@ fn vectorize_texts(
     texts: &[&str],
 ) -> (text::Vectorized, StageSeconds) {
     options.stage(key, "vectorize");
-    let mut seconds = StageSeconds::default();
     let t = Instant::now();
     let vectorized = text::fit_transform(&plan.vectorize, texts);
-    seconds.vectorize = t.elapsed().as_secs_f64();
+    let seconds = vectorized_seconds(key, &vectorized, t);
+    (vectorized, seconds)
+}
+
+/// Logs a finished vectorisation that started at `t`; the stage times so far.
+fn vectorized_seconds(key: &PartitionKey, vectorized: &text::Vectorized, t: Instant) -> StageSeconds {
+    let seconds = StageSeconds {
+        vectorize: t.elapsed().as_secs_f64(),
+        ..StageSeconds::default()
+    };
     info!(
         partition = %key,
-        n_docs = texts.len(),
+        n_docs = vectorized.matrix.rows(),
         n_terms = vectorized.vocabulary.len(),
         nnz = vectorized.matrix.nnz(),
         seconds = seconds.vectorize,
         "vectorised"
     );
-    (vectorized, seconds)
+    seconds
 }
 
 fn cluster_vectorized(

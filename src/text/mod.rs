@@ -10,5 +10,5 @@ pub mod vectorize;
 pub use tokenize::{Analyzer, TokenBuffer, Tokenizer};
 pub use vectorize::{
     DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams, Vectorized,
-    Vocabulary, fit_transform,
+    Counted, Vocabulary, count, fit_transform,
 };

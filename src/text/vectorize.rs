@@ -561,13 +561,50 @@ fn merge_dictionaries(chunks: &[ChunkCounts]) -> Merged<'_> {
 
 /// Fits a vocabulary and idf on `texts` and returns their TF-IDF rows, in input order.
 pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorized {
-    let n_docs = texts.len();
+    count(params, texts).fit_transform(params)
+}
+
+/// Documents tokenised and counted: the first half of [`fit_transform`]. It borrows nothing,
+/// so the caller can free the texts before the second half ([`Counted::fit_transform`]).
+pub struct Counted {
+    n_docs: usize,
+    chunks: Vec<ChunkCounts>,
+}
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counted")
+            .field("n_docs", &self.n_docs)
+            .field("n_chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+/// Tokenises and counts `texts` (in parallel, by chunks of [`CHUNK_DOCS`]).
+pub fn count(params: &ValidVectorizeParams, texts: &[&str]) -> Counted {
     let t = std::time::Instant::now();
     let chunks: Vec<ChunkCounts> = texts
         .par_chunks(CHUNK_DOCS)
         .map(|chunk| count_chunk(&params.analyzer, chunk))
         .collect();
     tracing::debug!(seconds = t.elapsed().as_secs_f64(), "tokenised and counted");
+    Counted {
+        n_docs: texts.len(),
+        chunks,
+    }
+}
+
+impl Counted {
+    /// Fits the vocabulary and idf on the counted documents and returns their TF-IDF rows.
+    /// `params` must be the ones the documents were counted with.
+    pub fn fit_transform(self, params: &ValidVectorizeParams) -> Vectorized {
+        let Counted { n_docs, chunks } = self;
+        fit_counted(params, n_docs, chunks)
+    }
+}
+
+/// The second half of [`fit_transform`]: vocabulary, idf and rows from the chunk counts.
+fn fit_counted(params: &ValidVectorizeParams, n_docs: usize, chunks: Vec<ChunkCounts>) -> Vectorized {
     let t = std::time::Instant::now();
 
     let merged = merge_dictionaries(&chunks);
