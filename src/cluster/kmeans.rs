@@ -950,6 +950,52 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Screening picks, among the starts, the one a brute-force replay picks: every start
+        /// run alone to round 2, the best 4 by objective (lower start on ties) to round 5, and
+        /// the best of those; `fit` then equals that start run alone to the end.
+        #[test]
+        fn screening_keeps_the_best_starts_by_objective(
+            x in crate::sparse::testing::random_unit_rows(),
+            k in 1usize..6,
+            seed in 0u64..1000,
+        ) {
+            let params = ClusterParams { n_init: 7, ..ClusterParams::with_k(k) }.check().unwrap();
+            let fitted = fit(&x, &params, &mut ChaCha8Rng::seed_from_u64(seed));
+            // Replay: draw the same seeds, run each start on its own.
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let candidates: Vec<usize> =
+                (0..x.rows()).filter(|&i| sparse::row(&x, i).nnz() > 0).collect();
+            let n_active = candidates.len() as f64;
+            let k = k.min(candidates.len());
+            let run_to = |i: usize, rounds_to: usize, seeds: &[(Vec<usize>, InitReport)]| {
+                let mut f = start(&x, &seeds[i].0, seeds[i].1.clone());
+                let mut n = 0;
+                while n < rounds_to && !rounds(&x, &params, &mut f, n_active, n + 1) {
+                    n += 1;
+                }
+                f
+            };
+            let seeds: Vec<_> = (0..7)
+                .map(|_| init::choose_seeds(&x, &candidates, k, params.init(), params.alpha(), params.max_similar(), &mut rng))
+                .collect();
+            let last = |f: &KMeansFit| f.objective.last().copied().unwrap_or(0.0);
+            let mut order: Vec<usize> = (0..7).collect();
+            let after_2: Vec<f64> = (0..7).map(|i| last(&run_to(i, 2, &seeds))).collect();
+            order.sort_by(|&a, &b| after_2[b].total_cmp(&after_2[a]).then(a.cmp(&b)));
+            let best = *order[..4]
+                .iter()
+                .min_by(|&&a, &&b| {
+                    let (fa, fb) = (last(&run_to(a, 5, &seeds)), last(&run_to(b, 5, &seeds)));
+                    fb.total_cmp(&fa).then(a.cmp(&b))
+                })
+                .unwrap();
+            let alone = run_to(best, params.max_iter(), &seeds);
+            proptest::prop_assert_eq!(&fitted.labels, &alone.labels);
+            proptest::prop_assert_eq!(&fitted.centroids, &alone.centroids);
+        }
+    }
+
     #[test]
     fn k_is_capped_at_the_number_of_non_empty_documents() {
         let fit = fit(
