@@ -359,7 +359,10 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
         let entering = if stage == 0 {
             (0..seeds.len()).map(|_| None).collect()
         } else {
-            std::mem::take(&mut kept).into_iter().map(Some).collect::<Vec<_>>()
+            std::mem::take(&mut kept)
+                .into_iter()
+                .map(Some)
+                .collect::<Vec<_>>()
         };
         let mut pending = entering.into_iter().enumerate().peekable();
         while pending.peek().is_some() {
@@ -382,7 +385,12 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
                 })
                 .collect();
             for s in &screened {
-                tracing::debug!(stage, restart = s.index, objective = s.score(), "restart screened");
+                tracing::debug!(
+                    stage,
+                    restart = s.index,
+                    objective = s.score(),
+                    "restart screened"
+                );
             }
             kept.extend(screened);
             // Best objective first, the lower start on ties: the same choice for any batch.

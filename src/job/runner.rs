@@ -637,7 +637,11 @@ fn vectorize_texts(
 }
 
 /// Logs a finished vectorisation that started at `t`; the stage times so far.
-fn vectorized_seconds(key: &PartitionKey, vectorized: &text::Vectorized, t: Instant) -> StageSeconds {
+fn vectorized_seconds(
+    key: &PartitionKey,
+    vectorized: &text::Vectorized,
+    t: Instant,
+) -> StageSeconds {
     let seconds = StageSeconds {
         vectorize: t.elapsed().as_secs_f64(),
         ..StageSeconds::default()

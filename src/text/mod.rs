@@ -9,6 +9,6 @@ pub mod vectorize;
 
 pub use tokenize::{Analyzer, TokenBuffer, Tokenizer};
 pub use vectorize::{
-    DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams, Vectorized,
-    Counted, Vocabulary, count, fit_transform,
+    Counted, DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams,
+    Vectorized, Vocabulary, count, fit_transform,
 };

@@ -216,7 +216,8 @@ fn ascii_words(text: &[u8], masks: &mut Vec<u64>, mut emit: impl FnMut(usize, us
 
 /// Bit `i % 64` of `masks[i / 64]` is set when byte `i` is a letter, a digit or `_`.
 fn word_byte_masks(text: &[u8], masks: &mut Vec<u64>) {
-    let is_word = |b: u8| (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'_';
+    let is_word =
+        |b: u8| (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'_';
     masks.clear();
     let blocks = text.chunks_exact(64);
     let rest = blocks.remainder();

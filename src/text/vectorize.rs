@@ -310,7 +310,11 @@ enum WordKey {
 fn short_key(word: &[u8]) -> Option<WordKey> {
     let n = word.len();
     let u64_at = |i: usize| u64::from_le_bytes(word[i..i + 8].try_into().expect("8 bytes"));
-    let u32_at = |i: usize| u64::from(u32::from_le_bytes(word[i..i + 4].try_into().expect("4 bytes")));
+    let u32_at = |i: usize| {
+        u64::from(u32::from_le_bytes(
+            word[i..i + 4].try_into().expect("4 bytes"),
+        ))
+    };
     let (lo, hi) = match n {
         0 => (0, 0),
         // Bytes 0, n/2 and n-1 are all the bytes of a word of 1-3 bytes.
@@ -322,14 +326,18 @@ fn short_key(word: &[u8]) -> Option<WordKey> {
         8..=16 => (u64_at(0), u64_at(n - 8)),
         _ => return None,
     };
-    Some(WordKey::Short { lo, hi, len: n as u8 })
+    Some(WordKey::Short {
+        lo,
+        hi,
+        len: n as u8,
+    })
 }
 
 /// The distinct words of a chunk, each with a value, found by one hash and (for words of up
 /// to 16 bytes) an integer comparison.
 struct Interner {
     table: hashbrown::HashTable<(WordKey, u32)>,
-    /// Bytes of the words longer than 16 bytes, and of every word given a span.
+    /// Bytes of the words longer than 16 bytes: their keys are spans of it.
     arena: String,
 }
 
@@ -344,7 +352,9 @@ impl Interner {
     fn hash(word: &[u8], key: Option<WordKey>) -> u64 {
         use std::hash::BuildHasher;
         match key {
-            Some(WordKey::Short { lo, hi, len }) => rustc_hash::FxBuildHasher.hash_one((lo, hi, len)),
+            Some(WordKey::Short { lo, hi, len }) => {
+                rustc_hash::FxBuildHasher.hash_one((lo, hi, len))
+            }
             _ => rustc_hash::FxBuildHasher.hash_one(word),
         }
     }
@@ -357,7 +367,9 @@ impl Interner {
         let arena = &self.arena;
         let found = self.table.find(hash, |&(key, _)| match (key, short) {
             (WordKey::Short { .. }, Some(probe)) => key == probe,
-            (WordKey::Long { start, end }, None) => &arena.as_bytes()[start as usize..end as usize] == bytes,
+            (WordKey::Long { start, end }, None) => {
+                &arena.as_bytes()[start as usize..end as usize] == bytes
+            }
             _ => false,
         });
         if let Some(&(_, value)) = found {
@@ -373,12 +385,13 @@ impl Interner {
         });
         let value = new();
         let arena = &self.arena;
-        self.table.insert_unique(hash, (key, value), |&(key, _)| match key {
-            WordKey::Long { start, end } => {
-                Self::hash(&arena.as_bytes()[start as usize..end as usize], None)
-            }
-            short => Self::hash(&[], Some(short)),
-        });
+        self.table
+            .insert_unique(hash, (key, value), |&(key, _)| match key {
+                WordKey::Long { start, end } => {
+                    Self::hash(&arena.as_bytes()[start as usize..end as usize], None)
+                }
+                short => Self::hash(&[], Some(short)),
+            });
         value
     }
 }
@@ -604,7 +617,11 @@ impl Counted {
 }
 
 /// The second half of [`fit_transform`]: vocabulary, idf and rows from the chunk counts.
-fn fit_counted(params: &ValidVectorizeParams, n_docs: usize, chunks: Vec<ChunkCounts>) -> Vectorized {
+fn fit_counted(
+    params: &ValidVectorizeParams,
+    n_docs: usize,
+    chunks: Vec<ChunkCounts>,
+) -> Vectorized {
     let t = std::time::Instant::now();
 
     let merged = merge_dictionaries(&chunks);
