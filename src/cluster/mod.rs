@@ -24,32 +24,29 @@ pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClust
 pub fn similarity_table(centroids: &Centroids) -> Vec<(i32, i32, f32)> {
     use rayon::prelude::*;
     let k = centroids.n_clusters();
-    let sparse: Vec<Vec<(usize, f32)>> = (0..k)
-        .map(|c| {
-            let row = centroids.row(c);
-            row.indices
-                .iter()
-                .zip(row.values)
-                .map(|(&t, &w)| (t as usize, w))
-                .collect()
-        })
-        .collect();
     let rows: Vec<Vec<(i32, i32, f32)>> = (0..k)
         .into_par_iter()
         .map_init(
             || vec![0.0f32; centroids.n_terms()],
             |dense, a| {
-                for &(t, w) in &sparse[a] {
-                    dense[t] = w;
+                let row_a = centroids.row(a);
+                for (&t, &w) in row_a.indices.iter().zip(row_a.values) {
+                    dense[t as usize] = w;
                 }
                 let row = (a + 1..k)
                     .map(|b| {
-                        let dot: f32 = sparse[b].iter().map(|&(t, w)| dense[t] * w).sum();
+                        let row_b = centroids.row(b);
+                        let dot: f32 = row_b
+                            .indices
+                            .iter()
+                            .zip(row_b.values)
+                            .map(|(&t, &w)| dense[t as usize] * w)
+                            .sum();
                         (a as i32, b as i32, dot)
                     })
                     .collect();
-                for &(t, _) in &sparse[a] {
-                    dense[t] = 0.0;
+                for &t in row_a.indices {
+                    dense[t as usize] = 0.0;
                 }
                 row
             },

@@ -95,17 +95,15 @@ pub struct Keyword {
     pub coverage: f32,
 }
 
-/// The centroid of cluster `c` L1-normalised: its non-zero terms and their shares.
-fn l1_normalized(centroids: &Centroids, c: usize) -> (Vec<usize>, Vec<f64>) {
-    let row = centroids.row(c);
-    let sum: f64 = row.values.iter().map(|&w| f64::from(w)).sum();
-    let terms = row.indices.iter().map(|&j| j as usize).collect();
-    let shares = if sum > 0.0 {
-        row.values.iter().map(|&w| f64::from(w) / sum).collect()
+/// The weights of cluster `c`'s non-zero terms L1-normalised (in the centroid's term order).
+fn l1_normalized(centroids: &Centroids, c: usize) -> Vec<f64> {
+    let values = centroids.row(c).values;
+    let sum: f64 = values.iter().map(|&w| f64::from(w)).sum();
+    if sum > 0.0 {
+        values.iter().map(|&w| f64::from(w) / sum).collect()
     } else {
-        vec![0.0; row.nnz()]
-    };
-    (terms, shares)
+        vec![0.0; values.len()]
+    }
 }
 
 /// Keywords of every cluster, cluster by cluster, best first.
@@ -114,24 +112,24 @@ fn l1_normalized(centroids: &Centroids, c: usize) -> (Vec<usize>, Vec<f64>) {
 pub fn keywords(centroids: &Centroids, sizes: &[u64], params: &ValidKeywordParams) -> Vec<Keyword> {
     let k = centroids.n_clusters();
     let n_terms = centroids.n_terms();
-    let p: Vec<(Vec<usize>, Vec<f64>)> = (0..k).map(|c| l1_normalized(centroids, c)).collect();
+    let p: Vec<Vec<f64>> = (0..k).map(|c| l1_normalized(centroids, c)).collect();
     let mut total = vec![0.0f64; n_terms];
-    for ((terms, shares), &size) in p.iter().zip(sizes) {
-        for (&j, &v) in terms.iter().zip(shares) {
-            total[j] += size as f64 * v;
+    for (c, (shares, &size)) in p.iter().zip(sizes).enumerate() {
+        for (&j, &v) in centroids.row(c).indices.iter().zip(shares) {
+            total[j as usize] += size as f64 * v;
         }
     }
     let mut dense = vec![0.0f64; n_terms];
     let mut out = Vec::new();
     for c in 0..k {
         let size = sizes[c] as f64;
-        let (terms, shares) = &p[c];
+        let (terms, shares) = (centroids.row(c).indices, &p[c]);
         for (&j, &v) in terms.iter().zip(shares) {
-            dense[j] = v;
+            dense[j as usize] = v;
         }
         let others_sum: f64 = total.iter().zip(&dense).map(|(t, v)| t - size * v).sum();
         for &j in terms {
-            dense[j] = 0.0;
+            dense[j as usize] = 0.0;
         }
         let q = |j: usize, pj: f64| {
             if others_sum > 0.0 {
@@ -144,7 +142,7 @@ pub fn keywords(centroids: &Centroids, sizes: &[u64], params: &ValidKeywordParam
             .iter()
             .zip(shares)
             .filter(|&(_, &pj)| pj > 0.0)
-            .map(|(&j, &pj)| (j, pj))
+            .map(|(&j, &pj)| (j as usize, pj))
             .collect();
         candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         candidates.truncate(params.candidates);

@@ -58,15 +58,11 @@ impl Analyzer {
     pub fn for_each_token(&self, text: &str, buffer: &mut TokenBuffer, mut emit: impl FnMut(&str)) {
         let mut starts = std::mem::take(&mut buffer.char_starts);
         self.for_each_word(text, buffer, |word| {
-            if self.stopwords.contains(word) {
+            if !self.keeps_word(word) {
                 return;
             }
             match self.tokenizer {
-                Tokenizer::Word { min_len } => {
-                    if at_least_chars(word, min_len) {
-                        emit(word);
-                    }
-                }
+                Tokenizer::Word { .. } => emit(word),
                 Tokenizer::CharNgrams { min, max } => {
                     starts.clear();
                     starts.extend(word.char_indices().map(|(i, _)| i));

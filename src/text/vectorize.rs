@@ -608,147 +608,139 @@ pub fn count(params: &ValidVectorizeParams, texts: &[&str]) -> Counted {
 }
 
 impl Counted {
-    /// Fits the vocabulary and idf on the counted documents and returns their TF-IDF rows.
-    /// `params` must be the ones the documents were counted with.
+    /// Fits the vocabulary and idf on the counted documents and returns their TF-IDF rows:
+    /// the second half of [`fit_transform`]. `params` must be the ones the documents were
+    /// counted with.
     pub fn fit_transform(self, params: &ValidVectorizeParams) -> Vectorized {
         let Counted { n_docs, chunks } = self;
-        fit_counted(params, n_docs, chunks)
-    }
-}
+        let t = std::time::Instant::now();
 
-/// The second half of [`fit_transform`]: vocabulary, idf and rows from the chunk counts.
-fn fit_counted(
-    params: &ValidVectorizeParams,
-    n_docs: usize,
-    chunks: Vec<ChunkCounts>,
-) -> Vectorized {
-    let t = std::time::Instant::now();
+        let merged = merge_dictionaries(&chunks);
+        let Merged {
+            global_terms,
+            df,
+            total,
+            remaps,
+        } = merged;
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            n_distinct = global_terms.len(),
+            "merged chunk dictionaries"
+        );
+        let t = std::time::Instant::now();
 
-    let merged = merge_dictionaries(&chunks);
-    let Merged {
-        global_terms,
-        df,
-        total,
-        remaps,
-    } = merged;
-    tracing::debug!(
-        seconds = t.elapsed().as_secs_f64(),
-        n_distinct = global_terms.len(),
-        "merged chunk dictionaries"
-    );
-    let t = std::time::Instant::now();
-
-    // Select the vocabulary.
-    let (lo, hi) = (
-        params.min_df.as_count(n_docs),
-        params.max_df.as_count(n_docs),
-    );
-    let mut kept: Vec<u32> = (0..global_terms.len() as u32)
-        .filter(|&g| {
-            let d = f64::from(df[g as usize]);
-            d >= lo && d <= hi
-        })
-        .collect();
-    if let Some(max_features) = params.max_features
-        && kept.len() > max_features
-    {
-        kept.sort_unstable_by(|&a, &b| {
-            total[b as usize]
-                .cmp(&total[a as usize])
-                .then_with(|| global_terms[a as usize].cmp(global_terms[b as usize]))
-        });
-        kept.truncate(max_features);
-    }
-    kept.par_sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(global_terms[b as usize]));
-    let mut column_of = vec![u32::MAX; global_terms.len()];
-    for (column, &g) in kept.iter().enumerate() {
-        column_of[g as usize] = column as u32;
-    }
-    let n = n_docs as f64;
-    let idf: Vec<f32> = kept
-        .iter()
-        .map(|&g| {
-            let base = ((1.0 + n) / (1.0 + f64::from(df[g as usize]))).ln();
-            (if params.idf_add_one { base + 1.0 } else { base }) as f32
-        })
-        .collect();
-    let vocabulary = Vocabulary {
-        df: kept.iter().map(|&g| df[g as usize]).collect(),
-        terms: kept
+        // Select the vocabulary.
+        let (lo, hi) = (
+            params.min_df.as_count(n_docs),
+            params.max_df.as_count(n_docs),
+        );
+        let mut kept: Vec<u32> = (0..global_terms.len() as u32)
+            .filter(|&g| {
+                let d = f64::from(df[g as usize]);
+                d >= lo && d <= hi
+            })
+            .collect();
+        if let Some(max_features) = params.max_features
+            && kept.len() > max_features
+        {
+            kept.sort_unstable_by(|&a, &b| {
+                total[b as usize]
+                    .cmp(&total[a as usize])
+                    .then_with(|| global_terms[a as usize].cmp(global_terms[b as usize]))
+            });
+            kept.truncate(max_features);
+        }
+        kept.par_sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(global_terms[b as usize]));
+        let mut column_of = vec![u32::MAX; global_terms.len()];
+        for (column, &g) in kept.iter().enumerate() {
+            column_of[g as usize] = column as u32;
+        }
+        let n = n_docs as f64;
+        let idf: Vec<f32> = kept
             .iter()
-            .map(|&g| global_terms[g as usize].to_owned())
-            .collect(),
-    };
-    drop(global_terms);
-    tracing::debug!(
-        seconds = t.elapsed().as_secs_f64(),
-        "selected the vocabulary"
-    );
-    let t = std::time::Instant::now();
-
-    // Weight and normalise rows in two passes, straight into the CSR arrays: count each
-    // row's kept terms, then fill each chunk's slice in parallel.
-    let kept_in = |chunk: &ChunkCounts, remap: &[u32], start: usize, end: usize| {
-        chunk.term_ids[start..end]
-            .iter()
-            .filter(|&&local| kept_column(remap, &column_of, &idf, local).is_some())
-            .count()
-    };
-    let row_lengths: Vec<Vec<usize>> = chunks
-        .par_iter()
-        .zip(&remaps)
-        .map(|(chunk, remap)| {
-            let mut start = 0usize;
-            chunk
-                .row_lengths
+            .map(|&g| {
+                let base = ((1.0 + n) / (1.0 + f64::from(df[g as usize]))).ln();
+                (if params.idf_add_one { base + 1.0 } else { base }) as f32
+            })
+            .collect();
+        let vocabulary = Vocabulary {
+            df: kept.iter().map(|&g| df[g as usize]).collect(),
+            terms: kept
                 .iter()
-                .map(|&len| {
-                    let end = start + len as usize;
-                    let kept = kept_in(chunk, remap, start, end);
-                    start = end;
-                    kept
-                })
-                .collect()
-        })
-        .collect();
-    let mut indptr = Vec::with_capacity(n_docs + 1);
-    indptr.push(0usize);
-    let mut n_empty = 0;
-    for &len in row_lengths.iter().flatten() {
-        n_empty += usize::from(len == 0);
-        indptr.push(indptr.last().unwrap() + len);
-    }
-    let nnz = *indptr.last().unwrap();
-    let mut indices = vec![0u32; nnz];
-    let mut data = vec![0.0f32; nnz];
-    let mut slices = Vec::with_capacity(chunks.len());
-    let (mut rest_i, mut rest_d) = (indices.as_mut_slice(), data.as_mut_slice());
-    for lengths in &row_lengths {
-        let n: usize = lengths.iter().sum();
-        let (i, ri) = rest_i.split_at_mut(n);
-        let (d, rd) = rest_d.split_at_mut(n);
-        slices.push((i, d));
-        (rest_i, rest_d) = (ri, rd);
-    }
-    let tf = TfTable::new(params.sublinear_tf);
-    chunks
-        .par_iter()
-        .zip(&remaps)
-        .zip(slices)
-        .for_each(|((chunk, remap), (indices, data))| {
-            weight_chunk(chunk, remap, &column_of, &idf, &tf, indices, data)
-        });
-    drop(chunks);
-    let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
-    tracing::debug!(
-        seconds = t.elapsed().as_secs_f64(),
-        "weighted and normalised rows"
-    );
-    Vectorized {
-        matrix,
-        vocabulary,
-        idf,
-        n_empty,
+                .map(|&g| global_terms[g as usize].to_owned())
+                .collect(),
+        };
+        drop(global_terms);
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            "selected the vocabulary"
+        );
+        let t = std::time::Instant::now();
+
+        // Weight and normalise rows in two passes, straight into the CSR arrays: count each
+        // row's kept terms, then fill each chunk's slice in parallel.
+        let kept_in = |chunk: &ChunkCounts, remap: &[u32], start: usize, end: usize| {
+            chunk.term_ids[start..end]
+                .iter()
+                .filter(|&&local| kept_column(remap, &column_of, &idf, local).is_some())
+                .count()
+        };
+        let row_lengths: Vec<Vec<usize>> = chunks
+            .par_iter()
+            .zip(&remaps)
+            .map(|(chunk, remap)| {
+                let mut start = 0usize;
+                chunk
+                    .row_lengths
+                    .iter()
+                    .map(|&len| {
+                        let end = start + len as usize;
+                        let kept = kept_in(chunk, remap, start, end);
+                        start = end;
+                        kept
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut indptr = Vec::with_capacity(n_docs + 1);
+        indptr.push(0usize);
+        let mut n_empty = 0;
+        for &len in row_lengths.iter().flatten() {
+            n_empty += usize::from(len == 0);
+            indptr.push(indptr.last().unwrap() + len);
+        }
+        let nnz = *indptr.last().unwrap();
+        let mut indices = vec![0u32; nnz];
+        let mut data = vec![0.0f32; nnz];
+        let mut slices = Vec::with_capacity(chunks.len());
+        let (mut rest_i, mut rest_d) = (indices.as_mut_slice(), data.as_mut_slice());
+        for lengths in &row_lengths {
+            let n: usize = lengths.iter().sum();
+            let (i, ri) = rest_i.split_at_mut(n);
+            let (d, rd) = rest_d.split_at_mut(n);
+            slices.push((i, d));
+            (rest_i, rest_d) = (ri, rd);
+        }
+        let tf = TfTable::new(params.sublinear_tf);
+        chunks
+            .par_iter()
+            .zip(&remaps)
+            .zip(slices)
+            .for_each(|((chunk, remap), (indices, data))| {
+                weight_chunk(chunk, remap, &column_of, &idf, &tf, indices, data)
+            });
+        drop(chunks);
+        let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            "weighted and normalised rows"
+        );
+        Vectorized {
+            matrix,
+            vocabulary,
+            idf,
+            n_empty,
+        }
     }
 }
 
