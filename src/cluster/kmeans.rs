@@ -164,9 +164,10 @@ const REGISTER_BLOCKS: usize = 4;
 ///
 /// Terms used by many clusters (at least `k / 8`) get a dense row of `k` weights (padded to
 /// a multiple of 8), so scoring one document non-zero is a few vector multiply-adds. Rarer terms
-/// keep a short posting list of `(cluster, weight)`. Terms in no centroid cost nothing. Memory
-/// is at most about `8 ×` the centroid non-zeros, never `k × n_terms`. For k ≤ 32 every used
-/// term is dense (at most `32 × n_terms` weights) and the scores live in registers.
+/// keep a short posting list of `(cluster, weight)`; terms in no centroid have an empty one.
+/// Memory is at most about `8 ×` the centroid non-zeros, never `k × n_terms`. For k ≤ 32 every
+/// used term is dense (at most `32 × n_terms` weights), terms in no centroid share one zero
+/// row, and the scores live in registers.
 ///
 /// Every score is summed over the document's terms in order, whichever way a term is stored,
 /// so the layout does not change a single bit of the result.
@@ -200,12 +201,18 @@ impl Scorer {
         } else {
             (k / DENSE_SHARE).max(1) as u32
         };
-        let mut dense_row = vec![NOT_DENSE; n_terms];
+        // With scores in registers, terms in no centroid point at an all-zero row 0 instead
+        // of being skipped: the loop has no branch to mispredict, and adding `v × 0` leaves
+        // every sum unchanged (a sum that starts at +0 is never -0).
+        let zero_row = blocks <= REGISTER_BLOCKS;
+        let mut dense_row = vec![if zero_row { 0 } else { NOT_DENSE }; n_terms];
         let mut post_ptr = Vec::with_capacity(n_terms + 1);
-        let (mut n_dense, mut n_post) = (0u32, 0usize);
+        let (mut n_dense, mut n_post) = (u32::from(zero_row), 0usize);
         post_ptr.push(0);
         for (j, &n) in count.iter().enumerate() {
-            if n >= dense_from {
+            if n == 0 {
+                // Keeps the default above: the zero row, or an empty posting list.
+            } else if n >= dense_from {
                 dense_row[j] = n_dense;
                 n_dense += 1;
             } else {
@@ -256,11 +263,7 @@ impl Scorer {
         }
         let mut acc = [[0.0f32; LANES]; B];
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            let r = self.dense_row[j as usize];
-            if r == NOT_DENSE {
-                continue;
-            }
-            let r = r as usize * B;
+            let r = self.dense_row[j as usize] as usize * B;
             let col: &[[f32; LANES]; B] = self.dense[r..r + B].try_into().expect("B blocks");
             for (a, w) in acc.iter_mut().zip(col) {
                 for lane in 0..LANES {
