@@ -165,21 +165,29 @@ const REGISTER_BLOCKS: usize = 4;
 /// Terms used by many clusters (at least `k / 8`) get a dense row of `k` weights (padded to
 /// a multiple of 8), so scoring one document non-zero is a few vector multiply-adds. Rarer terms
 /// keep a short posting list of `(cluster, weight)`; terms in no centroid have an empty one.
-/// Memory is at most about `8 ×` the centroid non-zeros, never `k × n_terms`. For k ≤ 32 every
-/// used term is dense (at most `32 × n_terms` weights), terms in no centroid share one zero
-/// row, and the scores live in registers.
+/// Memory is at most about `8 ×` the centroid non-zeros, never `k × n_terms`.
+///
+/// For k ≤ 32 the scores live in registers and every term is one `(row, scale)` pair: terms in
+/// two or more centroids point at their dense row with scale 1; a term in one centroid `c`
+/// points at the unit row of `c` with its weight as the scale; terms in no centroid point at
+/// a zero row. Scoring a non-zero `v` adds `(v × scale) × row` with no branch, and the table
+/// of dense rows holds only the terms shared by clusters (about half of the used terms on 20
+/// Newsgroups), so more of it stays in cache.
 ///
 /// Every score is summed over the document's terms in order, whichever way a term is stored,
-/// so the layout does not change a single bit of the result.
+/// so the layout does not change a single bit of the result: `v × 1 = v`, `(v × w) × 1 = v × w`,
+/// and adding `+0` (or `-0`) leaves a sum that starts at `+0` unchanged.
 struct Scorer {
     k: usize,
     /// Blocks of [`LANES`] clusters: `k` rounded up.
     blocks: usize,
-    /// Per term: its dense row, or `u32::MAX` when it has a posting list (maybe empty).
+    /// k ≤ 32 only: per term, its first block in `dense` and its scale.
+    term: Vec<(u32, f32)>,
+    /// k > 32 only: per term, its dense row, or `u32::MAX` when it has a posting list.
     dense_row: Vec<u32>,
-    /// Dense rows, `blocks` blocks each.
+    /// Dense rows, `blocks` blocks each (k ≤ 32: the zero row, then the `k` unit rows first).
     dense: Vec<[f32; LANES]>,
-    /// Per term: where its postings start (`n_terms + 1` entries).
+    /// Per term: where its postings start (`n_terms + 1` entries; k > 32 only).
     post_ptr: Vec<usize>,
     post_cluster: Vec<u32>,
     post_weight: Vec<f32>,
@@ -196,23 +204,16 @@ impl Scorer {
         for &j in &centroids.indices {
             count[j as usize] += 1;
         }
-        let dense_from = if blocks <= REGISTER_BLOCKS {
-            1
-        } else {
-            (k / DENSE_SHARE).max(1) as u32
-        };
-        // With scores in registers, terms in no centroid point at an all-zero row 0 instead
-        // of being skipped: the loop has no branch to mispredict, and adding `v × 0` leaves
-        // every sum unchanged (a sum that starts at +0 is never -0).
-        let zero_row = blocks <= REGISTER_BLOCKS;
-        let mut dense_row = vec![if zero_row { 0 } else { NOT_DENSE }; n_terms];
+        if blocks <= REGISTER_BLOCKS {
+            return Self::in_registers(centroids, &count);
+        }
+        let dense_from = (k / DENSE_SHARE).max(1) as u32;
+        let mut dense_row = vec![NOT_DENSE; n_terms];
         let mut post_ptr = Vec::with_capacity(n_terms + 1);
-        let (mut n_dense, mut n_post) = (u32::from(zero_row), 0usize);
+        let (mut n_dense, mut n_post) = (0u32, 0usize);
         post_ptr.push(0);
         for (j, &n) in count.iter().enumerate() {
-            if n == 0 {
-                // Keeps the default above: the zero row, or an empty posting list.
-            } else if n >= dense_from {
+            if n >= dense_from {
                 dense_row[j] = n_dense;
                 n_dense += 1;
             } else {
@@ -241,11 +242,50 @@ impl Scorer {
         Self {
             k,
             blocks,
+            term: Vec::new(),
             dense_row,
             dense,
             post_ptr,
             post_cluster,
             post_weight,
+        }
+    }
+
+    /// The k ≤ 32 layout; `count[j]` is the number of centroids that use term `j`.
+    fn in_registers(centroids: &Centroids, count: &[u32]) -> Self {
+        let k = centroids.n_clusters();
+        let blocks = k.div_ceil(LANES);
+        // Row 0 is zero, rows 1..=k are the unit rows, shared rows follow.
+        let mut term = vec![(0u32, 1.0f32); count.len()];
+        let mut n_rows = 1 + k as u32;
+        for (t, &n) in term.iter_mut().zip(count) {
+            if n > 1 {
+                t.0 = n_rows * blocks as u32;
+                n_rows += 1;
+            }
+        }
+        let mut dense = vec![[0.0f32; LANES]; n_rows as usize * blocks];
+        for c in 0..k {
+            dense[(1 + c) * blocks + c / LANES][c % LANES] = 1.0;
+            let row = centroids.row(c);
+            for (&j, &w) in row.indices.iter().zip(row.values) {
+                let j = j as usize;
+                if count[j] > 1 {
+                    dense[term[j].0 as usize + c / LANES][c % LANES] = w;
+                } else {
+                    term[j] = (((1 + c) * blocks) as u32, w);
+                }
+            }
+        }
+        Self {
+            k,
+            blocks,
+            term,
+            dense_row: Vec::new(),
+            dense,
+            post_ptr: Vec::new(),
+            post_cluster: Vec::new(),
+            post_weight: Vec::new(),
         }
     }
 
@@ -263,7 +303,9 @@ impl Scorer {
         }
         let mut acc = [[0.0f32; LANES]; B];
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            let r = self.dense_row[j as usize] as usize * B;
+            let (r, scale) = self.term[j as usize];
+            let v = v * scale;
+            let r = r as usize;
             let col: &[[f32; LANES]; B] = self.dense[r..r + B].try_into().expect("B blocks");
             for (a, w) in acc.iter_mut().zip(col) {
                 for lane in 0..LANES {
@@ -274,7 +316,19 @@ impl Scorer {
         scores[..B].copy_from_slice(&acc);
     }
 
-    /// Cosine of `row` with every centroid, into `scores` (lanes past `k` stay zero).
+    /// Cosine of `row` with every centroid, into `scores`, whatever the layout.
+    fn score(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
+        match self.blocks {
+            1 => self.score_into::<1>(row, scores),
+            2 => self.score_into::<2>(row, scores),
+            3 => self.score_into::<3>(row, scores),
+            4 => self.score_into::<4>(row, scores),
+            _ => self.score_row(row, scores),
+        }
+    }
+
+    /// Cosine of `row` with every centroid, into `scores` (lanes past `k` stay zero), for the
+    /// k > 32 layout.
     #[inline(always)]
     fn score_row(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
         scores.fill([0.0; LANES]);
@@ -542,7 +596,7 @@ pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>
                 if label < 0 {
                     continue;
                 }
-                scorer.score_row(sparse::row(x, doc), &mut scores);
+                scorer.score(sparse::row(x, doc), &mut scores);
                 let scores = &scores.as_flattened()[..scorer.k];
                 *o = scores[label as usize];
                 *s = scores
@@ -942,13 +996,7 @@ mod tests {
             let mut scores = scorer.scores();
             for i in 0..x.rows() {
                 let row = sparse::row(&x, i);
-                match scorer.blocks {
-                    1 => scorer.score_into::<1>(row, &mut scores),
-                    2 => scorer.score_into::<2>(row, &mut scores),
-                    3 => scorer.score_into::<3>(row, &mut scores),
-                    4 => scorer.score_into::<4>(row, &mut scores),
-                    _ => scorer.score_into::<0>(row, &mut scores),
-                }
+                scorer.score(row, &mut scores);
                 for c in 0..k {
                     let dense = centroids.dense_row(c);
                     let mut expected = 0.0f32;
