@@ -758,6 +758,28 @@ fn reseed_empty(labels: &mut [i32], similarity: &[f32], k: usize) -> usize {
     n
 }
 
+/// How many members ahead [`update`] prefetches a row.
+const UPDATE_PREFETCH: usize = 2;
+
+/// Asks the CPU to start loading `row` (up to 8 cache lines of indices and of values).
+#[inline(always)]
+fn prefetch_row(row: sparse::Row<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        const PER_LINE: usize = 64 / size_of::<u32>();
+        for offset in (0..row.nnz().min(8 * PER_LINE)).step_by(PER_LINE) {
+            // SAFETY: a prefetch is only a hint and never faults; the offsets are in bounds.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(row.indices.as_ptr().add(offset).cast());
+                _mm_prefetch::<_MM_HINT_T0>(row.values.as_ptr().add(offset).cast());
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Recomputes centroids from the labels: normalised member sums, optionally pruned.
 ///
 /// One task per cluster sums its members in document order into a dense scratch row (one per
@@ -781,7 +803,12 @@ fn update(x: &Csr, labels: &[i32], k: usize, prune_factor: f32) -> Centroids {
             || (vec![0.0f32; n_terms], vec![0u64; n_terms.div_ceil(64)]),
             |(acc, seen), docs| {
                 // `seen` marks touched terms, so only they are read back, in term order.
-                for &doc in docs {
+                for (i, &doc) in docs.iter().enumerate() {
+                    // Members are scattered over the matrix: fetch a later member's row
+                    // while this one is summed.
+                    if let Some(&ahead) = docs.get(i + UPDATE_PREFETCH) {
+                        prefetch_row(sparse::row(x, ahead as usize));
+                    }
                     let row = sparse::row(x, doc as usize);
                     for (&j, &v) in row.indices.iter().zip(row.values) {
                         acc[j as usize] += v;
