@@ -182,17 +182,17 @@ struct Scorer {
     blocks: usize,
     /// k ≤ 32 only: per term, its first block in `dense` and its scale.
     term: Vec<(u32, f32)>,
-    /// k > 32 only: per term, its dense row, or `u32::MAX` when it has a posting list.
-    dense_row: Vec<u32>,
+    /// k > 32 only: per term, `(dense row, DENSE)` or the range of its postings (maybe
+    /// empty), so one load tells where a term's weights are.
+    slot: Vec<(u32, u32)>,
     /// Dense rows, `blocks` blocks each (k ≤ 32: the zero row, then the `k` unit rows first).
     dense: Vec<[f32; LANES]>,
-    /// Per term: where its postings start (`n_terms + 1` entries; k > 32 only).
-    post_ptr: Vec<usize>,
-    post_cluster: Vec<u32>,
-    post_weight: Vec<f32>,
+    /// `(cluster, weight)` of the terms without a dense row, term by term (k > 32 only).
+    postings: Vec<(u32, f32)>,
 }
 
-const NOT_DENSE: u32 = u32::MAX;
+/// Second half of a [`Scorer`] slot that points at a dense row.
+const DENSE: u32 = u32::MAX;
 
 impl Scorer {
     fn new(centroids: &Centroids) -> Self {
@@ -207,34 +207,32 @@ impl Scorer {
             return Self::in_registers(centroids, &count);
         }
         let dense_from = (k / DENSE_SHARE).max(1) as u32;
-        let mut dense_row = vec![NOT_DENSE; n_terms];
-        let mut post_ptr = Vec::with_capacity(n_terms + 1);
-        let (mut n_dense, mut n_post) = (0u32, 0usize);
-        post_ptr.push(0);
-        for (j, &n) in count.iter().enumerate() {
+        let mut slot = Vec::with_capacity(n_terms);
+        let (mut n_dense, mut n_post) = (0u32, 0u32);
+        for &n in &count {
             if n >= dense_from {
-                dense_row[j] = n_dense;
+                slot.push((n_dense, DENSE));
                 n_dense += 1;
             } else {
-                n_post += n as usize;
+                // Postings are fewer than the centroid non-zeros, far below u32::MAX.
+                slot.push((n_post, n_post));
+                n_post = (n_post.checked_add(n))
+                    .filter(|&end| end < DENSE)
+                    .expect("centroid non-zeros fit in u32");
             }
-            post_ptr.push(n_post);
         }
         let mut dense = vec![[0.0f32; LANES]; n_dense as usize * blocks];
-        let mut post_cluster = vec![0u32; n_post];
-        let mut post_weight = vec![0.0f32; n_post];
-        let mut next = post_ptr[..n_terms].to_vec();
+        let mut postings = vec![(0u32, 0.0f32); n_post as usize];
         for c in 0..k {
             let row = centroids.row(c);
             for (&j, &w) in row.indices.iter().zip(row.values) {
-                let j = j as usize;
-                match dense_row[j] {
-                    NOT_DENSE => {
-                        post_cluster[next[j]] = c as u32;
-                        post_weight[next[j]] = w;
-                        next[j] += 1;
+                match &mut slot[j as usize] {
+                    (r, DENSE) => dense[*r as usize * blocks + c / LANES][c % LANES] = w,
+                    (_, end) => {
+                        // Clusters in order, so each term's postings end up by cluster.
+                        postings[*end as usize] = (c as u32, w);
+                        *end += 1;
                     }
-                    r => dense[r as usize * blocks + c / LANES][c % LANES] = w,
                 }
             }
         }
@@ -242,11 +240,9 @@ impl Scorer {
             k,
             blocks,
             term: Vec::new(),
-            dense_row,
+            slot,
             dense,
-            post_ptr,
-            post_cluster,
-            post_weight,
+            postings,
         }
     }
 
@@ -280,11 +276,9 @@ impl Scorer {
             k,
             blocks,
             term,
-            dense_row: Vec::new(),
+            slot: Vec::new(),
             dense,
-            post_ptr: Vec::new(),
-            post_cluster: Vec::new(),
-            post_weight: Vec::new(),
+            postings: Vec::new(),
         }
     }
 
@@ -332,15 +326,14 @@ impl Scorer {
     fn score_row(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
         scores.fill([0.0; LANES]);
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            let j = j as usize;
-            match self.dense_row[j] {
-                NOT_DENSE => {
+            match self.slot[j as usize] {
+                (start, end) if end != DENSE => {
                     let flat = scores.as_flattened_mut();
-                    for p in self.post_ptr[j]..self.post_ptr[j + 1] {
-                        flat[self.post_cluster[p] as usize] += v * self.post_weight[p];
+                    for &(c, w) in &self.postings[start as usize..end as usize] {
+                        flat[c as usize] += v * w;
                     }
                 }
-                r => {
+                (r, _) => {
                     let r = r as usize * self.blocks;
                     for (s, w) in scores.iter_mut().zip(&self.dense[r..r + self.blocks]) {
                         // Whole-block loads before the store let the compiler use one
