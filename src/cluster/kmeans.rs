@@ -180,15 +180,22 @@ struct Scorer {
     k: usize,
     /// Blocks of [`LANES`] clusters: `k` rounded up.
     blocks: usize,
-    /// k ≤ 32 only: per term, its first block in `dense` and its scale.
-    term: Vec<(u32, f32)>,
-    /// k > 32 only: per term, `(dense row, DENSE)` or the range of its postings (maybe
-    /// empty), so one load tells where a term's weights are.
-    slot: Vec<(u32, u32)>,
+    /// Where each term's weights are.
+    terms: Terms,
     /// Dense rows, `blocks` blocks each (k ≤ 32: the zero row, then the `k` unit rows first).
     dense: Vec<[f32; LANES]>,
-    /// `(cluster, weight)` of the terms without a dense row, term by term (k > 32 only).
-    postings: Vec<(u32, f32)>,
+}
+
+/// Per term, where [`Scorer`] finds its weights.
+enum Terms {
+    /// k ≤ 32: its first block in `dense` and its scale.
+    Scaled(Vec<(u32, f32)>),
+    /// k > 32: `(dense row, DENSE)` or the range of its postings (maybe empty), so one load
+    /// tells where a term's weights are; `postings` holds `(cluster, weight)` term by term.
+    Hybrid {
+        slot: Vec<(u32, u32)>,
+        postings: Vec<(u32, f32)>,
+    },
 }
 
 /// Second half of a [`Scorer`] slot that points at a dense row.
@@ -239,10 +246,8 @@ impl Scorer {
         Self {
             k,
             blocks,
-            term: Vec::new(),
-            slot,
+            terms: Terms::Hybrid { slot, postings },
             dense,
-            postings,
         }
     }
 
@@ -275,10 +280,8 @@ impl Scorer {
         Self {
             k,
             blocks,
-            term,
-            slot: Vec::new(),
+            terms: Terms::Scaled(term),
             dense,
-            postings: Vec::new(),
         }
     }
 
@@ -294,9 +297,12 @@ impl Scorer {
         if B == 0 {
             return self.score_row(row, scores);
         }
+        let Terms::Scaled(term) = &self.terms else {
+            unreachable!("scores are held in registers only with the k ≤ 32 layout")
+        };
         let mut acc = [[0.0f32; LANES]; B];
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            let (r, scale) = self.term[j as usize];
+            let (r, scale) = term[j as usize];
             let v = v * scale;
             let r = r as usize;
             let col: &[[f32; LANES]; B] = self.dense[r..r + B].try_into().expect("B blocks");
@@ -324,12 +330,15 @@ impl Scorer {
     /// k > 32 layout.
     #[inline(always)]
     fn score_row(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
+        let Terms::Hybrid { slot, postings } = &self.terms else {
+            unreachable!("scores are summed in memory only with the k > 32 layout")
+        };
         scores.fill([0.0; LANES]);
         for (&j, &v) in row.indices.iter().zip(row.values) {
-            match self.slot[j as usize] {
+            match slot[j as usize] {
                 (start, end) if end != DENSE => {
                     let flat = scores.as_flattened_mut();
-                    for &(c, w) in &self.postings[start as usize..end as usize] {
+                    for &(c, w) in &postings[start as usize..end as usize] {
                         flat[c as usize] += v * w;
                     }
                 }

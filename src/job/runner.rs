@@ -619,21 +619,11 @@ fn cluster_texts(
     key: PartitionKey,
     texts: &[&str],
 ) -> Clustered {
-    let (vectorized, seconds) = vectorize_texts(plan, options, &key, texts);
-    cluster_vectorized(plan, options, key, vectorized, seconds)
-}
-
-fn vectorize_texts(
-    plan: &JobPlan,
-    options: RunOptions<'_>,
-    key: &PartitionKey,
-    texts: &[&str],
-) -> (text::Vectorized, StageSeconds) {
-    options.stage(key, "vectorize");
+    options.stage(&key, "vectorize");
     let t = Instant::now();
     let vectorized = text::fit_transform(&plan.vectorize, texts);
-    let seconds = vectorized_seconds(key, &vectorized, t);
-    (vectorized, seconds)
+    let seconds = vectorized_seconds(&key, &vectorized, t);
+    cluster_vectorized(plan, options, key, vectorized, seconds)
 }
 
 /// Logs a finished vectorisation that started at `t`; the stage times so far.

@@ -214,22 +214,20 @@ fn ascii_words(text: &[u8], masks: &mut Vec<u64>, mut emit: impl FnMut(usize, us
 fn word_byte_masks(text: &[u8], masks: &mut Vec<u64>) {
     let is_word =
         |b: u8| (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'_';
-    masks.clear();
-    let blocks = text.chunks_exact(64);
-    let rest = blocks.remainder();
-    for block in blocks {
+    let mask = |block: &[u8]| {
         let mut m = 0u64;
         for (i, &b) in block.iter().enumerate() {
             m |= u64::from(is_word(b)) << i;
         }
-        masks.push(m);
-    }
+        m
+    };
+    masks.clear();
+    // Whole blocks of 64 first, so their loop has a fixed length and vectorises.
+    let blocks = text.chunks_exact(64);
+    let rest = blocks.remainder();
+    masks.extend(blocks.map(mask));
     if !rest.is_empty() {
-        let mut m = 0u64;
-        for (i, &b) in rest.iter().enumerate() {
-            m |= u64::from(is_word(b)) << i;
-        }
-        masks.push(m);
+        masks.push(mask(rest));
     }
 }
 
