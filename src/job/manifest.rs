@@ -134,7 +134,7 @@ pub struct ClusterReport {
 }
 
 /// Wall-clock seconds per stage of one clustering.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct StageSeconds {
     pub vectorize: f64,
     pub cluster: f64,

@@ -435,7 +435,7 @@ fn process_partition(
         0,
     )?;
     report.n_empty_docs = clustered.vectorized.n_empty;
-    let clustering = write_cluster_tables(plan, &context.staging, clustered)?;
+    let clustering = write_cluster_tables(plan, &context.staging, &clustered)?;
     Ok((report, clustering))
 }
 
@@ -555,27 +555,28 @@ fn process_global(
     let clustered = cluster_vectorized(plan, options, all.clone(), vectorized, seconds);
     options.stage(all, "write");
 
-    let mut partitions: Vec<PartitionReport> = loaded
-        .par_iter()
-        .zip(&offsets)
-        .map(|(l, &start)| {
-            write_labels(
-                context,
-                l,
-                &clustered.fit.labels,
-                &clustered.fit.similarity,
-                start,
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    for (report, (l, &start)) in partitions.iter_mut().zip(loaded.iter().zip(&offsets)) {
-        report.n_empty_docs = clustered.fit.labels[start..start + l.ids.len()]
-            .iter()
-            .filter(|&&c| c < 0)
-            .count();
+    // The label files and the cluster tables are independent: written side by side.
+    let (labels, similarity) = (&clustered.fit.labels, &clustered.fit.similarity);
+    let labelled: Vec<(usize, usize)> = loaded
+        .iter()
+        .map(|l| l.ids.len())
+        .zip(offsets.iter().copied())
+        .collect();
+    let (partitions, clustering) = rayon::join(
+        || {
+            loaded
+                .par_iter()
+                .zip(&offsets)
+                .map(|(l, &start)| write_labels(context, l, labels, similarity, start))
+                .collect::<Result<Vec<PartitionReport>, _>>()
+        },
+        || write_cluster_tables(plan, &context.staging, &clustered),
+    );
+    let mut partitions = partitions?;
+    for (report, &(n, start)) in partitions.iter_mut().zip(&labelled) {
+        report.n_empty_docs = labels[start..start + n].iter().filter(|&&c| c < 0).count();
     }
-    let clustering = write_cluster_tables(plan, &context.staging, clustered)?;
-    Ok((partitions, clustering))
+    Ok((partitions, clustering?))
 }
 
 fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
@@ -731,7 +732,7 @@ fn write_labels(
 fn write_cluster_tables(
     plan: &JobPlan,
     staging: &Staging,
-    c: Clustered,
+    c: &Clustered,
 ) -> Result<ClusteringReport, JobError> {
     let Clustered {
         key,
@@ -739,54 +740,72 @@ fn write_cluster_tables(
         fit,
         merge,
         keywords,
-        mut seconds,
+        seconds,
     } = c;
     let t = Instant::now();
     let vocabulary = &vectorized.vocabulary;
     let k = fit.n_clusters;
 
-    let (mut cl, mut size, mut term, mut weight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in 0..k {
-        let row = fit.centroids.row(c);
-        for (&j, &w) in row.indices.iter().zip(row.values) {
-            cl.push(c as i32);
-            size.push(fit.sizes[c] as i64);
-            term.push(vocabulary.term(j as usize));
-            weight.push(w);
+    let write_centroids = || -> Result<(), JobError> {
+        let (mut cl, mut size, mut term, mut weight) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for c in 0..k {
+            let row = fit.centroids.row(c);
+            for (&j, &w) in row.indices.iter().zip(row.values) {
+                cl.push(c as i32);
+                size.push(fit.sizes[c] as i64);
+                term.push(vocabulary.term(j as usize));
+                weight.push(w);
+            }
         }
-    }
-    let centroids = batch(
-        Table::Centroids,
-        vec![i32s(cl), i64s(size), strings(term), f32s(weight)],
-    )
-    .map_err(batch_error(Table::Centroids))?;
-    write_parquet(&staging.file(Table::Centroids, &key), &centroids)?;
-
-    let kw = batch(
-        Table::Keywords,
-        vec![
-            i32s(keywords.iter().map(|k| k.cluster as i32).collect()),
-            i32s(keywords.iter().map(|k| k.rank as i32).collect()),
-            strings(keywords.iter().map(|k| vocabulary.term(k.term_idx))),
-            f32s(keywords.iter().map(|k| k.score).collect()),
-            f32s(keywords.iter().map(|k| k.coverage).collect()),
-        ],
-    )
-    .map_err(batch_error(Table::Keywords))?;
-    write_parquet(&staging.file(Table::Keywords, &key), &kw)?;
-
-    let table = cluster::similarity_table(&fit.centroids);
-    let sim = batch(
-        Table::Similarity,
-        vec![
-            i32s(table.iter().map(|r| r.0).collect()),
-            i32s(table.iter().map(|r| r.1).collect()),
-            f32s(table.iter().map(|r| r.2).collect()),
-        ],
-    )
-    .map_err(batch_error(Table::Similarity))?;
-    write_parquet(&staging.file(Table::Similarity, &key), &sim)?;
-    seconds.write = t.elapsed().as_secs_f64();
+        let centroids = batch(
+            Table::Centroids,
+            vec![i32s(cl), i64s(size), strings(term), f32s(weight)],
+        )
+        .map_err(batch_error(Table::Centroids))?;
+        Ok(write_parquet(
+            &staging.file(Table::Centroids, key),
+            &centroids,
+        )?)
+    };
+    let write_keywords = || -> Result<(), JobError> {
+        let kw = batch(
+            Table::Keywords,
+            vec![
+                i32s(keywords.iter().map(|k| k.cluster as i32).collect()),
+                i32s(keywords.iter().map(|k| k.rank as i32).collect()),
+                strings(keywords.iter().map(|k| vocabulary.term(k.term_idx))),
+                f32s(keywords.iter().map(|k| k.score).collect()),
+                f32s(keywords.iter().map(|k| k.coverage).collect()),
+            ],
+        )
+        .map_err(batch_error(Table::Keywords))?;
+        Ok(write_parquet(&staging.file(Table::Keywords, key), &kw)?)
+    };
+    let write_similarity = || -> Result<(), JobError> {
+        let table = cluster::similarity_table(&fit.centroids);
+        let sim = batch(
+            Table::Similarity,
+            vec![
+                i32s(table.iter().map(|r| r.0).collect()),
+                i32s(table.iter().map(|r| r.1).collect()),
+                f32s(table.iter().map(|r| r.2).collect()),
+            ],
+        )
+        .map_err(batch_error(Table::Similarity))?;
+        Ok(write_parquet(&staging.file(Table::Similarity, key), &sim)?)
+    };
+    // Three independent files, written side by side.
+    let (centroids, (keywords, similarity)) = rayon::join(write_centroids, || {
+        rayon::join(write_keywords, write_similarity)
+    });
+    centroids?;
+    keywords?;
+    similarity?;
+    let seconds = StageSeconds {
+        write: t.elapsed().as_secs_f64(),
+        ..*seconds
+    };
 
     Ok(ClusteringReport {
         key: key.to_string(),
@@ -805,8 +824,8 @@ fn write_cluster_tables(
         } else {
             (0..k).map(|c| fit.centroids.nnz(c)).sum::<usize>() as f64 / k as f64
         },
-        merge,
-        clusters: cluster_reports(&fit),
+        merge: merge.clone(),
+        clusters: cluster_reports(fit),
         seconds,
     })
 }
