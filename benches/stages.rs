@@ -82,6 +82,20 @@ fn stages(c: &mut Criterion) {
         b.iter(|| cluster::fit(&x, &one_round, &mut ChaCha8Rng::seed_from_u64(0)))
     });
 
+    // The same at k = 100, where dense rows and posting lists share the scoring.
+    let k_large = 100;
+    let one_round_large = ClusterParams {
+        n_init: 1,
+        max_iter: 1,
+        ..ClusterParams::with_k(k_large)
+    }
+    .check()
+    .unwrap();
+    group.throughput(Throughput::Elements(2 * x.nnz() as u64 * k_large as u64));
+    group.bench_function("k-means round (k = 100)", |b| {
+        b.iter(|| cluster::fit(&x, &one_round_large, &mut ChaCha8Rng::seed_from_u64(0)))
+    });
+
     let full = ClusterParams::with_k(k).check().unwrap();
     let fit = cluster::fit(&x, &full, &mut ChaCha8Rng::seed_from_u64(0));
     let keyword_params = KeywordParams::default().check().unwrap();
