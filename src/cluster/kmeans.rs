@@ -369,7 +369,28 @@ impl Scorer {
         };
         scores.fill([0.0; LANES]);
         let mut acc = [[0.0f32; LANES]; B];
-        for (&j, &v) in row.indices.iter().zip(row.values) {
+        let indices = row.indices;
+        for (i, (&j, &v)) in indices.iter().zip(row.values).enumerate() {
+            // Two-stage prefetch: the slot of a term SLOT_AHEAD non-zeros on, then the
+            // weights of the term WEIGHTS_AHEAD on, whose slot is in cache by now.
+            if let Some(&ahead) = indices.get(i + SLOT_AHEAD) {
+                prefetch(&slot[ahead as usize]);
+            }
+            if let Some(&ahead) = indices.get(i + WEIGHTS_AHEAD) {
+                match slot[ahead as usize] {
+                    (start, end) if end != DENSE => {
+                        if let Some(first) = postings.get(start as usize) {
+                            prefetch(first);
+                        }
+                    }
+                    (r, _) => {
+                        let r = r as usize * B;
+                        for block in self.dense[r..r + B].chunks(64 / size_of::<[f32; LANES]>()) {
+                            prefetch(&block[0]);
+                        }
+                    }
+                }
+            }
             match slot[j as usize] {
                 (start, end) if end != DENSE => {
                     let flat = scores.as_flattened_mut();
@@ -822,6 +843,25 @@ fn reseed_empty(labels: &mut [i32], similarity: &[f32], k: usize) -> usize {
         }
     }
     n
+}
+
+/// How many non-zeros ahead [`Scorer::score_hybrid`] prefetches a term's slot.
+const SLOT_AHEAD: usize = 8;
+
+/// How many non-zeros ahead [`Scorer::score_hybrid`] prefetches a term's weights.
+const WEIGHTS_AHEAD: usize = 4;
+
+/// Asks the CPU to start loading the cache line that holds `value`.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint and never faults; the pointer comes from a reference.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 /// How many members ahead [`update`] prefetches a row.
