@@ -797,15 +797,21 @@ fn assign_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: AssignChunk<'_>
             continue;
         }
         scorer.score_blocks::<B>(row, &mut scores);
-        let (mut best, mut best_sim, mut second_sim) = (0usize, f32::NEG_INFINITY, 0.0);
-        for (c, &s) in scores.as_flattened()[..k].iter().enumerate() {
-            if s > best_sim {
-                second_sim = if best_sim.is_finite() { best_sim } else { 0.0 };
-                best = c;
-                best_sim = s;
+        // The best and second-best cosines, branch-free (which cluster wins is not
+        // predictable): the first cluster starts as best with a second best of 0.
+        let scores = &scores.as_flattened()[..k];
+        let (mut best, mut best_sim, mut second_sim) = (0usize, scores[0], 0.0f32);
+        for (c, &s) in scores.iter().enumerate().skip(1) {
+            let better = s > best_sim;
+            second_sim = if better {
+                best_sim
             } else if s > second_sim {
-                second_sim = s;
-            }
+                s
+            } else {
+                second_sim
+            };
+            best = if better { c } else { best };
+            best_sim = if better { s } else { best_sim };
         }
         if *label != best as i32 {
             changed += 1;
