@@ -650,7 +650,21 @@ impl Counted {
             });
             kept.truncate(max_features);
         }
-        kept.par_sort_unstable_by(|&a, &b| global_terms[a as usize].cmp(global_terms[b as usize]));
+        // Sorted by bytes, comparing first the first 8 bytes as a big-endian integer (padded
+        // with zeros, which orders like the bytes: a string before its extensions) and only
+        // on a tie the whole strings, so most comparisons read no term bytes.
+        let prefix = |g: u32| {
+            let bytes = global_terms[g as usize].as_bytes();
+            let mut p = [0u8; 8];
+            let n = bytes.len().min(8);
+            p[..n].copy_from_slice(&bytes[..n]);
+            u64::from_be_bytes(p)
+        };
+        let mut keyed: Vec<(u64, u32)> = kept.par_iter().map(|&g| (prefix(g), g)).collect();
+        keyed.par_sort_unstable_by(|a, b| {
+            (a.0.cmp(&b.0)).then_with(|| global_terms[a.1 as usize].cmp(global_terms[b.1 as usize]))
+        });
+        let kept: Vec<u32> = keyed.into_iter().map(|(_, g)| g).collect();
         let mut column_of = vec![u32::MAX; global_terms.len()];
         for (column, &g) in kept.iter().enumerate() {
             column_of[g as usize] = column as u32;
