@@ -932,6 +932,25 @@ mod tests {
     }
 
     #[test]
+    fn vocabulary_is_in_byte_order_when_terms_share_long_prefixes() {
+        let p = VectorizeParams {
+            stopwords: "none".into(),
+            min_df: DfBound::Count(1),
+            max_df: DfBound::Fraction(1.0),
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let words = "internationalization internationalisation international internationally \
+                     interna intern internal internals internationalizations interz zz";
+        let v = fit_transform(&p, &[words, "internationalist internationalism"]);
+        let mut expected: Vec<&str> = words.split_whitespace().collect();
+        expected.extend(["internationalist", "internationalism"]);
+        expected.sort_unstable();
+        assert_eq!(v.vocabulary.terms(), expected.as_slice());
+    }
+
+    #[test]
     fn documents_without_kept_terms_are_empty_rows() {
         let v = fit_transform(
             &params(DfBound::Count(2), DfBound::Fraction(1.0)),
