@@ -113,6 +113,42 @@ pub fn is_alive(owner: &LockOwner) -> bool {
     proc_root.join(owner.pid.to_string()).exists()
 }
 
+/// Creates `path` holding `body`, failing with `AlreadyExists` if it exists. The body is
+/// written to a file of this process first and hard-linked into place, so no other run ever
+/// sees the lock empty (and takes it over as stale). Not synced to disk: a lock only guards
+/// running processes, and one left unreadable by a machine crash is stale anyway. Where hard
+/// links are not supported, the file is created with `create_new` and then written.
+fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or("lock".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    fs_err::write(&tmp, body)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            let mut file = fs_err::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
+            file.write_all(body)
+        }
+        // fs_err names the path in its errors and keeps the error kind.
+        linked => linked.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("failed to create `{}`: {e}", path.display()),
+            )
+        }),
+    }
+}
+
 impl RunLock {
     /// Takes the lock file `path` of output directory `out`.
     fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
@@ -120,18 +156,10 @@ impl RunLock {
             .map_err(OutputError::from)?;
         let path = path.to_path_buf();
         let me = current_owner(started_at);
+        let body = serde_json::to_vec(&me).expect("lock owner serialises");
         for _ in 0..2 {
-            // fs_err names the path in its errors and keeps the error kind.
-            match fs_err::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let body = serde_json::to_vec(&me).expect("lock owner serialises");
-                    file.write_all(&body)
-                        .and_then(|()| file.sync_all())
-                        .map_err(OutputError::from)?;
+            match create_with(&path, &body) {
+                Ok(()) => {
                     return Ok(Self {
                         path,
                         released: false,
@@ -187,6 +215,22 @@ mod tests {
 
     fn key(v: &str) -> PartitionKey {
         PartitionKey(vec![("dt".into(), v.into())])
+    }
+
+    #[test]
+    fn a_lock_file_appears_with_its_body_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.json");
+        create_with(&path, b"first").unwrap();
+        let err = create_with(&path, b"second").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        // No temporary file is left behind, whether the link succeeded or not.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("lock.json")]);
     }
 
     #[test]
