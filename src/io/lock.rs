@@ -3,8 +3,8 @@
 //! A run locks every partition it will write (in `global` scope also `__all__`), in sorted
 //! order, all or nothing: two runs on the same output stop each other at once, while runs on
 //! different partitions (an Airflow backfill fanned out one task per partition) proceed side
-//! by side. Each lock file appears atomically with its content (a hard link), so of two runs starting together
-//! exactly one gets it. It holds the owner's pid, host and start time. A lock whose owner is a
+//! by side. Each lock file appears atomically with its content (a hard link), so of two runs
+//! starting together exactly one gets it. It holds the owner's pid, host and start time. A lock whose owner is a
 //! process on this host that no longer exists (a run killed with SIGKILL) is stale: it is
 //! taken over with a warning. Liveness is checked through `/proc/<pid>`, so on a host without
 //! `/proc` a lock is only taken over by hand (delete the file).
