@@ -360,8 +360,8 @@ impl Scorer {
     }
 
     /// As [`Scorer::score_row`] (k > 32), with the dense rows summed in `B` blocks held in
-    /// registers and the postings in `scores`, then the two added. The dense part no longer
-    /// loads and stores every score block per term: about 4× fewer memory operations.
+    /// registers and the postings in `scores`, then the two added, so a dense term does not
+    /// load and store every score block: about 4× fewer memory operations.
     #[inline(always)]
     fn score_hybrid<const B: usize>(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
         let Terms::Hybrid { slot, postings } = &self.terms else {
@@ -876,20 +876,11 @@ const UPDATE_PREFETCH: usize = 2;
 /// Asks the CPU to start loading `row` (up to 8 cache lines of indices and of values).
 #[inline(always)]
 fn prefetch_row(row: sparse::Row<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        const PER_LINE: usize = 64 / size_of::<u32>();
-        for offset in (0..row.nnz().min(8 * PER_LINE)).step_by(PER_LINE) {
-            // SAFETY: a prefetch is only a hint and never faults; the offsets are in bounds.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(row.indices.as_ptr().add(offset).cast());
-                _mm_prefetch::<_MM_HINT_T0>(row.values.as_ptr().add(offset).cast());
-            }
-        }
+    const PER_LINE: usize = 64 / size_of::<u32>();
+    for offset in (0..row.nnz().min(8 * PER_LINE)).step_by(PER_LINE) {
+        prefetch(&row.indices[offset]);
+        prefetch(&row.values[offset]);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
 }
 
 /// Recomputes centroids from the labels: normalised member sums, optionally pruned.
