@@ -557,11 +557,6 @@ fn process_global(
 
     // The label files and the cluster tables are independent: written side by side.
     let (labels, similarity) = (&clustered.fit.labels, &clustered.fit.similarity);
-    let labelled: Vec<(usize, usize)> = loaded
-        .iter()
-        .map(|l| l.ids.len())
-        .zip(offsets.iter().copied())
-        .collect();
     let (partitions, clustering) = rayon::join(
         || {
             loaded
@@ -573,7 +568,8 @@ fn process_global(
         || write_cluster_tables(plan, &context.staging, &clustered),
     );
     let mut partitions = partitions?;
-    for (report, &(n, start)) in partitions.iter_mut().zip(&labelled) {
+    for (report, (l, &start)) in partitions.iter_mut().zip(loaded.iter().zip(&offsets)) {
+        let n = l.ids.len();
         report.n_empty_docs = labels[start..start + n].iter().filter(|&&c| c < 0).count();
     }
     Ok((partitions, clustering?))
