@@ -662,7 +662,8 @@ impl Counted {
         };
         let mut keyed: Vec<(u64, u32)> = kept.par_iter().map(|&g| (prefix(g), g)).collect();
         keyed.par_sort_unstable_by(|a, b| {
-            (a.0.cmp(&b.0)).then_with(|| global_terms[a.1 as usize].cmp(global_terms[b.1 as usize]))
+            a.0.cmp(&b.0)
+                .then_with(|| global_terms[a.1 as usize].cmp(global_terms[b.1 as usize]))
         });
         let kept: Vec<u32> = keyed.into_iter().map(|(_, g)| g).collect();
         let mut column_of = vec![u32::MAX; global_terms.len()];
