@@ -393,10 +393,7 @@ impl Scorer {
             }
             match slot[j as usize] {
                 (start, end) if end != DENSE => {
-                    let flat = scores.as_flattened_mut();
-                    for &(c, w) in &postings[start as usize..end as usize] {
-                        flat[c as usize] += v * w;
-                    }
+                    add_postings(scores, &postings[start as usize..end as usize], v);
                 }
                 (r, _) => {
                     let r = r as usize * B;
@@ -428,10 +425,7 @@ impl Scorer {
         for (&j, &v) in row.indices.iter().zip(row.values) {
             match slot[j as usize] {
                 (start, end) if end != DENSE => {
-                    let flat = scores.as_flattened_mut();
-                    for &(c, w) in &postings[start as usize..end as usize] {
-                        flat[c as usize] += v * w;
-                    }
+                    add_postings(scores, &postings[start as usize..end as usize], v);
                 }
                 (r, _) => {
                     let r = r as usize * self.blocks;
@@ -849,6 +843,15 @@ fn reseed_empty(labels: &mut [i32], similarity: &[f32], k: usize) -> usize {
         }
     }
     n
+}
+
+/// Adds `v × w` to the score of each `(cluster, w)` of a term's postings.
+#[inline(always)]
+fn add_postings(scores: &mut [[f32; LANES]], postings: &[(u32, f32)], v: f32) {
+    let flat = scores.as_flattened_mut();
+    for &(c, w) in postings {
+        flat[c as usize] += v * w;
+    }
 }
 
 /// How many non-zeros ahead [`Scorer::score_hybrid`] prefetches a term's slot.
