@@ -8,7 +8,7 @@ peak RSS, NMI) with the ratios to benchmarks/<date>-<corpus>.md, with the machin
 
 textcluster's time is the wall time of the whole process (read, vectorise, cluster, keywords,
 write), measured with /usr/bin/time; scikit-learn's is its `pipeline_s` (read + vectorise +
-cluster, without interpreter start-up and imports), as the performance issue defines it.
+cluster, without interpreter start-up and imports): the comparison least favourable to textcluster.
 
 usage: scripts/compare_peers.py [--corpus 20newsgroups] [--k 20] [--runs 5] [--seed 0]
 needs: ../shared/peers/setup.sh --no-spark (the peers' virtualenv)

@@ -1,6 +1,6 @@
 //! The `textcluster` binary: parse arguments, set up logging, run, map the result to an exit
-//! code (0 ok; 1 bad spec, arguments or input: do not retry; 2 environmental failure: retry;
-//! 3 some partitions failed and the rest were committed).
+//! code ([`textcluster::job::ExitStatus`]: 0 ok; 1 bad spec, arguments or input: do not retry;
+//! 2 environmental failure: retry; 3 some partitions failed and the rest were committed).
 
 mod cli;
 
@@ -10,10 +10,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, LogFormat};
-
-pub(crate) const EXIT_USER_ERROR: u8 = 1;
-pub(crate) const EXIT_ENVIRONMENT: u8 = 2;
-pub(crate) const EXIT_PARTIAL: u8 = 3;
+use textcluster::job::ExitStatus;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -22,54 +19,52 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_USER_ERROR)
+                ExitCode::from(ExitStatus::UserError.code())
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
     init_tracing(&cli);
-    let result = match &cli.command {
-        Command::Run(args) => configure_threads(args.threads).and_then(|()| {
-            cli::run::execute(args, cli.log_format == LogFormat::Json).map_err(anyhow::Error::from)
-        }),
+    let result: anyhow::Result<ExitStatus> = match &cli.command {
+        Command::Run(args) => match configure_threads(args.threads) {
+            Ok(()) => cli::run::execute(args, cli.log_format == LogFormat::Json)
+                .map_err(anyhow::Error::from),
+            Err(status) => return ExitCode::from(status.code()),
+        },
         Command::Plan(args) => cli::plan::execute(args)
-            .map(|()| 0)
+            .map(|()| ExitStatus::Success)
             .map_err(anyhow::Error::from),
-        Command::Eval(args) => cli::eval::execute(args).map(|()| 0),
+        Command::Eval(args) => cli::eval::execute(args).map(|()| ExitStatus::Success),
         Command::Report(args) => cli::report::execute(args)
-            .map(|()| 0)
+            .map(|()| ExitStatus::Success)
             .map_err(anyhow::Error::from),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => ExitCode::from(status.code()),
         Err(e) => {
             eprintln!("error: {e:#}");
-            let user = match (
-                e.downcast_ref::<textcluster::job::JobError>(),
-                e.downcast_ref::<textcluster::report::ReportError>(),
-            ) {
-                (Some(job), _) => job.is_user_error(),
-                (None, Some(report)) => report.is_user_error(),
-                (None, None) => true,
-            };
-            ExitCode::from(if user {
-                EXIT_USER_ERROR
-            } else {
-                EXIT_ENVIRONMENT
-            })
+            ExitCode::from(ExitStatus::of_error(e.as_ref()).code())
         }
     }
 }
 
-fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    if let Some(n) = threads {
-        anyhow::ensure!(n >= 1, "`--threads` must be at least 1");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()?;
+/// Sizes the global rayon pool; a bad `--threads` is the user's to fix.
+fn configure_threads(threads: Option<usize>) -> Result<(), ExitStatus> {
+    let Some(n) = threads else {
+        return Ok(());
+    };
+    if n == 0 {
+        eprintln!("error: `--threads` must be at least 1");
+        return Err(ExitStatus::UserError);
     }
-    Ok(())
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| {
+            eprintln!("error: cannot start {n} worker threads: {e}");
+            ExitStatus::Environment
+        })
 }
 
 fn init_tracing(cli: &Cli) {
@@ -91,7 +86,7 @@ fn init_tracing(cli: &Cli) {
 
 /// Caps glibc's malloc at two arenas. By default every thread that allocates gets its own
 /// arena, and memory freed in one is not reused by another: on 20 Newsgroups (2 threads) this
-/// lowered peak RSS from 167 to 147 MB at the same speed (see jobs/README.md).
+/// lowered peak RSS from 167 to 147 MB at the same speed (see docs/experiments.md).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -25,17 +24,11 @@ pub struct EvalArgs {
 
 /// Scores the run and prints one row per partition (partition scope) plus a summary.
 pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
-    let manifest_path = args.out.join("manifest.json");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(&manifest_path)?)
-            .with_context(|| format!("`{}` is not a run manifest", manifest_path.display()))?;
-    let per_partition = manifest["spec"]["cluster"]["scope"] == "partition";
     let evaluation = textcluster::eval::evaluate(
         &args.out,
         &args.gold,
         &args.id_column,
         &args.label_column,
-        per_partition,
     )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&evaluation)?);

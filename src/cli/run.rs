@@ -1,11 +1,9 @@
 //! `textcluster run`.
 
 use clap::Args;
-use textcluster::job::manifest::RunStatus;
-use textcluster::job::{JobError, RunOptions};
+use textcluster::job::{ExitStatus, JobError, RunOptions};
 
 use super::JobArgs;
-use crate::{EXIT_ENVIRONMENT, EXIT_PARTIAL, EXIT_USER_ERROR};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -22,8 +20,8 @@ pub struct RunArgs {
     pub metrics_file: Option<std::path::PathBuf>,
 }
 
-/// Runs the job, prints a one-line summary and returns the exit code.
-pub fn execute(args: &RunArgs, json_logs: bool) -> Result<u8, JobError> {
+/// Runs the job, prints a one-line summary and returns how to exit.
+pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> {
     let plan = args.job.plan()?;
     let bar = super::progress::Bar::for_stderr(json_logs);
     let summary = textcluster::job::run(
@@ -61,10 +59,5 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<u8, JobError> {
             p.error.as_deref().unwrap_or("")
         );
     }
-    Ok(match m.status {
-        RunStatus::Succeeded => 0,
-        RunStatus::Partial => EXIT_PARTIAL,
-        RunStatus::Failed if summary.failures_are_user_errors() => EXIT_USER_ERROR,
-        RunStatus::Failed => EXIT_ENVIRONMENT,
-    })
+    Ok(summary.exit_status())
 }

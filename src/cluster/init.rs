@@ -28,7 +28,7 @@ use super::params::InitMethod;
 use crate::sparse::{self, Csr};
 
 /// What the initialisation did, for the manifest.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InitReport {
     /// The method used.
     pub method: InitMethod,

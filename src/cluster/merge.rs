@@ -15,10 +15,12 @@
 //! Refinement (`merge_refine`, on by default) goes beyond the talk: k-means continues from the
 //! merged clusters, so a document whose cluster was merged into a group that no longer fits it
 //! moves to the group that does. On 20 Newsgroups (k = 100, threshold 0.15, seeds 0-4) it
-//! raised mean NMI from 0.30 to 0.61; see `jobs/README.md`.
+//! raised mean NMI from 0.30 to 0.61; see `docs/experiments.md`.
 
 use super::ValidClusterParams;
-use super::kmeans::{Centroids, KMeansFit, refine, score_labels};
+use super::centroids::Centroids;
+use super::kmeans::{KMeansFit, refine};
+use super::scorer::score_labels;
 use crate::sparse::Csr;
 
 /// The outcome of a merge.
@@ -87,7 +89,7 @@ pub fn merge(centroids: &Centroids, sizes: &[u64], threshold: f32) -> Merged {
 }
 
 /// What [`merge_fit`] did; the manifest's `merge` entry.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MergeOutcome {
     /// The `merge_threshold` used.
     pub threshold: f32,

@@ -1,17 +1,25 @@
 //! Clustering: checked parameters, seed selection and spherical k-means.
 //!
+//! [`params`] checks the `[cluster]` section; [`init`] picks seed documents; [`kmeans`] fits
+//! ([`centroids`] stores the result, [`scorer`] scores documents against it); [`merge`]
+//! joins close clusters after an over-clustering.
+//!
 //! Input is a [`crate::sparse::Csr`] of unit-norm rows; output is a [`KMeansFit`] with labels,
 //! unit-norm centroids and per-round diagnostics. Randomness comes only from the RNG the caller
 //! passes in (the job derives it from the seed and the partition key), so a fit is a pure
 //! function of its inputs. This module knows nothing of files, partitions or terms.
 
+pub mod centroids;
 pub mod init;
 pub mod kmeans;
 pub mod merge;
 pub mod params;
+pub mod scorer;
 
+pub use centroids::Centroids;
 pub use init::InitReport;
-pub use kmeans::{Centroids, KMeansFit, fit, refine, score_labels};
+pub use kmeans::{KMeansFit, fit, refine};
+pub use scorer::score_labels;
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 

@@ -14,24 +14,27 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::cluster::Scope;
 use crate::io::{Dataset, InputError, PartitionFilter};
+use crate::job::{Manifest, ManifestError};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("evaluation query failed: {0}")]
-    Query(String),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("the evaluation query over `{}` failed", out.display())]
+    Query {
+        out: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
     #[error("no labelled document of `{}` has a gold label in `{}`\nhint: check `--id-column`", labels.display(), gold.display())]
     NoOverlap { labels: PathBuf, gold: PathBuf },
 }
 
-impl From<PolarsError> for EvalError {
-    fn from(e: PolarsError) -> Self {
-        EvalError::Query(e.to_string())
-    }
-}
 
 /// Scores of one group of documents.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,22 +61,28 @@ pub struct Evaluation {
     pub summary: Scores,
 }
 
-/// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`.
-/// `per_partition` selects partition-scope scoring.
+/// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`,
+/// per partition when the run's manifest says it clustered in `partition` scope.
 pub fn evaluate(
     out: &Path,
     gold: &Path,
     id_column: &str,
     label_column: &str,
-    per_partition: bool,
 ) -> Result<Evaluation, EvalError> {
+    let per_partition = Manifest::read(out)?.spec.cluster.scope == Scope::Partition;
+    let query = |source| EvalError::Query {
+        out: out.into(),
+        source,
+    };
     let labels_dir = out.join("labels");
     let none = PartitionFilter::default();
     let labels = Dataset::discover(&labels_dir, &none, "doc_id", "doc_id")?;
     let gold_set = Dataset::discover(gold, &none, id_column, label_column)?;
 
-    let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"])?;
-    let gold_lf = concat_partitions(&gold_set, &[id_column, label_column])?.select([
+    let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"]).map_err(query)?;
+    let gold_lf = concat_partitions(&gold_set, &[id_column, label_column])
+        .map_err(query)?
+        .select([
         col(id_column).alias("doc_id"),
         col(label_column).cast(DataType::String).alias("gold"),
     ]);
@@ -86,12 +95,14 @@ pub fn evaluate(
             ["__partition", "cluster", "gold"],
             SortMultipleOptions::default(),
         )
-        .collect()?;
-    let partition = counts.column("__partition")?.str()?.clone();
-    let cluster = counts.column("cluster")?.i32()?.clone();
-    let gold_label = counts.column("gold")?.str()?.clone();
-    let n = counts.column("n")?.cast(&DataType::UInt64)?;
-    let n = n.u64()?;
+        .collect()
+        .map_err(query)?;
+    let column = |name: &str| counts.column(name).map_err(query);
+    let partition = column("__partition")?.str().map_err(query)?.clone();
+    let cluster = column("cluster")?.i32().map_err(query)?.clone();
+    let gold_label = column("gold")?.str().map_err(query)?.clone();
+    let n = column("n")?.cast(&DataType::UInt64).map_err(query)?;
+    let n = n.u64().map_err(query)?;
 
     let mut tables: BTreeMap<String, BTreeMap<(i32, String), u64>> = BTreeMap::new();
     for i in 0..counts.height() {
@@ -142,7 +153,7 @@ pub fn evaluate(
 
 /// Scans every partition of `dataset` (only `columns`) into one frame with a `__partition`
 /// column holding the partition key.
-fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> Result<LazyFrame, EvalError> {
+fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> PolarsResult<LazyFrame> {
     let frames: Vec<LazyFrame> = dataset
         .partitions
         .iter()
@@ -161,7 +172,7 @@ fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> Result<LazyFrame, E
             Ok(LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?.select(exprs))
         })
         .collect::<PolarsResult<_>>()?;
-    Ok(concat(frames, UnionArgs::default())?)
+    concat(frames, UnionArgs::default())
 }
 
 fn comb2(x: u64) -> f64 {

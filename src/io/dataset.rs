@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::DataType;
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::InputError;
 
@@ -67,7 +67,7 @@ impl fmt::Display for PartitionKey {
 }
 
 /// One input file with what identifies its version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
     pub path: PathBuf,
     pub size: u64,
@@ -441,8 +441,20 @@ mod tests {
         }
 
         #[test]
-        fn partition_filter_parsing_never_panics(args in proptest::collection::vec(".{0,12}", 0..4)) {
-            let _ = PartitionFilter::parse(&args);
+        fn partition_filters_accept_exactly_key_value_arguments(args in proptest::collection::vec(".{0,12}", 0..4)) {
+            let valid = |a: &String| a.split_once('=').is_some_and(|(k, v)| !k.is_empty() && !v.is_empty());
+            match PartitionFilter::parse(&args) {
+                Ok(filter) => {
+                    proptest::prop_assert!(args.iter().all(valid));
+                    let n: usize = filter.0.values().map(Vec::len).sum();
+                    proptest::prop_assert_eq!(n, args.len());
+                }
+                Err(InputError::BadPartitionFilter { arg }) => {
+                    proptest::prop_assert!(!valid(&arg));
+                    proptest::prop_assert!(args.contains(&arg));
+                }
+                Err(e) => proptest::prop_assert!(false, "unexpected error: {}", e),
+            }
         }
     }
 

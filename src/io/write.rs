@@ -115,8 +115,9 @@ fn properties() -> WriterProperties {
         .build()
 }
 
-/// Writes `batch` as a new Parquet file at `path`, creating parent directories.
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), OutputError> {
+/// Writes `batch` as a new Parquet file at `path`, creating parent directories, and returns
+/// the file's size in bytes.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputError> {
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent)?;
     }
@@ -130,7 +131,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), OutputError
     writer.write(batch).map_err(parquet_error)?;
     let file = writer.into_inner().map_err(parquet_error)?;
     file.sync_all()?;
-    Ok(())
+    Ok(file.metadata()?.len())
 }
 
 #[cfg(test)]
@@ -147,7 +148,8 @@ mod tests {
             vec![strings(["a", "b"]), i32s(vec![0, -1]), f32s(vec![0.5, 0.0])],
         )
         .unwrap();
-        write_parquet(&path, &b).unwrap();
+        let n_bytes = write_parquet(&path, &b).unwrap();
+        assert_eq!(n_bytes, std::fs::metadata(&path).unwrap().len());
 
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();

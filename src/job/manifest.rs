@@ -1,13 +1,33 @@
-//! The run manifest: `OUT/manifest.json`, what a run did, with what, and how long it took.
+//! The run manifest: what a run did, with what, and how long it took.
+//!
+//! Each run writes `OUT/_runs/<run_id>.json` and then replaces `OUT/manifest.json` (the
+//! latest) with the same bytes, both atomically, so the manifests of two runs that share an
+//! output (two Airflow tasks on different days) both survive. The same [`Manifest`] type is
+//! written by the runner and read back by `report`, `eval` and the tests; [`Manifest::read`]
+//! refuses a manifest of another [`FORMAT_VERSION`] by name.
 
-use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
 
 use super::spec::JobSpec;
 use crate::cluster::{InitReport, MergeOutcome};
 use crate::io::InputFile;
+use crate::io::OutputError;
+use crate::io::commit::write_atomic;
+
+/// The manifest's format. Bump it when a field changes meaning or is removed.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The latest run's manifest, under the output path.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Directory under the output path that keeps every run's manifest, by run id.
+pub const RUNS_DIR: &str = "_runs";
 
 /// Outcome of a whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every selected partition succeeded or was skipped as already done.
@@ -19,7 +39,7 @@ pub enum RunStatus {
 }
 
 /// Outcome of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionStatus {
     Succeeded,
@@ -31,13 +51,22 @@ pub enum PartitionStatus {
 }
 
 /// The whole manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`FORMAT_VERSION`] of the program that wrote it.
+    pub format_version: u32,
     pub status: RunStatus,
+    /// What `textcluster run` exits with for this run (see the README's exit codes).
+    pub exit_code: u8,
     pub tool: Tool,
     pub run_id: String,
-    /// Unix seconds when the run started.
-    pub started_at: u64,
+    /// RFC 3339, UTC.
+    #[serde(with = "rfc3339")]
+    pub started_at: SystemTime,
+    /// RFC 3339, UTC: when the outputs and this manifest were complete.
+    #[serde(with = "rfc3339")]
+    pub finished_at: SystemTime,
+    pub seconds_total: f64,
     /// The job spec as resolved, every default filled in.
     pub spec: JobSpec,
     pub input: InputSummary,
@@ -45,34 +74,35 @@ pub struct Manifest {
     pub partitions: Vec<PartitionReport>,
     /// One entry per clustering: each partition in `partition` scope, one in `global` scope.
     pub clusterings: Vec<ClusteringReport>,
-    pub seconds_total: f64,
+    /// Every data file this run committed.
+    pub files: Vec<WrittenFile>,
 }
 
 /// Name and version of the program that wrote the outputs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
 impl Tool {
     pub fn current() -> Self {
         Self {
-            name: env!("CARGO_PKG_NAME"),
-            version: env!("CARGO_PKG_VERSION"),
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }
 
 /// The input as found by the plan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputSummary {
     pub root: String,
     pub partition_keys: Vec<String>,
 }
 
 /// One input partition.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionReport {
     /// `dt=2018-06-01`, or empty for unpartitioned input.
     pub key: String,
@@ -82,7 +112,8 @@ pub struct PartitionReport {
     /// True when the failure is the input's fault (a retry will not help).
     #[serde(skip)]
     pub user_error: bool,
-    /// sha256 over the partition's files (path, size, mtime).
+    /// sha256 over the partition's files (path, size, mtime); in `global` scope, over every
+    /// partition's.
     pub input_fingerprint: String,
     /// sha256 over the parameters that shape the outputs and the tool version.
     pub param_hash: String,
@@ -99,7 +130,7 @@ pub struct PartitionReport {
 }
 
 /// One clustering: vocabulary, fit and diagnostics.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusteringReport {
     /// The partition key, or `dt=__all__` in `global` scope.
     pub key: String,
@@ -123,7 +154,7 @@ pub struct ClusteringReport {
 }
 
 /// Per-cluster diagnostics.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterReport {
     pub cluster: i32,
     pub size: u64,
@@ -134,10 +165,190 @@ pub struct ClusterReport {
 }
 
 /// Wall-clock seconds per stage of one clustering.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 pub struct StageSeconds {
     pub vectorize: f64,
     pub cluster: f64,
     pub keywords: f64,
     pub write: f64,
+}
+
+/// A data file a run committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenFile {
+    /// `labels`, `centroids`, `keywords` or `similarity`.
+    pub table: String,
+    /// The partition key, as in `partitions` and `clusterings` (`dt=2018-06-01`).
+    pub partition: String,
+    /// Relative to the output path.
+    pub path: String,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+}
+
+/// A manifest that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("`{}` has no `{MANIFEST_FILE}`: it is not a textcluster output, or no run finished there", out.display())]
+    Missing { out: PathBuf },
+    #[error("cannot read run manifest `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a run manifest", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "`{}` has manifest format version {found}; this textcluster reads version {FORMAT_VERSION}\nhint: rerun the job with this version to rewrite its outputs",
+        path.display()
+    )]
+    Version { path: PathBuf, found: String },
+}
+
+impl Manifest {
+    /// Reads the latest manifest under the output path `out`.
+    pub fn read(out: &Path) -> Result<Self, ManifestError> {
+        let path = out.join(MANIFEST_FILE);
+        if !path.is_file() {
+            return Err(ManifestError::Missing { out: out.into() });
+        }
+        Self::read_file(&path)
+    }
+
+    /// Reads a manifest file (the latest, or one under `_runs/`).
+    pub fn read_file(path: &Path) -> Result<Self, ManifestError> {
+        let text = fs_err::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let parse_error = |source| ManifestError::Parse {
+            path: path.into(),
+            source,
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
+        match value.get("format_version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            other => {
+                return Err(ManifestError::Version {
+                    path: path.into(),
+                    found: other.map_or_else(|| "1 (no `format_version`)".into(), |v| v.to_string()),
+                });
+            }
+        }
+        serde_json::from_value(value).map_err(parse_error)
+    }
+
+    /// Writes `_runs/<run_id>.json`, then `manifest.json`, each atomically.
+    pub fn write(&self, out: &Path) -> Result<(), OutputError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| OutputError::Io {
+            source: std::io::Error::other(e),
+        })?;
+        write_atomic(&out.join(RUNS_DIR).join(format!("{}.json", self.run_id)), &json)?;
+        write_atomic(&out.join(MANIFEST_FILE), &json)
+    }
+
+    /// Seconds since the Unix epoch at which the run started.
+    pub fn started_at_unix(&self) -> f64 {
+        self.started_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+}
+
+/// RFC 3339 timestamps (UTC, second precision) for `SystemTime` fields.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_seconds(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let spec = JobSpec::parse(
+            Path::new("job.toml"),
+            "[input]\npath = \"in\"\n[cluster]\nk = 2\n[output]\npath = \"out\"\n",
+            &[] as &[&str],
+        )
+        .unwrap();
+        Manifest {
+            format_version: FORMAT_VERSION,
+            status: RunStatus::Succeeded,
+            exit_code: 0,
+            tool: Tool::current(),
+            run_id: "1700000000-host-1".into(),
+            started_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            finished_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_002),
+            seconds_total: 2.0,
+            spec,
+            input: InputSummary {
+                root: "in".into(),
+                partition_keys: vec!["dt".into()],
+            },
+            partitions: Vec::new(),
+            clusterings: Vec::new(),
+            files: vec![WrittenFile {
+                table: "labels".into(),
+                partition: "dt=a".into(),
+                path: "labels/dt=a/part-00000.parquet".into(),
+                n_rows: 3,
+                n_bytes: 700,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_with_rfc3339_times_and_keeps_every_run() {
+        let out = tempfile::tempdir().unwrap();
+        let m = manifest();
+        m.write(out.path()).unwrap();
+        let text = fs_err::read_to_string(out.path().join(MANIFEST_FILE)).unwrap();
+        assert!(text.contains("\"started_at\": \"2023-11-14T22:13:20Z\""), "{text}");
+        let back = Manifest::read(out.path()).unwrap();
+        assert_eq!(back.finished_at, m.finished_at);
+        assert_eq!(back.files, m.files);
+        assert_eq!(back.spec, m.spec);
+        let second = Manifest {
+            run_id: "1700000100-host-2".into(),
+            ..m
+        };
+        second.write(out.path()).unwrap();
+        assert_eq!(Manifest::read(out.path()).unwrap().run_id, second.run_id);
+        let runs = fs_err::read_dir(out.path().join(RUNS_DIR)).unwrap().count();
+        assert_eq!(runs, 2);
+    }
+
+    #[test]
+    fn other_format_versions_and_missing_files_are_named() {
+        let out = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Manifest::read(out.path()),
+            Err(ManifestError::Missing { .. })
+        ));
+        fs_err::write(out.path().join(MANIFEST_FILE), r#"{"status": "succeeded"}"#).unwrap();
+        let e = Manifest::read(out.path()).unwrap_err();
+        assert!(matches!(e, ManifestError::Version { .. }), "{e}");
+        assert!(e.to_string().contains("no `format_version`"), "{e}");
+        fs_err::write(out.path().join(MANIFEST_FILE), "not json").unwrap();
+        assert!(matches!(
+            Manifest::read(out.path()),
+            Err(ManifestError::Parse { .. })
+        ));
+    }
 }

@@ -95,7 +95,7 @@ pub fn render(manifest: &Manifest, output: &str, previous_success: Option<f64>) 
         &[(out.clone(), manifest.seconds_total)],
     );
     let success = (manifest.status == RunStatus::Succeeded)
-        .then_some(manifest.started_at as f64 + manifest.seconds_total)
+        .then_some(manifest.started_at_unix() + manifest.seconds_total)
         .or(previous_success);
     if let Some(t) = success {
         gauge(

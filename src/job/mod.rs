@@ -1,32 +1,69 @@
 //! The job: spec → plan → run → manifest.
 //!
 //! [`spec`] reads the TOML job spec and `--set` overrides; [`plan`] checks every parameter and
-//! finds the input before any work starts; [`runner`] runs the pipeline and commits outputs;
-//! [`manifest`] is what the run records. Errors carry a class ([`JobError::is_user_error`]) that
-//! the binary maps to its exit code.
+//! finds the input before any work starts; [`runner`] locks, stages and commits, running the
+//! [`pipeline`] (load → vectorise → cluster → keywords) once per clustering and turning its
+//! result into record batches with [`tables`]; [`fingerprint`] says what a committed partition
+//! was computed from; [`manifest`] is what the run records, and [`exit`] maps every outcome
+//! and error to the binary's exit code.
 
+pub mod exit;
+pub mod fingerprint;
 pub mod manifest;
 pub mod metrics;
+pub mod pipeline;
 pub mod plan;
 pub mod runner;
 pub mod spec;
+pub mod tables;
 
 use std::path::PathBuf;
 
+pub use exit::ExitStatus;
+pub use manifest::{Manifest, ManifestError};
+pub use pipeline::Progress;
 pub use plan::JobPlan;
-pub use runner::{Progress, RunOptions, RunSummary, run};
+pub use runner::{RunOptions, RunSummary, run};
 pub use spec::{JobSpec, SpecError};
 
+use crate::cluster::ClusterParamError;
 use crate::io::lock::LockError;
 use crate::io::{InputError, OutputError};
+use crate::label::KeywordParamError;
+use crate::text::VectorizeParamError;
+
+/// A rule of the `[vectorize]`, `[cluster]` or `[keywords]` section that a value breaks.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    #[error(transparent)]
+    Vectorize(#[from] VectorizeParamError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterParamError),
+    #[error(transparent)]
+    Keywords(#[from] KeywordParamError),
+}
+
+/// The broken rules of a spec, all of them.
+#[derive(Debug)]
+pub struct ParamErrors(pub Vec<ParamError>);
+
+impl std::fmt::Display for ParamErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid job spec:")?;
+        for e in &self.0 {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
 
 /// Why a job did not run to completion.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error(transparent)]
     Spec(#[from] SpecError),
-    #[error("invalid job spec:\n  - {}", .0.join("\n  - "))]
-    Params(Vec<String>),
+    #[error("{0}")]
+    Params(ParamErrors),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(
@@ -49,13 +86,6 @@ pub enum JobError {
 impl JobError {
     /// True when the user must fix the spec, arguments or data (a retry will not help).
     pub fn is_user_error(&self) -> bool {
-        match self {
-            JobError::Spec(_)
-            | JobError::Params(_)
-            | JobError::OutputInsideInput { .. }
-            | JobError::OutputExists { .. } => true,
-            JobError::Input(e) => !e.is_environmental(),
-            JobError::Output(_) | JobError::Lock(_) => false,
-        }
+        ExitStatus::of_job_error(self) == ExitStatus::UserError
     }
 }

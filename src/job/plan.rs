@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::JobError;
+use super::{JobError, ParamError, ParamErrors};
 use super::spec::JobSpec;
 use crate::cluster::{Scope, ValidClusterParams};
 use crate::io::{Dataset, PartitionFilter};
@@ -43,21 +43,21 @@ pub struct Columns<'a> {
 impl JobPlan {
     /// Checks every parameter (reporting all problems at once), then finds and checks input.
     pub fn resolve(spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<ParamError> = Vec::new();
         let vectorize = spec
             .vectorize
             .check()
-            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         let cluster = spec
             .cluster
             .check()
-            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         let keywords = spec
             .keywords
             .check()
-            .map_err(|e| problems.extend(e.iter().map(ToString::to_string)))
+            .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         if let (Some(vectorize), Some(cluster), Some(keywords)) = (vectorize, cluster, keywords) {
             check_output_location(&spec.input.path, &spec.output.path)?;
@@ -75,7 +75,7 @@ impl JobPlan {
                 dataset,
             })
         } else {
-            Err(JobError::Params(problems))
+            Err(JobError::Params(ParamErrors(problems)))
         }
     }
 

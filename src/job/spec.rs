@@ -253,14 +253,40 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any text gives a spec that survives a round trip through TOML, or an error that
+        /// names the spec file.
         #[test]
         fn any_spec_text_gives_a_spec_or_a_typed_error(text in "(\\[[a-z]{1,8}\\]\n|[a-z_.]{1,10} = [0-9a-z\".]{0,6}\n){0,6}") {
-            let _ = parse(&text, &[]);
+            match parse(&text, &[]) {
+                Ok(spec) => {
+                    let again = parse(&toml::to_string(&spec).unwrap(), &[]).unwrap();
+                    proptest::prop_assert_eq!(again, spec);
+                }
+                Err(e) => {
+                    let names_file = matches!(e, SpecError::Syntax { .. } | SpecError::Invalid { .. })
+                        && e.to_string().contains("job.toml");
+                    proptest::prop_assert!(names_file, "{}", e);
+                }
+            }
         }
 
+        /// Any `--set` argument either applies (the spec still round-trips) or gives an error
+        /// that quotes the argument or names its key.
         #[test]
         fn any_override_gives_a_spec_or_a_typed_error(arg in ".{0,24}") {
-            let _ = parse(MINIMAL, &[arg.as_str()]);
+            match parse(MINIMAL, &[arg.as_str()]) {
+                Ok(spec) => {
+                    let again = parse(&toml::to_string(&spec).unwrap(), &[]).unwrap();
+                    proptest::prop_assert_eq!(again, spec);
+                }
+                Err(SpecError::BadOverride { arg: quoted }) => proptest::prop_assert_eq!(quoted, arg),
+                Err(e @ (SpecError::OverrideConflict { .. } | SpecError::Invalid { .. })) => {
+                    let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k);
+                    let first = key.split('.').next().unwrap_or_default();
+                    proptest::prop_assert!(e.to_string().contains(first), "{}", e);
+                }
+                Err(e) => proptest::prop_assert!(false, "unexpected error for `{}`: {}", arg, e),
+            }
         }
     }
 

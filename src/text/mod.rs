@@ -1,14 +1,23 @@
 //! Text to vectors: tokenising, stop words, the vocabulary and TF-IDF.
 //!
-//! [`tokenize`] cuts a document into terms; [`vectorize`] fits a vocabulary and idf on a set of
-//! documents and returns their L2-normalised TF-IDF rows as a [`crate::sparse::Csr`].
-//! Reading documents from storage is [`crate::io`]'s job, not this module's.
+//! The stages, one file each: [`params`] checks the `[vectorize]` section; [`tokenize`] cuts
+//! a document into terms; [`counts`] tokenises documents by chunks and merges the chunk
+//! dictionaries ([`interner`] is a chunk's dictionary); [`vocabulary`] picks the columns and
+//! their idf; [`tfidf`] weights the counted documents into L2-normalised rows of a
+//! [`crate::sparse::Csr`]. Reading documents from storage is [`crate::io`]'s job, not this
+//! module's.
 
+pub mod counts;
+pub mod interner;
+pub mod params;
+pub mod tfidf;
 pub mod tokenize;
-pub mod vectorize;
+pub mod vocabulary;
 
-pub use tokenize::{Analyzer, TokenBuffer, Tokenizer};
-pub use vectorize::{
-    Counted, DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams,
-    Vectorized, Vocabulary, count, fit_transform,
+pub use counts::{CHUNK_DOCS, Counted, count};
+pub use params::{
+    DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams,
 };
+pub use tfidf::{Vectorized, fit_transform};
+pub use tokenize::{Analyzer, TokenBuffer, Tokenizer};
+pub use vocabulary::Vocabulary;

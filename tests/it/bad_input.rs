@@ -6,6 +6,8 @@ use std::sync::Arc;
 use arrow::array::{BinaryArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
+use textcluster::job::manifest::{PartitionStatus, RunStatus};
+
 use crate::util::*;
 
 /// Runs `job` (with extra args), expects exit 1 with `needles` in stderr, and no output.
@@ -178,7 +180,7 @@ fn a_schema_that_differs_in_one_partition_fails_that_partition() {
         stderr.contains("dt=2018-06-03/part-00000.parquet") && stderr.contains("no column `text`"),
         "{stderr}"
     );
-    assert_eq!(manifest(&out)["status"], "partial");
+    assert_eq!(manifest(&out).status, RunStatus::Partial);
 }
 
 #[test]
@@ -391,8 +393,8 @@ fn ten_thousand_partitions_of_one_document_each() {
         10_000
     );
     let m = manifest(&out);
-    assert_eq!(m["status"], "succeeded");
-    assert_eq!(m["partitions"].as_array().unwrap().len(), 10_000);
+    assert_eq!(m.status, RunStatus::Succeeded);
+    assert_eq!(m.partitions.len(), 10_000);
     ok(&textcluster(&[
         "run",
         job.to_str().unwrap(),
@@ -402,10 +404,9 @@ fn ten_thousand_partitions_of_one_document_each() {
         "output.mode=skip_existing",
     ]));
     assert!(
-        manifest(&out)["partitions"]
-            .as_array()
-            .unwrap()
+        manifest(&out)
+            .partitions
             .iter()
-            .all(|p| p["status"] == "skipped")
+            .all(|p| p.status == PartitionStatus::Skipped)
     );
 }

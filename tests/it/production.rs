@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
+use textcluster::job::manifest::{PartitionStatus, RunStatus};
+
 use crate::util::*;
 
 fn tmp() -> tempfile::TempDir {
@@ -25,11 +27,10 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
 }
 
 fn statuses(out: &Path) -> Vec<String> {
-    manifest(out)["partitions"]
-        .as_array()
-        .unwrap()
+    manifest(out)
+        .partitions
         .iter()
-        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .map(|p| serde_json::to_value(p.status).unwrap().as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -163,10 +164,12 @@ fn a_bad_partition_fails_alone_with_exit_code_3() {
     assert!(stderr.contains("dt=2018-06-02"), "{stderr}");
     assert_eq!(statuses(&out), ["succeeded", "failed", "succeeded"]);
     let m = manifest(&out);
-    assert_eq!(m["status"], "partial");
+    assert_eq!(m.status, RunStatus::Partial);
+    assert_eq!(m.exit_code, 3);
     assert!(
-        m["partitions"][1]["error"]
-            .as_str()
+        m.partitions[1]
+            .error
+            .as_deref()
             .unwrap()
             .contains("dt=2018-06-02")
     );
@@ -205,10 +208,7 @@ fn a_panic_inside_a_partition_is_recorded_as_its_failure() {
         "{stderr}"
     );
     assert_eq!(statuses(&out), ["succeeded", "failed", "succeeded"]);
-    let error = manifest(&out)["partitions"][1]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = manifest(&out).partitions[1].error.clone().unwrap();
     assert!(error.contains("internal error (panic)"), "{error}");
     assert!(!out.join("labels/dt=2018-06-02").exists());
 }

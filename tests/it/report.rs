@@ -199,14 +199,15 @@ fn report_errors_name_what_is_wrong() {
     assert!(html.exists() && lda.exists());
 }
 
-/// The shared 20 Newsgroups corpus when this checkout sits next to it, else the sample.
-fn browser_corpus() -> (PathBuf, usize) {
+/// The shared 20 Newsgroups corpus when this checkout sits next to it, else the sample (also
+/// 20 newsgroups).
+fn browser_corpus() -> PathBuf {
     let shared = repo().join("../shared/data/20newsgroups");
     if shared.is_dir() {
-        (shared, 20)
+        shared
     } else {
         eprintln!("../shared/data/20newsgroups not found; using data/sample");
-        (repo().join("data/sample"), 20)
+        repo().join("data/sample")
     }
 }
 
@@ -252,7 +253,7 @@ fn assert_rendered(dom: &str, k: usize) {
 #[test]
 fn report_and_pyldavis_render_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let (corpus, k) = browser_corpus();
+    let corpus = browser_corpus();
     let out = dir.path().join("out");
     ok(&textcluster(&[
         "run",
@@ -264,8 +265,11 @@ fn report_and_pyldavis_render_in_headless_chromium() {
         "--set",
         "cluster.scope=global",
         "--set",
-        &format!("cluster.k={k}"),
+        "cluster.k=20",
     ]));
+    // What the page must show comes from the run's own record, not from the request.
+    let k = manifest(&out).clusterings[0].n_clusters;
+    assert_eq!(k, 20);
     let (html, lda) = (dir.path().join("report.html"), dir.path().join("lda.json"));
     ok(&textcluster(&[
         "report",

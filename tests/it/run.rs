@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use textcluster::job::manifest::{PartitionStatus, RunStatus};
+
 use crate::util::*;
 
 fn tmp() -> tempfile::TempDir {
@@ -33,7 +35,10 @@ fn partition_scope_writes_every_table_for_every_partition() {
         }
     }
     expected.sort();
-    assert_eq!(tree(&out), expected);
+    let (runs, rest): (Vec<String>, Vec<String>) =
+        tree(&out).into_iter().partition(|f| f.starts_with("_runs/"));
+    assert_eq!(rest, expected);
+    assert_eq!(runs.len(), 1, "{runs:?}");
 
     // Every document exactly once, in a valid cluster, and each topic in one cluster.
     let mut seen = BTreeSet::new();
@@ -56,10 +61,21 @@ fn partition_scope_writes_every_table_for_every_partition() {
     assert_eq!(seen.len(), n);
 
     let manifest = manifest(&out);
-    assert_eq!(manifest["status"], "succeeded");
-    assert_eq!(manifest["partitions"].as_array().unwrap().len(), 3);
-    assert_eq!(manifest["clusterings"][0]["n_clusters"], 3);
-    assert_eq!(manifest["spec"]["cluster"]["max_iter"], 10);
+    assert_eq!(manifest.status, RunStatus::Succeeded);
+    assert_eq!(manifest.exit_code, 0);
+    assert_eq!(manifest.partitions.len(), 3);
+    assert_eq!(manifest.clusterings[0].n_clusters, 3);
+    assert_eq!(manifest.spec.cluster.max_iter, 10);
+    assert!(manifest.finished_at >= manifest.started_at);
+    // Every committed table file is listed, with its row count.
+    assert_eq!(manifest.files.len(), 4 * 3);
+    for f in &manifest.files {
+        let rows: usize = read_batches(&out.join(&f.path)).iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as u64, f.n_rows, "{}", f.path);
+    }
+    // The run's own manifest is kept beside the latest.
+    let kept = out.join("_runs").join(format!("{}.json", manifest.run_id));
+    assert_eq!(std::fs::read(kept).unwrap(), std::fs::read(out.join("manifest.json")).unwrap());
 }
 
 #[test]
@@ -197,8 +213,8 @@ fn null_texts_are_skipped_and_empty_documents_labelled_minus_one() {
     assert!(!labels.iter().any(|r| r.0 == "d1" || r.0 == "d4"));
     assert_eq!(labels.iter().find(|r| r.0 == "d7").unwrap().1, -1);
     let manifest = manifest(&out);
-    assert_eq!(manifest["partitions"][0]["n_null_texts"], 2);
-    assert_eq!(manifest["partitions"][0]["n_empty_docs"], 1);
+    assert_eq!(manifest.partitions[0].n_null_texts, 2);
+    assert_eq!(manifest.partitions[0].n_empty_docs, 1);
 }
 
 #[test]
@@ -213,8 +229,8 @@ fn k_above_the_number_of_documents_is_capped_and_reported() {
     ok(&run);
     assert!(String::from_utf8_lossy(&run.stderr).contains("k capped"));
     let manifest = manifest(&out);
-    assert_eq!(manifest["clusterings"][0]["k_requested"], 10);
-    assert_eq!(manifest["clusterings"][0]["n_clusters"], 4);
+    assert_eq!(manifest.clusterings[0].k_requested, 10);
+    assert_eq!(manifest.clusterings[0].n_clusters, 4);
 }
 
 #[test]
@@ -285,7 +301,7 @@ fn a_partition_where_no_document_has_terms_is_labelled_minus_one() {
         read_labels(&out.join("labels/dt=0/part-00000.parquet")),
         vec![("d0".into(), -1, 0.0)]
     );
-    assert_eq!(manifest(&out)["clusterings"][1]["n_clusters"], 0);
+    assert_eq!(manifest(&out).clusterings[1].n_clusters, 0);
 }
 
 #[test]
@@ -301,15 +317,10 @@ fn over_clustering_then_merging_recovers_the_topics_and_reports_the_mapping() {
         "cluster.merge_threshold=0.3",
     ]));
     let manifest = manifest(&out);
-    let merge = &manifest["clusterings"][0]["merge"];
-    assert_eq!(merge["n_before"], 9);
-    assert_eq!(merge["n_after"], 3, "{merge}");
-    let mapping: Vec<i64> = merge["mapping"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_i64().unwrap())
-        .collect();
+    let merge = manifest.clusterings[0].merge.clone().unwrap();
+    assert_eq!(merge.n_before, 9);
+    assert_eq!(merge.n_after, 3, "{merge:?}");
+    let mapping = merge.mapping;
     assert_eq!(mapping.len(), 9);
     assert_eq!(
         mapping.iter().copied().collect::<BTreeSet<_>>(),

@@ -118,9 +118,9 @@ pub fn run_sample(out: &Path, extra: &[&str]) -> String {
     ok(&textcluster(&args))
 }
 
-/// The parsed `manifest.json` of a run.
-pub fn manifest(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+/// The manifest of the latest run under `out`, read with the library's own type.
+pub fn manifest(out: &Path) -> textcluster::job::Manifest {
+    textcluster::job::Manifest::read(out).unwrap()
 }
 
 /// Asserts success and returns stdout.

@@ -1,0 +1,218 @@
+//! Exit codes, in one place: every outcome of a run and every error of the library maps to
+//! one [`ExitStatus`], which the binary returns. The README's "Exit codes" section documents
+//! the same table.
+//!
+//! | code | meaning | retry? |
+//! |---|---|---|
+//! | 0 | every partition succeeded or was skipped | |
+//! | 1 | bad spec, arguments or input | no: fix it first |
+//! | 2 | environmental or unexpected failure (disk, permissions, a lock held by a live run) | yes |
+//! | 3 | some partitions failed, the others were committed (listed in the manifest) | after fixing them |
+
+use super::manifest::{Manifest, ManifestError, PartitionStatus, RunStatus};
+use super::{JobError, SpecError};
+use crate::eval::EvalError;
+use crate::io::lock::LockError;
+use crate::io::{InputError, OutputError};
+use crate::report::ReportError;
+
+/// How the binary exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done.
+    Success,
+    /// 1: the spec, arguments or data must be fixed; retrying will not help.
+    UserError,
+    /// 2: the environment failed (or something unexpected did); a retry may help.
+    Environment,
+    /// 3: some partitions failed and the others were committed.
+    Partial,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::UserError => 1,
+            ExitStatus::Environment => 2,
+            ExitStatus::Partial => 3,
+        }
+    }
+
+    /// The exit status of a run that finished with `manifest`: a failed run is a user error
+    /// only when every failed partition failed because of its input.
+    pub fn of_run(manifest: &Manifest) -> Self {
+        match manifest.status {
+            RunStatus::Succeeded => ExitStatus::Success,
+            RunStatus::Partial => ExitStatus::Partial,
+            RunStatus::Failed => {
+                let all_user = manifest
+                    .partitions
+                    .iter()
+                    .filter(|p| p.status == PartitionStatus::Failed)
+                    .all(|p| p.user_error);
+                if all_user {
+                    ExitStatus::UserError
+                } else {
+                    ExitStatus::Environment
+                }
+            }
+        }
+    }
+
+    /// The exit status of an error: the first error of the chain that this library knows
+    /// decides; anything else (an I/O error of the binary, say) is environmental.
+    pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(status) = Self::of_known(e) {
+                return status;
+            }
+            cause = e.source();
+        }
+        ExitStatus::Environment
+    }
+
+    fn of_known(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        if let Some(e) = e.downcast_ref::<JobError>() {
+            Some(Self::of_job_error(e))
+        } else if let Some(e) = e.downcast_ref::<ReportError>() {
+            Some(Self::of_report_error(e))
+        } else if let Some(e) = e.downcast_ref::<EvalError>() {
+            Some(Self::of_eval_error(e))
+        } else if let Some(e) = e.downcast_ref::<ManifestError>() {
+            Some(Self::of_manifest_error(e))
+        } else if let Some(e) = e.downcast_ref::<InputError>() {
+            Some(Self::of_input_error(e))
+        } else if e.is::<SpecError>() {
+            Some(ExitStatus::UserError)
+        } else if e.is::<OutputError>() || e.is::<LockError>() || e.is::<std::io::Error>() {
+            Some(ExitStatus::Environment)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn of_job_error(e: &JobError) -> Self {
+        match e {
+            JobError::Spec(_)
+            | JobError::Params(_)
+            | JobError::OutputInsideInput { .. }
+            | JobError::OutputExists { .. } => ExitStatus::UserError,
+            JobError::Input(e) => Self::of_input_error(e),
+            JobError::Output(_) | JobError::Lock(_) => ExitStatus::Environment,
+        }
+    }
+
+    fn of_input_error(e: &InputError) -> Self {
+        if e.is_environmental() {
+            ExitStatus::Environment
+        } else {
+            ExitStatus::UserError
+        }
+    }
+
+    fn of_manifest_error(e: &ManifestError) -> Self {
+        match e {
+            ManifestError::Read { .. } => ExitStatus::Environment,
+            ManifestError::Missing { .. }
+            | ManifestError::Parse { .. }
+            | ManifestError::Version { .. } => ExitStatus::UserError,
+        }
+    }
+
+    fn of_report_error(e: &ReportError) -> Self {
+        match e {
+            ReportError::Io(_) | ReportError::Output(_) => ExitStatus::Environment,
+            ReportError::Input(e) => Self::of_input_error(e),
+            ReportError::Manifest(e) => Self::of_manifest_error(e),
+            ReportError::NotAnOutput { .. }
+            | ReportError::NoMatchingClustering { .. }
+            | ReportError::Inconsistent { .. }
+            | ReportError::SeveralClusterings { .. } => ExitStatus::UserError,
+        }
+    }
+
+    fn of_eval_error(e: &EvalError) -> Self {
+        match e {
+            EvalError::Input(e) => Self::of_input_error(e),
+            EvalError::Manifest(e) => Self::of_manifest_error(e),
+            EvalError::NoOverlap { .. } => ExitStatus::UserError,
+            EvalError::Query { .. } => ExitStatus::Environment,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("disk on fire")
+    }
+
+    #[test]
+    fn each_code_has_its_number() {
+        let codes = [
+            ExitStatus::Success,
+            ExitStatus::UserError,
+            ExitStatus::Environment,
+            ExitStatus::Partial,
+        ]
+        .map(ExitStatus::code);
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn user_errors_exit_1() {
+        let spec = JobError::Spec(SpecError::BadOverride { arg: "x".into() });
+        let exists = JobError::OutputExists { path: "o".into() };
+        let input = JobError::Input(InputError::PathNotFound { path: "in".into() });
+        let no_manifest = ReportError::Manifest(ManifestError::Missing { out: "o".into() });
+        for e in [&spec as &dyn std::error::Error, &exists, &input, &no_manifest] {
+            assert_eq!(ExitStatus::of_error(e), ExitStatus::UserError, "{e}");
+        }
+        let overlap = EvalError::NoOverlap {
+            labels: PathBuf::from("l"),
+            gold: PathBuf::from("g"),
+        };
+        assert_eq!(ExitStatus::of_error(&overlap), ExitStatus::UserError);
+    }
+
+    #[test]
+    fn environmental_errors_exit_2() {
+        let output = JobError::Output(OutputError::Io { source: io() });
+        let input = JobError::Input(InputError::Io { source: io() });
+        let report = ReportError::Io(io());
+        let eval_io = EvalError::Manifest(ManifestError::Read {
+            path: "m".into(),
+            source: io(),
+        });
+        let bare = io();
+        for e in [
+            &output as &dyn std::error::Error,
+            &input,
+            &report,
+            &eval_io,
+            &bare,
+        ] {
+            assert_eq!(ExitStatus::of_error(e), ExitStatus::Environment, "{e}");
+        }
+    }
+
+    #[test]
+    fn the_first_known_error_of_a_chain_decides() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("while doing something")]
+        struct Outer(#[source] JobError);
+        let e = Outer(JobError::OutputExists { path: "o".into() });
+        assert_eq!(ExitStatus::of_error(&e), ExitStatus::UserError);
+        #[derive(Debug, thiserror::Error)]
+        #[error("unknown")]
+        struct Unknown;
+        assert_eq!(ExitStatus::of_error(&Unknown), ExitStatus::Environment);
+    }
+}

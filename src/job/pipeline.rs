@@ -1,0 +1,306 @@
+//! The pipeline of one clustering: load → vectorise → cluster → keywords, as one value.
+//!
+//! [`partition`] runs it over one input partition, [`global`] over every selected partition
+//! at once. Both return what the runner needs to stage the tables ([`super::tables`]) and
+//! report on the run: the loaded documents (ids, counts, timings) and a [`Clustered`]. Nothing
+//! here writes or commits; failures are typed [`JobError`]s.
+
+use std::time::Instant;
+
+use arrow::array::{Array, BooleanArray, StringViewArray};
+use arrow::compute::filter;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use tracing::info;
+
+use super::JobError;
+use super::fingerprint::derive_seed;
+use super::manifest::{ClusterReport, ClusteringReport, StageSeconds};
+use super::plan::JobPlan;
+use crate::cluster::{self, KMeansFit};
+use crate::io::{Partition, PartitionKey, read_partition};
+use crate::label;
+use crate::text::{self, Vectorized};
+
+/// Second-best cosine within this of the best makes a document ambiguous.
+const AMBIGUITY_MARGIN: f32 = 0.01;
+
+/// Receives progress events, for a progress bar. Called from worker threads.
+pub trait Progress: Sync {
+    /// The run will process `n_units` units: partitions, or one in `global` scope.
+    fn start(&self, n_units: usize);
+    /// A stage (`read`, `vectorize`, `cluster`, `write`) of a unit began.
+    fn stage(&self, unit: &str, stage: &'static str);
+    /// A unit is done, whatever its status.
+    fn finish(&self, unit: &str);
+}
+
+/// Reports a stage to `progress`, if there is one.
+pub(super) fn stage(progress: Option<&dyn Progress>, unit: &PartitionKey, name: &'static str) {
+    if let Some(p) = progress {
+        p.stage(&unit.to_string(), name);
+    }
+}
+
+/// One partition's documents with null texts removed.
+pub(super) struct Loaded<'p> {
+    pub(super) partition: &'p Partition,
+    pub(super) ids: StringViewArray,
+    pub(super) texts: StringViewArray,
+    /// Rows skipped because their text is null.
+    pub(super) n_null: usize,
+    pub(super) seconds_read: f64,
+}
+
+impl Loaded<'_> {
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        // Nulls were filtered out on load.
+        self.texts.iter().map(|t| t.unwrap_or_default())
+    }
+}
+
+/// One clustering's results, before writing.
+pub(super) struct Clustered {
+    pub(super) key: PartitionKey,
+    pub(super) vectorized: Vectorized,
+    pub(super) fit: KMeansFit,
+    pub(super) merge: Option<cluster::MergeOutcome>,
+    pub(super) keywords: Vec<label::Keyword>,
+    /// Vectorise, cluster and keyword seconds (`write` is the runner's).
+    pub(super) seconds: StageSeconds,
+}
+
+/// A partition-scope clustering: the partition's documents and their clustering.
+pub(super) struct PartitionRun<'p> {
+    pub(super) loaded: Loaded<'p>,
+    pub(super) clustered: Clustered,
+}
+
+/// A global clustering: every partition's documents (their texts freed) and, per partition,
+/// its first row in the clustering.
+pub(super) struct GlobalRun<'p> {
+    pub(super) loaded: Vec<Loaded<'p>>,
+    pub(super) offsets: Vec<usize>,
+    pub(super) clustered: Clustered,
+}
+
+/// Reads and clusters one partition on its own.
+pub(super) fn partition<'p>(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    partition: &'p Partition,
+) -> Result<PartitionRun<'p>, JobError> {
+    // Failpoint for the test suite, compiled only into debug builds: panic in one partition.
+    #[cfg(debug_assertions)]
+    if std::env::var("TEXTCLUSTER_FAILPOINT_PANIC").is_ok_and(|k| k == partition.key.to_string()) {
+        panic!(
+            "failpoint TEXTCLUSTER_FAILPOINT_PANIC in `{}`",
+            partition.key
+        );
+    }
+    stage(progress, &partition.key, "read");
+    let loaded = load(plan, partition)?;
+    stage(progress, &partition.key, "vectorize");
+    let t = Instant::now();
+    let vectorized = {
+        let texts: Vec<&str> = loaded.texts().collect();
+        text::fit_transform(&plan.vectorize, &texts)
+    };
+    let seconds = vectorized_seconds(&partition.key, &vectorized, t);
+    let clustered = cluster_vectorized(plan, progress, partition.key.clone(), vectorized, seconds);
+    Ok(PartitionRun { loaded, clustered })
+}
+
+/// Reads every partition and clusters them together under key `all`.
+pub(super) fn global<'p>(
+    plan: &'p JobPlan,
+    progress: Option<&dyn Progress>,
+    all: &PartitionKey,
+) -> Result<GlobalRun<'p>, JobError> {
+    stage(progress, all, "read");
+    let mut loaded: Vec<Loaded<'p>> = plan
+        .dataset
+        .partitions
+        .par_iter()
+        .map(|p| load(plan, p))
+        .collect::<Result<_, _>>()?;
+    stage(progress, all, "vectorize");
+    let t = Instant::now();
+    let counted = {
+        let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
+        text::count(&plan.vectorize, &texts)
+    };
+    // The texts are not needed again: free them before the vocabulary and the matrix are
+    // built (1.7 GB per million documents of the generated corpus).
+    let mut offsets = Vec::with_capacity(loaded.len());
+    let mut offset = 0;
+    for l in &mut loaded {
+        offsets.push(offset);
+        offset += l.texts.len();
+        l.texts = StringViewArray::new_null(0);
+    }
+    let vectorized = counted.fit_transform(&plan.vectorize);
+    let seconds = vectorized_seconds(all, &vectorized, t);
+    let clustered = cluster_vectorized(plan, progress, all.clone(), vectorized, seconds);
+    Ok(GlobalRun {
+        loaded,
+        offsets,
+        clustered,
+    })
+}
+
+/// Reads the id and text columns of `partition`, dropping rows whose text is null.
+fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
+    let start = Instant::now();
+    let docs = read_partition(
+        partition,
+        &plan.spec.input.id_column,
+        &plan.spec.input.text_column,
+    )?;
+    let n_null = docs.texts.null_count();
+    let (ids, texts) = if n_null > 0 {
+        let keep: BooleanArray = docs.texts.iter().map(|t| Some(t.is_some())).collect();
+        let pick = |a: &StringViewArray| {
+            filter(a, &keep)
+                .expect("filter of equal-length arrays")
+                .as_any()
+                .downcast_ref::<StringViewArray>()
+                .expect("filter keeps the type")
+                .clone()
+        };
+        (pick(&docs.ids), pick(&docs.texts))
+    } else {
+        (docs.ids, docs.texts)
+    };
+    if n_null > 0 {
+        tracing::warn!(partition = %partition.key, n_null, "skipped rows with a null text");
+    }
+    info!(partition = %partition.key, n_docs = texts.len(), "read");
+    Ok(Loaded {
+        partition,
+        ids,
+        texts,
+        n_null,
+        seconds_read: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Logs a finished vectorisation that started at `t`; the stage times so far.
+fn vectorized_seconds(key: &PartitionKey, vectorized: &Vectorized, t: Instant) -> StageSeconds {
+    let seconds = StageSeconds {
+        vectorize: t.elapsed().as_secs_f64(),
+        ..StageSeconds::default()
+    };
+    info!(
+        partition = %key,
+        n_docs = vectorized.matrix.rows(),
+        n_terms = vectorized.vocabulary.len(),
+        nnz = vectorized.matrix.nnz(),
+        seconds = seconds.vectorize,
+        "vectorised"
+    );
+    seconds
+}
+
+/// Clusters the rows of `vectorized` (fit, then merge if asked) and picks keywords.
+pub(super) fn cluster_vectorized(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    key: PartitionKey,
+    vectorized: Vectorized,
+    mut seconds: StageSeconds,
+) -> Clustered {
+    stage(progress, &key, "cluster");
+    let t = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
+    let fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
+    if fit.n_clusters < plan.cluster.k() {
+        tracing::warn!(
+            partition = %key,
+            k = plan.cluster.k(),
+            n_clusters = fit.n_clusters,
+            "k capped at the number of documents with terms"
+        );
+    }
+    let (fit, merge) = cluster::merge_fit(&vectorized.matrix, fit, &plan.cluster);
+    if let Some(o) = &merge {
+        info!(partition = %key, n_before = o.n_before, n_after = o.n_after, refine_rounds = o.refine_rounds, "merged close clusters");
+    }
+    seconds.cluster = t.elapsed().as_secs_f64();
+    info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
+
+    let t = Instant::now();
+    let keywords = label::keywords(&fit.centroids, &fit.sizes, &plan.keywords);
+    seconds.keywords = t.elapsed().as_secs_f64();
+    Clustered {
+        key,
+        vectorized,
+        fit,
+        merge,
+        keywords,
+        seconds,
+    }
+}
+
+impl Clustered {
+    /// The manifest's entry for this clustering; `write_seconds` is how long its tables took.
+    pub(super) fn report(&self, k_requested: usize, write_seconds: f64) -> ClusteringReport {
+        let (fit, vectorized) = (&self.fit, &self.vectorized);
+        let k = fit.n_clusters;
+        ClusteringReport {
+            key: self.key.to_string(),
+            n_docs: vectorized.matrix.rows(),
+            n_empty_docs: vectorized.n_empty,
+            n_terms: vectorized.vocabulary.len(),
+            nnz: vectorized.matrix.nnz(),
+            k_requested,
+            n_clusters: k,
+            n_iter: fit.n_iter,
+            objective: fit.objective.clone(),
+            init: fit.init.clone(),
+            n_reseeded: fit.n_reseeded,
+            mean_centroid_nnz: if k == 0 {
+                0.0
+            } else {
+                (0..k).map(|c| fit.centroids.nnz(c)).sum::<usize>() as f64 / k as f64
+            },
+            merge: self.merge.clone(),
+            clusters: cluster_reports(fit),
+            seconds: StageSeconds {
+                write: write_seconds,
+                ..self.seconds
+            },
+        }
+    }
+}
+
+/// Per-cluster size, mean similarity and share of ambiguous members.
+fn cluster_reports(fit: &KMeansFit) -> Vec<ClusterReport> {
+    let k = fit.n_clusters;
+    let mut sum = vec![0.0f64; k];
+    let mut ambiguous = vec![0u64; k];
+    for ((&l, &s), &s2) in fit
+        .labels
+        .iter()
+        .zip(&fit.similarity)
+        .zip(&fit.second_similarity)
+    {
+        if l >= 0 {
+            sum[l as usize] += f64::from(s);
+            ambiguous[l as usize] += u64::from(k > 1 && s - s2 <= AMBIGUITY_MARGIN);
+        }
+    }
+    (0..k)
+        .map(|c| {
+            let size = fit.sizes[c];
+            let share = |x: f64| if size == 0 { 0.0 } else { x / size as f64 };
+            ClusterReport {
+                cluster: c as i32,
+                size,
+                mean_similarity: share(sum[c]),
+                ambiguous_share: share(ambiguous[c] as f64),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! A clustering as record batches: the rows of the `labels`, `centroids`, `keywords` and
+//! `similarity` tables, in the schemas of [`crate::io::Table`].
+//!
+//! Everything here is in memory; the runner writes the batches to staging and commits them.
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+
+use super::pipeline::{Clustered, Loaded};
+use crate::cluster;
+use crate::io::write::{batch, f32s, i32s, i64s, strings};
+use crate::io::{OutputError, Table};
+
+fn batch_error(table: Table) -> impl FnOnce(arrow::error::ArrowError) -> OutputError {
+    move |source| OutputError::Batch {
+        table: table.name(),
+        source,
+    }
+}
+
+/// The labels of one loaded partition: its documents are rows `start..` of the clustering.
+pub(super) fn labels(
+    loaded: &Loaded<'_>,
+    clustered: &Clustered,
+    start: usize,
+) -> Result<RecordBatch, OutputError> {
+    let n = loaded.ids.len();
+    let fit = &clustered.fit;
+    let ids = cast(&loaded.ids, &DataType::Utf8).map_err(batch_error(Table::Labels))?;
+    debug_assert!(ids.as_any().downcast_ref::<StringArray>().is_some());
+    batch(
+        Table::Labels,
+        vec![
+            ids,
+            i32s(fit.labels[start..start + n].to_vec()),
+            f32s(fit.similarity[start..start + n].to_vec()),
+        ],
+    )
+    .map_err(batch_error(Table::Labels))
+}
+
+/// The non-zero centroid entries, cluster by cluster, by increasing term id.
+pub(super) fn centroids(c: &Clustered) -> Result<RecordBatch, OutputError> {
+    let (fit, vocabulary) = (&c.fit, &c.vectorized.vocabulary);
+    let (mut cl, mut size, mut term, mut weight) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for cluster in 0..fit.n_clusters {
+        let row = fit.centroids.row(cluster);
+        for (&j, &w) in row.indices.iter().zip(row.values) {
+            cl.push(cluster as i32);
+            size.push(fit.sizes[cluster] as i64);
+            term.push(vocabulary.term(j as usize));
+            weight.push(w);
+        }
+    }
+    batch(
+        Table::Centroids,
+        vec![i32s(cl), i64s(size), strings(term), f32s(weight)],
+    )
+    .map_err(batch_error(Table::Centroids))
+}
+
+/// The keywords of every cluster, by rank.
+pub(super) fn keywords(c: &Clustered) -> Result<RecordBatch, OutputError> {
+    let (keywords, vocabulary) = (&c.keywords, &c.vectorized.vocabulary);
+    batch(
+        Table::Keywords,
+        vec![
+            i32s(keywords.iter().map(|k| k.cluster as i32).collect()),
+            i32s(keywords.iter().map(|k| k.rank as i32).collect()),
+            strings(keywords.iter().map(|k| vocabulary.term(k.term_idx))),
+            f32s(keywords.iter().map(|k| k.score).collect()),
+            f32s(keywords.iter().map(|k| k.coverage).collect()),
+        ],
+    )
+    .map_err(batch_error(Table::Keywords))
+}
+
+/// Pairwise centroid cosine, `cluster_a < cluster_b`.
+pub(super) fn similarity(c: &Clustered) -> Result<RecordBatch, OutputError> {
+    let table = cluster::similarity_table(&c.fit.centroids);
+    batch(
+        Table::Similarity,
+        vec![
+            i32s(table.iter().map(|r| r.0).collect()),
+            i32s(table.iter().map(|r| r.1).collect()),
+            f32s(table.iter().map(|r| r.2).collect()),
+        ],
+    )
+    .map_err(batch_error(Table::Similarity))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, StringViewArray};
+    use arrow::datatypes::{Float32Type, Int32Type};
+
+    use super::*;
+    use crate::io::{Partition, PartitionKey};
+    use crate::job::manifest::StageSeconds;
+    use crate::job::pipeline::cluster_vectorized;
+    use crate::job::{JobPlan, JobSpec};
+
+    const SPEC: &str = "[input]\npath = \"in\"\n[vectorize]\nmin_df = 1\nmax_df = 1.0\n\
+                        stopwords = \"none\"\n[cluster]\nk = 2\nn_init = 1\n[output]\npath = \"out\"\n";
+    const TEXTS: [&str; 5] = [
+        "apple banana apple",
+        "banana apple fruit",
+        "engine wheel road",
+        "road engine car",
+        "",
+    ];
+
+    fn clustered() -> (JobPlan, Clustered) {
+        let spec = JobSpec::parse(std::path::Path::new("job.toml"), SPEC, &[] as &[&str]).unwrap();
+        let plan = JobPlan {
+            vectorize: spec.vectorize.check().unwrap(),
+            cluster: spec.cluster.check().unwrap(),
+            keywords: spec.keywords.check().unwrap(),
+            dataset: crate::io::Dataset {
+                root: "in".into(),
+                partition_keys: vec!["dt".into()],
+                partitions: Vec::new(),
+            },
+            spec,
+        };
+        let vectorized = crate::text::fit_transform(&plan.vectorize, &TEXTS);
+        let key = PartitionKey(vec![("dt".into(), "a".into())]);
+        let c = cluster_vectorized(&plan, None, key, vectorized, StageSeconds::default());
+        (plan, c)
+    }
+
+    #[test]
+    fn labels_hold_one_row_per_document_of_the_partition() {
+        let (_, c) = clustered();
+        let partition = Partition {
+            key: c.key.clone(),
+            files: Vec::new(),
+            problem: None,
+        };
+        // The partition holds the last three documents of the clustering.
+        let loaded = Loaded {
+            partition: &partition,
+            ids: StringViewArray::from_iter_values(["c", "d", "e"]),
+            texts: StringViewArray::new_null(0),
+            n_null: 0,
+            seconds_read: 0.0,
+        };
+        let b = labels(&loaded, &c, 2).unwrap();
+        assert_eq!(b.schema(), Table::Labels.schema());
+        let cluster = b.column(1).as_primitive::<Int32Type>();
+        assert_eq!(b.column(0).as_string::<i32>().value(2), "e");
+        assert_eq!(cluster.values(), &c.fit.labels[2..]);
+        // The empty document is labelled -1 with similarity 0.
+        assert_eq!(cluster.value(2), -1);
+        assert_eq!(b.column(2).as_primitive::<Float32Type>().value(2), 0.0);
+        assert_ne!(cluster.value(0), c.fit.labels[0]);
+    }
+
+    #[test]
+    fn cluster_tables_follow_the_centroids() {
+        let (_, c) = clustered();
+        let k = c.fit.n_clusters;
+        assert_eq!(k, 2);
+        let nnz: usize = (0..k).map(|i| c.fit.centroids.nnz(i)).sum();
+        let b = centroids(&c).unwrap();
+        assert_eq!((b.num_rows(), b.schema()), (nnz, Table::Centroids.schema()));
+        let terms: Vec<&str> = b.column(2).as_string::<i32>().iter().flatten().collect();
+        assert!(terms.contains(&"apple") && terms.contains(&"road"), "{terms:?}");
+        let s = similarity(&c).unwrap();
+        assert_eq!(s.num_rows(), k * (k - 1) / 2);
+        assert!(s.column(2).as_primitive::<Float32Type>().value(0).abs() < 1e-6);
+        let kw = keywords(&c).unwrap();
+        assert_eq!(kw.schema(), Table::Keywords.schema());
+        assert_eq!(kw.num_rows(), c.keywords.len());
+        assert!(kw.num_rows() >= k);
+    }
+}

@@ -1,0 +1,241 @@
+//! The `[vectorize]` parameters: as written (`VectorizeParams`), then checked
+//! (`ValidVectorizeParams`, which holds the built [`Analyzer`] and the stop words).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::tokenize::{Analyzer, Tokenizer};
+
+const ENGLISH_STOPWORDS: &str = include_str!("stopwords_english.txt");
+
+/// Which tokeniser the `[vectorize]` section selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerKind {
+    /// Unicode words.
+    Word,
+    /// Character n-grams within words.
+    CharNgrams,
+}
+
+/// A document-frequency bound: an integer is a document count, a float in `[0, 1]` a fraction
+/// of the documents (as in scikit-learn and Spark).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DfBound {
+    /// A number of documents.
+    Count(u64),
+    /// A fraction of the documents.
+    Fraction(f64),
+}
+
+impl DfBound {
+    pub(super) fn as_count(self, n_docs: usize) -> f64 {
+        match self {
+            DfBound::Count(c) => c as f64,
+            DfBound::Fraction(f) => f * n_docs as f64,
+        }
+    }
+}
+
+/// The `[vectorize]` section as written by the user. See the README for each key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorizeParams {
+    /// `word` or `char_ngrams`.
+    pub tokenizer: TokenizerKind,
+    /// Shortest word kept by the `word` tokeniser, in characters.
+    pub min_token_len: usize,
+    /// Shortest n-gram of the `char_ngrams` tokeniser.
+    pub ngram_min: usize,
+    /// Longest n-gram of the `char_ngrams` tokeniser.
+    pub ngram_max: usize,
+    /// `english` (built in), `none`, or the path of a file with one word per line.
+    pub stopwords: String,
+    /// Drop terms in fewer documents than this.
+    pub min_df: DfBound,
+    /// Drop terms in more documents than this.
+    pub max_df: DfBound,
+    /// Keep at most this many terms, the most frequent ones.
+    pub max_features: Option<usize>,
+    /// Use `1 + ln(tf)` instead of the raw count.
+    pub sublinear_tf: bool,
+    /// Add 1 to the smoothed idf (scikit-learn) or not (Spark).
+    pub idf_add_one: bool,
+}
+
+impl Default for VectorizeParams {
+    fn default() -> Self {
+        Self {
+            tokenizer: TokenizerKind::Word,
+            min_token_len: 2,
+            ngram_min: 2,
+            ngram_max: 3,
+            stopwords: "english".to_owned(),
+            min_df: DfBound::Count(2),
+            max_df: DfBound::Fraction(0.5),
+            max_features: None,
+            sublinear_tf: true,
+            idf_add_one: false,
+        }
+    }
+}
+
+/// A rule of [`VectorizeParams`] that a value breaks.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorizeParamError {
+    #[error("`vectorize.min_token_len` must be at least 1, got {0}")]
+    MinTokenLen(usize),
+    #[error("`vectorize.ngram_min` must be at least 1 and at most `ngram_max`, got {min}..{max}")]
+    NgramRange { min: usize, max: usize },
+    #[error(
+        "`vectorize.{key}` is a fraction {value} outside [0, 1]\nhint: write an integer for a document count"
+    )]
+    DfFraction { key: &'static str, value: f64 },
+    #[error("`vectorize.min_df` ({min:?}) is above `vectorize.max_df` ({max:?})")]
+    DfOrder { min: DfBound, max: DfBound },
+    #[error("`vectorize.max_features` must be at least 1")]
+    MaxFeatures,
+    #[error("cannot read stop-word file `{}`", path.display())]
+    StopwordsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checked vectoriser parameters; build with [`VectorizeParams::check`].
+#[derive(Debug, Clone)]
+pub struct ValidVectorizeParams {
+    analyzer: Analyzer,
+    pub(super) min_df: DfBound,
+    pub(super) max_df: DfBound,
+    pub(super) max_features: Option<usize>,
+    pub(super) sublinear_tf: bool,
+    pub(super) idf_add_one: bool,
+}
+
+impl ValidVectorizeParams {
+    /// The tokeniser and stop words.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+}
+
+impl VectorizeParams {
+    /// Checks every rule, returning all the broken ones. Reads the stop-word file if one is set.
+    pub fn check(&self) -> Result<ValidVectorizeParams, Vec<VectorizeParamError>> {
+        let mut errors = Vec::new();
+        if self.min_token_len < 1 {
+            errors.push(VectorizeParamError::MinTokenLen(self.min_token_len));
+        }
+        if self.ngram_min < 1 || self.ngram_min > self.ngram_max {
+            errors.push(VectorizeParamError::NgramRange {
+                min: self.ngram_min,
+                max: self.ngram_max,
+            });
+        }
+        for (key, bound) in [("min_df", self.min_df), ("max_df", self.max_df)] {
+            if let DfBound::Fraction(value) = bound
+                && !(0.0..=1.0).contains(&value)
+            {
+                errors.push(VectorizeParamError::DfFraction { key, value });
+            }
+        }
+        let same_kind_and_inverted = match (self.min_df, self.max_df) {
+            (DfBound::Count(a), DfBound::Count(b)) => a > b,
+            (DfBound::Fraction(a), DfBound::Fraction(b)) => a > b,
+            _ => false,
+        };
+        if same_kind_and_inverted {
+            errors.push(VectorizeParamError::DfOrder {
+                min: self.min_df,
+                max: self.max_df,
+            });
+        }
+        if self.max_features == Some(0) {
+            errors.push(VectorizeParamError::MaxFeatures);
+        }
+        let stopwords: Vec<String> = match self.stopwords.as_str() {
+            "english" => ENGLISH_STOPWORDS.lines().map(str::to_owned).collect(),
+            "none" => Vec::new(),
+            path => match fs_err::read_to_string(path) {
+                Ok(text) => text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect(),
+                Err(source) => {
+                    errors.push(VectorizeParamError::StopwordsFile {
+                        path: path.into(),
+                        source,
+                    });
+                    Vec::new()
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let tokenizer = match self.tokenizer {
+            TokenizerKind::Word => Tokenizer::Word {
+                min_len: self.min_token_len,
+            },
+            TokenizerKind::CharNgrams => Tokenizer::CharNgrams {
+                min: self.ngram_min,
+                max: self.ngram_max,
+            },
+        };
+        Ok(ValidVectorizeParams {
+            analyzer: Analyzer::new(tokenizer, stopwords),
+            min_df: self.min_df,
+            max_df: self.max_df,
+            max_features: self.max_features,
+            sublinear_tf: self.sublinear_tf,
+            idf_add_one: self.idf_add_one,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_param_rule_is_checked() {
+        let bad = |f: fn(&mut VectorizeParams)| {
+            let mut p = VectorizeParams::default();
+            f(&mut p);
+            p.check().unwrap_err()
+        };
+        assert!(matches!(
+            bad(|p| p.min_token_len = 0)[..],
+            [VectorizeParamError::MinTokenLen(0)]
+        ));
+        assert!(matches!(
+            bad(|p| p.ngram_min = 4)[..],
+            [VectorizeParamError::NgramRange { .. }]
+        ));
+        assert!(matches!(
+            bad(|p| p.max_df = DfBound::Fraction(1.5))[..],
+            [VectorizeParamError::DfFraction { key: "max_df", .. }]
+        ));
+        assert!(matches!(
+            bad(|p| {
+                p.min_df = DfBound::Count(5);
+                p.max_df = DfBound::Count(3);
+            })[..],
+            [VectorizeParamError::DfOrder { .. }]
+        ));
+        assert!(matches!(
+            bad(|p| p.max_features = Some(0))[..],
+            [VectorizeParamError::MaxFeatures]
+        ));
+        assert!(matches!(
+            bad(|p| p.stopwords = "/nonexistent/stop.txt".into())[..],
+            [VectorizeParamError::StopwordsFile { .. }]
+        ));
+    }
+}

@@ -1,0 +1,308 @@
+//! TF-IDF: the counted documents weighted against the vocabulary, into L2-normalised CSR rows.
+//!
+//! [`fit_transform`] is the whole of vectorising: count ([`super::counts`]), select the
+//! vocabulary and idf ([`super::vocabulary`]), then remap each chunk to vocabulary columns
+//! and weight it in parallel, straight into the CSR arrays. `tf` is the raw count or
+//! `1 + ln(count)` (`sublinear_tf`); rows are L2-normalised, and a row with no kept terms
+//! stays empty.
+//!
+//! # Parallelism
+//! Chunk boundaries do not depend on the thread count and merges run in chunk order, so the
+//! output is bit-identical for any number of threads.
+
+use rayon::prelude::*;
+
+use super::counts::{ChunkCounts, Counted, Merged, count, merge_dictionaries};
+use super::params::ValidVectorizeParams;
+use super::vocabulary::{self, Selection, Vocabulary};
+use crate::sparse::{self, Csr};
+
+/// A fitted TF-IDF model and the matrix of the documents it was fitted on.
+#[derive(Debug)]
+pub struct Vectorized {
+    /// One L2-normalised row per input document.
+    pub matrix: Csr,
+    /// Terms in column order.
+    pub vocabulary: Vocabulary,
+    /// Inverse document frequency per column.
+    pub idf: Vec<f32>,
+    /// Documents whose row is empty (no kept term).
+    pub n_empty: usize,
+}
+
+/// Fits a vocabulary and idf on `texts` and returns their TF-IDF rows, in input order.
+pub fn fit_transform(params: &ValidVectorizeParams, texts: &[&str]) -> Vectorized {
+    count(params, texts).fit_transform(params)
+}
+
+impl Counted {
+    /// Fits the vocabulary and idf on the counted documents and returns their TF-IDF rows:
+    /// the second half of [`fit_transform`]. `params` must be the ones the documents were
+    /// counted with.
+    pub fn fit_transform(self, params: &ValidVectorizeParams) -> Vectorized {
+        let Counted { n_docs, chunks } = self;
+        let t = std::time::Instant::now();
+
+        let merged = merge_dictionaries(&chunks);
+        let Merged {
+            global_terms,
+            df,
+            total,
+            remaps,
+        } = merged;
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            n_distinct = global_terms.len(),
+            "merged chunk dictionaries"
+        );
+        let t = std::time::Instant::now();
+
+        let Selection {
+            vocabulary,
+            idf,
+            column_of,
+        } = vocabulary::select(params, n_docs, &global_terms, &df, &total);
+        drop(global_terms);
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            "selected the vocabulary"
+        );
+        let t = std::time::Instant::now();
+
+        // Weight and normalise rows in two passes, straight into the CSR arrays: count each
+        // row's kept terms, then fill each chunk's slice in parallel.
+        let kept_in = |chunk: &ChunkCounts, remap: &[u32], start: usize, end: usize| {
+            chunk.term_ids[start..end]
+                .iter()
+                .filter(|&&local| kept_column(remap, &column_of, &idf, local).is_some())
+                .count()
+        };
+        let row_lengths: Vec<Vec<usize>> = chunks
+            .par_iter()
+            .zip(&remaps)
+            .map(|(chunk, remap)| {
+                let mut start = 0usize;
+                chunk
+                    .row_lengths
+                    .iter()
+                    .map(|&len| {
+                        let end = start + len as usize;
+                        let kept = kept_in(chunk, remap, start, end);
+                        start = end;
+                        kept
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut indptr = Vec::with_capacity(n_docs + 1);
+        indptr.push(0usize);
+        let mut n_empty = 0;
+        for &len in row_lengths.iter().flatten() {
+            n_empty += usize::from(len == 0);
+            indptr.push(indptr.last().unwrap() + len);
+        }
+        let nnz = *indptr.last().unwrap();
+        let mut indices = vec![0u32; nnz];
+        let mut data = vec![0.0f32; nnz];
+        let mut slices = Vec::with_capacity(chunks.len());
+        let (mut rest_i, mut rest_d) = (indices.as_mut_slice(), data.as_mut_slice());
+        for lengths in &row_lengths {
+            let n: usize = lengths.iter().sum();
+            let (i, ri) = rest_i.split_at_mut(n);
+            let (d, rd) = rest_d.split_at_mut(n);
+            slices.push((i, d));
+            (rest_i, rest_d) = (ri, rd);
+        }
+        let tf = TfTable::new(params.sublinear_tf);
+        chunks
+            .par_iter()
+            .zip(&remaps)
+            .zip(slices)
+            .for_each(|((chunk, remap), (indices, data))| {
+                weight_chunk(chunk, remap, &column_of, &idf, &tf, indices, data)
+            });
+        drop(chunks);
+        let matrix = Csr::new((n_docs, vocabulary.len()), indptr, indices, data);
+        tracing::debug!(
+            seconds = t.elapsed().as_secs_f64(),
+            "weighted and normalised rows"
+        );
+        Vectorized {
+            matrix,
+            vocabulary,
+            idf,
+            n_empty,
+        }
+    }
+}
+
+/// Term frequency weights, looked up for small counts: `count` or `1 + ln(count)`.
+struct TfTable {
+    sublinear: bool,
+    small: Vec<f32>,
+}
+
+impl TfTable {
+    const SMALL: u32 = 256;
+
+    fn new(sublinear: bool) -> Self {
+        let small = (0..Self::SMALL)
+            .map(|c| Self::compute(sublinear, c))
+            .collect();
+        Self { sublinear, small }
+    }
+
+    fn compute(sublinear: bool, count: u32) -> f32 {
+        if sublinear {
+            1.0 + (count as f32).ln()
+        } else {
+            count as f32
+        }
+    }
+
+    #[inline]
+    fn get(&self, count: u32) -> f32 {
+        match self.small.get(count as usize) {
+            Some(&w) => w,
+            None => Self::compute(self.sublinear, count),
+        }
+    }
+}
+
+/// The column of a chunk's local term, when the term is in the vocabulary and weighs more than
+/// zero (an idf of 0 gives a zero weight, which is not stored).
+#[inline]
+fn kept_column(remap: &[u32], column_of: &[u32], idf: &[f32], local: u32) -> Option<u32> {
+    let column = column_of[remap[local as usize] as usize];
+    (column != u32::MAX && idf[column as usize] != 0.0).then_some(column)
+}
+
+/// Writes the weighted, sorted and L2-normalised rows of one chunk into its slices of the CSR
+/// arrays (sized by the counting pass).
+fn weight_chunk(
+    chunk: &ChunkCounts,
+    remap: &[u32],
+    column_of: &[u32],
+    idf: &[f32],
+    tf: &TfTable,
+    indices: &mut [u32],
+    data: &mut [f32],
+) {
+    let mut row: Vec<(u32, f32)> = Vec::new();
+    let (mut start, mut out) = (0usize, 0usize);
+    for &len in &chunk.row_lengths {
+        let end = start + len as usize;
+        row.clear();
+        for (&local, &count) in chunk.term_ids[start..end]
+            .iter()
+            .zip(&chunk.counts[start..end])
+        {
+            if let Some(column) = kept_column(remap, column_of, idf, local) {
+                row.push((column, tf.get(count) * idf[column as usize]));
+            }
+        }
+        row.sort_unstable_by_key(|&(c, _)| c);
+        for (k, &(c, w)) in row.iter().enumerate() {
+            indices[out + k] = c;
+            data[out + k] = w;
+        }
+        sparse::normalize(&mut data[out..out + row.len()]);
+        out += row.len();
+        start = end;
+    }
+    debug_assert_eq!(out, data.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::{DfBound, VectorizeParams};
+
+    fn params(min_df: DfBound, max_df: DfBound) -> ValidVectorizeParams {
+        VectorizeParams {
+            stopwords: "none".into(),
+            min_df,
+            max_df,
+            sublinear_tf: false,
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    #[test]
+    fn tfidf_matches_hand_computed_values() {
+        // n = 3; df(apple) = 2, df(banana) = 1, df(cherry) = 1.
+        let texts = ["apple apple banana", "apple cherry", "zz"];
+        let v = fit_transform(&params(DfBound::Count(1), DfBound::Fraction(1.0)), &texts);
+        assert_eq!(v.vocabulary.terms(), &["apple", "banana", "cherry", "zz"]);
+        assert_eq!(v.vocabulary.df(), &[2, 1, 1, 1]);
+        let idf_apple = (4.0f64 / 3.0).ln();
+        let idf_rare = (4.0f64 / 2.0).ln();
+        assert!((f64::from(v.idf[0]) - idf_apple).abs() < 1e-6);
+        assert!((f64::from(v.idf[1]) - idf_rare).abs() < 1e-6);
+        // Row 0: apple tf 2, banana tf 1.
+        let (a, b) = (2.0 * idf_apple, idf_rare);
+        let norm = (a * a + b * b).sqrt();
+        let r0 = sparse::row(&v.matrix, 0);
+        assert_eq!(r0.indices, &[0, 1]);
+        assert!((f64::from(r0.values[0]) - a / norm).abs() < 1e-6);
+        assert!((f64::from(r0.values[1]) - b / norm).abs() < 1e-6);
+        sparse::check_invariants(&v.matrix).unwrap();
+    }
+
+    #[test]
+    fn sublinear_tf_and_idf_add_one() {
+        let p = VectorizeParams {
+            stopwords: "none".into(),
+            min_df: DfBound::Count(1),
+            max_df: DfBound::Fraction(1.0),
+            sublinear_tf: true,
+            idf_add_one: true,
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let v = fit_transform(&p, &["aa aa aa bb", "bb"]);
+        let idf_aa = (3.0f64 / 2.0).ln() + 1.0;
+        let idf_bb = (3.0f64 / 3.0).ln() + 1.0;
+        assert!((f64::from(v.idf[0]) - idf_aa).abs() < 1e-6);
+        assert!((f64::from(v.idf[1]) - idf_bb).abs() < 1e-6);
+        let a = (1.0 + 3.0f64.ln()) * idf_aa;
+        let b = idf_bb;
+        let r0 = sparse::row(&v.matrix, 0);
+        assert!((f64::from(r0.values[0]) - a / (a * a + b * b).sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn documents_without_kept_terms_are_empty_rows() {
+        let v = fit_transform(
+            &params(DfBound::Count(2), DfBound::Fraction(1.0)),
+            &["shared alone", "shared", "", "nothing here"],
+        );
+        assert_eq!(v.matrix.rows(), 4);
+        assert_eq!(v.n_empty, 2);
+        assert_eq!(sparse::row(&v.matrix, 2).nnz(), 0);
+    }
+
+    #[test]
+    fn output_does_not_depend_on_chunking_or_threads() {
+        let texts: Vec<String> = (0..3000)
+            .map(|i| format!("w{} w{} w{} common", i % 7, i % 13, i % 101))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let p = params(DfBound::Count(1), DfBound::Fraction(1.0));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| fit_transform(&p, &refs));
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+            .install(|| fit_transform(&p, &refs));
+        assert_eq!(one.matrix, two.matrix);
+        assert_eq!(one.vocabulary, two.vocabulary);
+    }
+}
