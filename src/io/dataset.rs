@@ -23,7 +23,7 @@ use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 
-use super::InputError;
+use super::{InputError, Unreadable, error_chain};
 
 /// Value every partition key takes in the outputs of a `global` run.
 pub const ALL_PARTITIONS: &str = "__all__";
@@ -200,7 +200,7 @@ impl Dataset {
                 Partition {
                     key,
                     files,
-                    problem: problem.map(|p| p.to_string()),
+                    problem: problem.map(|p| error_chain(&p)),
                 }
             })
             .collect();
@@ -354,19 +354,19 @@ fn check_footer(
     id_column: &str,
     text_column: &str,
 ) -> Result<u64, InputError> {
-    let unreadable = |message: String| InputError::CorruptFile {
+    let unreadable = |reason: Unreadable| InputError::CorruptFile {
         path: path.into(),
-        message,
+        reason,
     };
     if file.metadata()?.len() == 0 {
-        return Err(unreadable("the file is empty (0 bytes)".into()));
+        return Err(unreadable(Unreadable::Empty));
     }
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(file)
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(|e| unreadable(e.into()))?;
     let file_meta = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(|e| unreadable(e.into()))?;
     for column in [id_column, text_column] {
         match schema.field_with_name(column) {
             Err(_) => {

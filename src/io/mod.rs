@@ -45,8 +45,12 @@ pub enum InputError {
     UnknownPartitionKey { key: String, keys: Vec<String> },
     #[error("no partition under `{}` matches {filter:?}", path.display())]
     NoMatchingPartition { path: PathBuf, filter: Vec<String> },
-    #[error("`{}` is not a readable Parquet file: {message}", path.display())]
-    CorruptFile { path: PathBuf, message: String },
+    #[error("`{}` is not a readable Parquet file", path.display())]
+    CorruptFile {
+        path: PathBuf,
+        #[source]
+        reason: Unreadable,
+    },
     #[error("`{}` has no column `{column}`; its columns are {available:?}\nhint: set `input.text_column` or `input.id_column`", path.display())]
     MissingColumn {
         path: PathBuf,
@@ -59,13 +63,49 @@ pub enum InputError {
         column: String,
         found: String,
     },
-    #[error("cannot read `{}`: {message}", path.display())]
-    Scan { path: PathBuf, message: String },
+    #[error("cannot read {what} ({n_files} files) under `{}`", path.display())]
+    Scan {
+        path: PathBuf,
+        what: String,
+        n_files: usize,
+        #[source]
+        source: polars::error::PolarsError,
+    },
     #[error(transparent)]
     Io {
         #[from]
         source: std::io::Error,
     },
+}
+
+/// Why a Parquet file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the file is empty (0 bytes)")]
+    Empty,
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("column `{column}` is {found}, expected {expected}")]
+    ColumnType {
+        column: String,
+        found: String,
+        expected: String,
+    },
+}
+
+/// `error` and its sources, joined by `: ` (what `{:#}` prints for an `anyhow` error), for
+/// messages that are stored rather than printed: a failed partition's `error` in the manifest.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 impl InputError {

@@ -11,7 +11,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray, make_array};
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
 use polars::prelude::*;
 
-use super::InputError;
+use super::{InputError, Unreadable};
 use super::dataset::Partition;
 use super::write::Table;
 
@@ -52,12 +52,14 @@ pub fn read_files(
     id_column: &str,
     text_column: &str,
 ) -> Result<Documents, InputError> {
-    let scan_error = |e: PolarsError| InputError::Scan {
+    let scan_error = |source: PolarsError| InputError::Scan {
         path: paths
             .first()
             .map(|p| p.parent().unwrap_or(p).to_path_buf())
             .unwrap_or_default(),
-        message: format!("reading {what} ({} files): {e}", paths.len()),
+        what: what.to_owned(),
+        n_files: paths.len(),
+        source,
     };
     let paths: Vec<PlRefPath> = paths
         .iter()
@@ -122,9 +124,9 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let corrupt = |message: String| InputError::CorruptFile {
+    let corrupt = |reason: Unreadable| InputError::CorruptFile {
         path: path.to_path_buf(),
-        message,
+        reason,
     };
     if !path.exists() {
         return Err(InputError::PathNotFound {
@@ -133,7 +135,7 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
     }
     let file = fs_err::File::open(path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
-        .map_err(|e| corrupt(e.to_string()))?;
+        .map_err(|e| corrupt(e.into()))?;
     let found = builder.schema().clone();
     let wanted = table.schema();
     let mut indices = Vec::with_capacity(wanted.fields().len());
@@ -146,12 +148,11 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
             });
         };
         if f.data_type() != field.data_type() {
-            return Err(corrupt(format!(
-                "column `{}` is {}, expected {}",
-                field.name(),
-                f.data_type(),
-                field.data_type()
-            )));
+            return Err(corrupt(Unreadable::ColumnType {
+                column: field.name().clone(),
+                found: f.data_type().to_string(),
+                expected: field.data_type().to_string(),
+            }));
         }
         indices.push(i);
     }
@@ -159,8 +160,8 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
     let reader = builder
         .with_projection(mask)
         .build()
-        .map_err(|e| corrupt(e.to_string()))?;
+        .map_err(|e| corrupt(e.into()))?;
     reader
-        .map(|b| b.map_err(|e| corrupt(e.to_string())))
+        .map(|b| b.map_err(|e| corrupt(e.into())))
         .collect()
 }

@@ -39,7 +39,7 @@ use crate::cluster::Scope;
 use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
 use crate::io::lock::RunLocks;
 use crate::io::write::write_parquet;
-use crate::io::{OutputError, Partition, PartitionKey, Table};
+use crate::io::{OutputError, Partition, PartitionKey, Table, error_chain};
 
 /// How to run.
 #[derive(Clone, Copy, Default)]
@@ -353,10 +353,10 @@ fn panic_failure(payload: &(dyn std::any::Any + Send)) -> Outcome {
     }
 }
 
-/// The failure of an error.
+/// The failure of an error, its causes included.
 fn failure(error: &JobError) -> Outcome {
     Outcome::Failed {
-        message: error.to_string(),
+        message: error_chain(error),
         user_error: error.is_user_error(),
     }
 }
