@@ -441,7 +441,7 @@ mod tests {
         }
 
         #[test]
-        fn partition_filters_accept_exactly_key_value_arguments(args in proptest::collection::vec(".{0,12}", 0..4)) {
+        fn partition_filters_accept_exactly_key_value_arguments(args in proptest::collection::vec("[a-z=]{0,6}|.{0,12}", 0..4)) {
             let valid = |a: &String| a.split_once('=').is_some_and(|(k, v)| !k.is_empty() && !v.is_empty());
             match PartitionFilter::parse(&args) {
                 Ok(filter) => {

@@ -4,6 +4,7 @@
 mod airflow;
 mod bad_input;
 mod determinism;
+mod exit_codes;
 mod jobs;
 mod production;
 mod report;
