@@ -199,6 +199,25 @@ impl VectorizeParams {
     }
 }
 
+/// Parameters for tests elsewhere in `text`.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::*;
+
+    /// No stop words, raw counts, the given df bounds.
+    pub(in crate::text) fn plain(min_df: DfBound, max_df: DfBound) -> ValidVectorizeParams {
+        VectorizeParams {
+            stopwords: "none".into(),
+            min_df,
+            max_df,
+            sublinear_tf: false,
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

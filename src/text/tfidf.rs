@@ -216,19 +216,8 @@ fn weight_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::params::testing::plain as params;
     use crate::text::{DfBound, VectorizeParams};
-
-    fn params(min_df: DfBound, max_df: DfBound) -> ValidVectorizeParams {
-        VectorizeParams {
-            stopwords: "none".into(),
-            min_df,
-            max_df,
-            sublinear_tf: false,
-            ..VectorizeParams::default()
-        }
-        .check()
-        .unwrap()
-    }
 
     #[test]
     fn tfidf_matches_hand_computed_values() {

@@ -125,19 +125,8 @@ pub(super) fn select(
 
 #[cfg(test)]
 mod tests {
-    use crate::text::{DfBound, ValidVectorizeParams, VectorizeParams, fit_transform};
-
-    fn params(min_df: DfBound, max_df: DfBound) -> ValidVectorizeParams {
-        VectorizeParams {
-            stopwords: "none".into(),
-            min_df,
-            max_df,
-            sublinear_tf: false,
-            ..VectorizeParams::default()
-        }
-        .check()
-        .unwrap()
-    }
+    use crate::text::params::testing::plain as params;
+    use crate::text::{DfBound, VectorizeParams, fit_transform};
 
     #[test]
     fn df_bounds_count_and_fraction() {
