@@ -13,6 +13,7 @@ use cli::{Cli, Command, LogFormat};
 use textcluster::job::ExitStatus;
 
 fn main() -> ExitCode {
+    cli::term::ensure_standard_streams();
     limit_malloc_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -26,11 +27,14 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&cli);
+    let json = cli.log_format == LogFormat::Json;
     let result: anyhow::Result<ExitStatus> = match &cli.command {
-        Command::Run(args) => match configure_threads(args.threads) {
-            Ok(()) => cli::run::execute(args, cli.log_format == LogFormat::Json)
-                .map_err(anyhow::Error::from),
-            Err(status) => return ExitCode::from(status.code()),
+        Command::Run(args) => match configure_threads(args.threads).and_then(|()| {
+            // Only `run` holds locks and staging to clean up; other commands stop at once.
+            cli::term::handle_stop_signals().map_err(anyhow::Error::from)
+        }) {
+            Ok(()) => cli::run::execute(args, json).map_err(anyhow::Error::from),
+            Err(e) => Err(e),
         },
         Command::Plan(args) => cli::plan::execute(args)
             .map(|()| ExitStatus::Success)
@@ -40,31 +44,54 @@ fn main() -> ExitCode {
             .map(|()| ExitStatus::Success)
             .map_err(anyhow::Error::from),
     };
-    match result {
-        Ok(status) => ExitCode::from(status.code()),
+    let status = match result {
+        Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(ExitStatus::of_error(e.as_ref()).code())
+            let status = match e.downcast_ref::<UsageError>() {
+                Some(_) => ExitStatus::UserError,
+                None => ExitStatus::of_error(e.as_ref()),
+            };
+            if json {
+                tracing::error!(exit_code = status.code(), error = %format!("{e:#}"), "failed");
+            } else {
+                cli::term::print_error_line(&format!("error: {e:#}"));
+            }
+            status
         }
-    }
+    };
+    ExitCode::from(status.code())
 }
 
-/// Sizes the global rayon pool; a bad `--threads` is the user's to fix.
-fn configure_threads(threads: Option<usize>) -> Result<(), ExitStatus> {
-    let Some(n) = threads else {
+/// A bad command-line value that clap does not check: the user's to fix (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+/// Most worker threads `--threads` may ask for, per core: more only adds scheduling overhead
+/// (100,000 threads once brought a 2-core machine to a load of 3,000 with no progress).
+const THREADS_PER_CORE: usize = 4;
+
+/// Sizes the global rayon pool: at least 1, and at most [`THREADS_PER_CORE`] per core (capped
+/// with a warning).
+fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(asked) = threads else {
         return Ok(());
     };
-    if n == 0 {
-        eprintln!("error: `--threads` must be at least 1");
-        return Err(ExitStatus::UserError);
+    if asked == 0 {
+        return Err(UsageError("`--threads` must be at least 1".into()).into());
     }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let limit = THREADS_PER_CORE * cores;
+    let n = if asked > limit {
+        tracing::warn!(asked, used = limit, cores, "`--threads` capped at {THREADS_PER_CORE} per core");
+        limit
+    } else {
+        asked
+    };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
-        .map_err(|e| {
-            eprintln!("error: cannot start {n} worker threads: {e}");
-            ExitStatus::Environment
-        })
+        .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))
 }
 
 fn init_tracing(cli: &Cli) {
@@ -77,10 +104,17 @@ fn init_tracing(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| cli::term::LogWriter);
     match cli.log_format {
-        LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder
+            .with_ansi(cli::term::stderr_colour())
+            .with_target(false)
+            .init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .init(),
     }
 }
 

@@ -30,14 +30,32 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
         &args.id_column,
         &args.label_column,
     )?;
+    if evaluation.n_duplicate_label_rows > 0 {
+        super::term::print_error_line(&format!(
+            "note: {} label rows share a doc_id with another row of their partition; each was scored on its own against that id's gold label",
+            evaluation.n_duplicate_label_rows
+        ));
+    }
+    if evaluation.n_duplicate_gold_ids > 0 {
+        super::term::print_error_line(&format!(
+            "note: {} gold ids occur more than once; the first label of each was used",
+            evaluation.n_duplicate_gold_ids
+        ));
+    }
+    if evaluation.n_unmatched > 0 {
+        super::term::print_error_line(&format!(
+            "note: {} labelled documents have no gold label",
+            evaluation.n_unmatched
+        ));
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        super::term::print_line(&serde_json::to_string_pretty(&evaluation)?);
         return Ok(());
     }
-    println!(
+    super::term::print_line(&format!(
         "{:<24} {:>8} {:>9} {:>6} {:>7} {:>7} {:>7} {:>8}",
         "partition", "docs", "clusters", "gold", "NMI", "ARI", "purity", "largest"
-    );
+    ));
     let rows = if evaluation.groups.len() > 1 {
         evaluation
             .groups
@@ -48,7 +66,7 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
         evaluation.groups.iter().collect()
     };
     for s in rows {
-        println!(
+        super::term::print_line(&format!(
             "{:<24} {:>8} {:>9} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>8}",
             s.key,
             s.n_docs,
@@ -58,13 +76,7 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             s.ari,
             s.purity,
             s.largest_cluster
-        );
-    }
-    if evaluation.n_unmatched > 0 {
-        eprintln!(
-            "note: {} labelled documents have no gold label",
-            evaluation.n_unmatched
-        );
+        ));
     }
     Ok(())
 }

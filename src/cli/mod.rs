@@ -6,6 +6,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod term;
 
 use std::path::PathBuf;
 

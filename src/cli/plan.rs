@@ -14,6 +14,6 @@ pub struct PlanArgs {
 pub fn execute(args: &PlanArgs) -> Result<(), textcluster::job::JobError> {
     let plan = args.job.plan()?;
     let json = serde_json::to_string_pretty(&plan.summary()).expect("plan serialises");
-    println!("{json}");
+    super::term::print_line(&json);
     Ok(())
 }

@@ -15,7 +15,7 @@ impl Bar {
         if json_logs || !std::io::stderr().is_terminal() {
             return None;
         }
-        let bar = ProgressBar::new(0);
+        let bar = super::term::BAR.get_or_init(|| ProgressBar::new(0)).clone();
         bar.set_style(
             ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30}] {pos}/{len} partitions  {msg}",

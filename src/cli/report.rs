@@ -51,10 +51,14 @@ pub fn execute(args: &ReportArgs) -> Result<(), ReportError> {
     };
     let html = report::html::render(&loaded).map_err(std::io::Error::other)?;
     write_atomic(&args.output, html.as_bytes())?;
-    eprintln!("wrote {} ({} bytes)", args.output.display(), html.len());
+    super::term::print_error_line(&format!(
+        "wrote {} ({} bytes)",
+        args.output.display(),
+        html.len()
+    ));
     if let Some((path, json)) = pyldavis {
         write_atomic(path, &json)?;
-        eprintln!("wrote {} ({} bytes)", path.display(), json.len());
+        super::term::print_error_line(&format!("wrote {} ({} bytes)", path.display(), json.len()));
     }
     Ok(())
 }

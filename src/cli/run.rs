@@ -29,6 +29,7 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
         RunOptions {
             fail_fast: args.fail_fast,
             progress: bar.as_ref().map(|b| b as &dyn textcluster::job::Progress),
+            interrupt: Some(super::term::stop_signal()),
         },
     )?;
     let m = &summary.manifest;
@@ -42,7 +43,7 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
     }
     let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
     use textcluster::job::manifest::PartitionStatus as S;
-    println!(
+    super::term::print_line(&format!(
         "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; outputs in {}",
         m.status,
         count(S::Succeeded),
@@ -51,13 +52,16 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
         count(S::Cancelled),
         m.seconds_total,
         plan.output().display()
-    );
-    for p in m.partitions.iter().filter(|p| p.status == S::Failed) {
-        eprintln!(
-            "error: partition `{}` failed: {}",
-            p.key,
-            p.error.as_deref().unwrap_or("")
-        );
+    ));
+    // In JSON mode the runner's `partition failed` events already say this, one object each.
+    if !json_logs {
+        for p in m.partitions.iter().filter(|p| p.status == S::Failed) {
+            super::term::print_error_line(&format!(
+                "error: partition `{}` failed: {}",
+                p.key,
+                p.error.as_deref().unwrap_or("")
+            ));
+        }
     }
     Ok(summary.exit_status())
 }

@@ -42,8 +42,10 @@ pub struct ClusterParams {
     /// Stop when at most this fraction of documents changed cluster in a round.
     #[serde(default = "defaults::tol")]
     pub tol: f64,
-    /// The one seed of the job; each partition derives its own stream from it.
-    #[serde(default)]
+    /// The one seed of the job; each partition derives its own stream from it. Any `u64`: TOML
+    /// integers stop at `i64::MAX`, so larger seeds are also accepted (and written) as strings
+    /// of digits.
+    #[serde(default, with = "seed_serde")]
     pub seed: u64,
     /// `similar_cut`, `kmeans++` or `random`.
     #[serde(default = "defaults::init")]
@@ -69,6 +71,40 @@ pub struct ClusterParams {
     /// documents move to the merged centroid that fits them best.
     #[serde(default = "defaults::merge_refine")]
     pub merge_refine: bool,
+}
+
+/// A `u64` seed as a TOML/JSON integer, or as a string of digits when TOML cannot hold it.
+mod seed_serde {
+    use serde::{Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*seed) {
+            Ok(small) => s.serialize_i64(small),
+            Err(_) => s.collect_str(seed),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        struct Seed;
+        impl serde::de::Visitor<'_> for Seed {
+            type Value = u64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a whole number from 0 to {} (or a string of its digits)", u64::MAX)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
+                Ok(v)
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
+                u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<u64, E> {
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Seed)
+    }
 }
 
 mod defaults {

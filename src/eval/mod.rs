@@ -55,6 +55,12 @@ pub struct Scores {
 pub struct Evaluation {
     /// Labelled documents with no gold label (left out of the scores).
     pub n_unmatched: u64,
+    /// Label rows whose `doc_id` occurs more than once within their partition (a run with
+    /// `input.allow_duplicate_ids`); each such row is scored on its own against the gold label
+    /// of its id.
+    pub n_duplicate_label_rows: u64,
+    /// Gold ids that occur more than once; the first occurrence's label is used.
+    pub n_duplicate_gold_ids: u64,
     /// One entry per partition in `partition` scope, or one for everything in `global` scope.
     pub groups: Vec<Scores>,
     /// Document-weighted mean over `groups`.
@@ -80,12 +86,36 @@ pub fn evaluate(
     let gold_set = Dataset::discover(gold, &none, id_column, label_column)?;
 
     let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"]).map_err(query)?;
-    let gold_lf = concat_partitions(&gold_set, &[id_column, label_column])
+    let gold_all = concat_partitions(&gold_set, &[id_column, label_column])
         .map_err(query)?
         .select([
-        col(id_column).alias("doc_id"),
-        col(label_column).cast(DataType::String).alias("gold"),
-    ]);
+            col(id_column).alias("doc_id"),
+            col(label_column).cast(DataType::String).alias("gold"),
+        ]);
+    // Ids that occur more than once: label rows within a partition, and gold ids.
+    let duplicated = |lf: LazyFrame, keys: Vec<Expr>, sum_rows: bool| -> Result<u64, EvalError> {
+        let n = if sum_rows { col("n").sum() } else { len() };
+        let counted = lf
+            .group_by(keys)
+            .agg([len().alias("n")])
+            .filter(col("n").gt(lit(1)))
+            .select([n.alias("count")])
+            .collect()
+            .map_err(query)?;
+        let c = counted.column("count").map_err(query)?;
+        let c = c.cast(&DataType::UInt64).map_err(query)?;
+        Ok(c.u64().map_err(query)?.get(0).unwrap_or(0))
+    };
+    let n_duplicate_label_rows = duplicated(
+        labels_lf.clone(),
+        vec![col("__partition"), col("doc_id")],
+        true,
+    )?;
+    let n_duplicate_gold_ids = duplicated(gold_all.clone(), vec![col("doc_id")], false)?;
+    // One gold label per id, so a duplicated gold id cannot multiply the labelled rows.
+    let gold_lf = gold_all
+        .group_by([col("doc_id")])
+        .agg([col("gold").first()]);
     let n_labelled = labels.partitions.iter().map(|p| p.n_rows()).sum::<u64>();
     let counts = labels_lf
         .inner_join(gold_lf, col("doc_id"), col("doc_id"))
@@ -145,7 +175,9 @@ pub fn evaluate(
         largest_cluster: groups.iter().map(|g| g.largest_cluster).max().unwrap_or(0),
     };
     Ok(Evaluation {
-        n_unmatched: n_labelled - total,
+        n_unmatched: n_labelled.saturating_sub(total),
+        n_duplicate_label_rows,
+        n_duplicate_gold_ids,
         groups,
         summary,
     })

@@ -71,6 +71,22 @@ pub enum InputError {
         #[source]
         source: polars::error::PolarsError,
     },
+    #[error("{n_nulls} rows of `{}` have a null `{column}`\nhint: every document needs an id", path.display())]
+    NullIds {
+        path: PathBuf,
+        column: String,
+        n_nulls: usize,
+    },
+    #[error(
+        "`{}`: `{column}` value `{id}` occurs more than once in partition `{partition}`\nhint: make the ids unique, or set `input.allow_duplicate_ids = true`",
+        path.display()
+    )]
+    DuplicateId {
+        path: PathBuf,
+        partition: String,
+        column: String,
+        id: String,
+    },
     #[error(transparent)]
     Io {
         #[from]

@@ -106,12 +106,23 @@ pub fn strings<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(v))
 }
 
+/// The `created_by` of every file written, in the form parquet-mr's `VersionParser` reads
+/// (`<application> version <semver> (build <hash>)`), so Spark trusts the files' min/max
+/// statistics of string columns.
+pub const CREATED_BY: &str = concat!(
+    "textcluster version ",
+    env!("CARGO_PKG_VERSION"),
+    " (build ",
+    env!("TEXTCLUSTER_BUILD"),
+    ")"
+);
+
 fn properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid zstd level"),
         ))
-        .set_created_by(concat!("textcluster ", env!("CARGO_PKG_VERSION")).to_owned())
+        .set_created_by(CREATED_BY.to_owned())
         .build()
 }
 
@@ -155,6 +166,12 @@ mod tests {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let column = builder.metadata().row_group(0).column(0);
         assert!(matches!(column.compression(), Compression::ZSTD(_)));
+        let created_by = builder.metadata().file_metadata().created_by().unwrap();
+        assert_eq!(created_by, CREATED_BY);
+        let (app, rest) = created_by.split_once(" version ").unwrap();
+        let (version, build) = rest.split_once(" (build ").unwrap();
+        assert_eq!((app, version), ("textcluster", env!("CARGO_PKG_VERSION")));
+        assert!(build.ends_with(')') && build.len() > 1, "{created_by}");
         assert_eq!(builder.schema().as_ref(), Table::Labels.schema().as_ref());
         let read: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
         assert_eq!(read, vec![b]);

@@ -8,6 +8,7 @@
 //! | 1 | bad spec, arguments or input | no: fix it first |
 //! | 2 | environmental or unexpected failure (disk, permissions, a lock held by a live run) | yes |
 //! | 3 | some partitions failed, the others were committed (listed in the manifest) | after fixing them |
+//! | 130, 143 | stopped by SIGINT or SIGTERM: no partition started after it, locks and staging removed | yes |
 
 use super::manifest::{Manifest, ManifestError, PartitionStatus, RunStatus};
 use super::{JobError, SpecError};
@@ -27,6 +28,8 @@ pub enum ExitStatus {
     Environment,
     /// 3: some partitions failed and the others were committed.
     Partial,
+    /// 128 + the signal: stopped by SIGTERM (143) or SIGINT (130), cleaned up.
+    Interrupted { signal: u8 },
 }
 
 impl ExitStatus {
@@ -37,12 +40,18 @@ impl ExitStatus {
             ExitStatus::UserError => 1,
             ExitStatus::Environment => 2,
             ExitStatus::Partial => 3,
+            ExitStatus::Interrupted { signal } => 128u8.saturating_add(signal),
         }
     }
 
     /// The exit status of a run that finished with `manifest`: a failed run is a user error
     /// only when every failed partition failed because of its input.
     pub fn of_run(manifest: &Manifest) -> Self {
+        if let Some(signal) = manifest.interrupted_by {
+            return ExitStatus::Interrupted {
+                signal: u8::try_from(signal).unwrap_or(0),
+            };
+        }
         match manifest.status {
             RunStatus::Succeeded => ExitStatus::Success,
             RunStatus::Partial => ExitStatus::Partial,
@@ -164,6 +173,8 @@ mod tests {
         ]
         .map(ExitStatus::code);
         assert_eq!(codes, [0, 1, 2, 3]);
+        assert_eq!(ExitStatus::Interrupted { signal: 15 }.code(), 143);
+        assert_eq!(ExitStatus::Interrupted { signal: 2 }.code(), 130);
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct Manifest {
     pub clusterings: Vec<ClusteringReport>,
     /// Every data file this run committed.
     pub files: Vec<WrittenFile>,
+    /// The signal (15 SIGTERM, 2 SIGINT) that stopped the run early, if one did.
+    #[serde(default)]
+    pub interrupted_by: Option<i32>,
 }
 
 /// Name and version of the program that wrote the outputs.
@@ -310,6 +313,7 @@ mod tests {
                 n_rows: 3,
                 n_bytes: 700,
             }],
+            interrupted_by: None,
         }
     }
 

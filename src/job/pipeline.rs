@@ -19,7 +19,7 @@ use super::fingerprint::derive_seed;
 use super::manifest::{ClusterReport, ClusteringReport, StageSeconds};
 use super::plan::JobPlan;
 use crate::cluster::{self, KMeansFit};
-use crate::io::{Partition, PartitionKey, read_partition};
+use crate::io::{InputError, Partition, PartitionKey, read_partition};
 use crate::label;
 use crate::text::{self, Vectorized};
 
@@ -158,6 +158,7 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
         &plan.spec.input.id_column,
         &plan.spec.input.text_column,
     )?;
+    check_ids(plan, partition, &docs.ids)?;
     let n_null = docs.texts.null_count();
     let (ids, texts) = if n_null > 0 {
         let keep: BooleanArray = docs.texts.iter().map(|t| Some(t.is_some())).collect();
@@ -184,6 +185,50 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
         n_null,
         seconds_read: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Rejects null ids, and ids that occur twice unless `input.allow_duplicate_ids` is set, naming
+/// the file of the first offending row (files are read in order, so row counts from the
+/// footers locate it).
+fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Result<(), JobError> {
+    let column = &plan.spec.input.id_column;
+    let file_of = |row: usize| {
+        let mut end = 0u64;
+        for f in &partition.files {
+            end += f.n_rows;
+            if (row as u64) < end {
+                return f.path.clone();
+            }
+        }
+        partition.files.last().map(|f| f.path.clone()).unwrap_or_default()
+    };
+    let n_nulls = ids.null_count();
+    if n_nulls > 0 {
+        let first = (0..ids.len()).find(|&i| ids.is_null(i)).unwrap_or(0);
+        return Err(InputError::NullIds {
+            path: file_of(first),
+            column: column.clone(),
+            n_nulls,
+        }
+        .into());
+    }
+    if !plan.spec.input.allow_duplicate_ids {
+        let mut seen = rustc_hash::FxHashSet::default();
+        seen.reserve(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            let id = id.unwrap_or_default();
+            if !seen.insert(id) {
+                return Err(InputError::DuplicateId {
+                    path: file_of(row),
+                    partition: partition.key.to_string(),
+                    column: column.clone(),
+                    id: id.to_owned(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Logs a finished vectorisation that started at `t`; the stage times so far.

@@ -102,21 +102,49 @@ impl JobPlan {
 }
 
 /// Rejects an output directory inside the input (or equal to it): the next run would read
-/// its own outputs.
+/// its own outputs. Both paths are resolved as the file system will resolve them: the deepest
+/// existing ancestor through its symlinks, the rest (which cannot hold symlinks yet) lexically,
+/// so neither `link-to-input/out` nor `missing/../input/out` slips through.
 fn check_output_location(input: &Path, output: &Path) -> Result<(), JobError> {
-    let absolute = |p: &Path| -> PathBuf {
-        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        // Resolve symlinks where the path exists; lexical otherwise.
-        fs_err::canonicalize(&p).unwrap_or(p)
-    };
-    let (input_abs, output_abs) = (absolute(input), absolute(output));
-    if output_abs.starts_with(&input_abs) {
+    if resolve(output).starts_with(resolve(input)) {
         return Err(JobError::OutputInsideInput {
             output: output.into(),
             input: input.into(),
         });
     }
     Ok(())
+}
+
+/// `path` made absolute: its deepest existing ancestor canonicalised (symlinks followed), then
+/// the components below it applied lexically (`..` pops a component).
+fn resolve(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(real) = fs_err::canonicalize(existing) {
+            break real;
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last);
+                existing = parent;
+            }
+            _ => break existing.to_path_buf(),
+        }
+    };
+    let mut resolved = base;
+    for component in rest.into_iter().rev() {
+        match component {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            other => resolved.push(other),
+        }
+    }
+    resolved
 }
 
 #[cfg(test)]
@@ -131,5 +159,13 @@ mod tests {
         assert!(check_output_location(&input, &input.join("out")).is_err());
         assert!(check_output_location(&input, &input).is_err());
         assert!(check_output_location(&input, &dir.path().join("out")).is_ok());
+        // Through a symlink to the input, or through a missing directory and `..`.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&input, &link).unwrap();
+        assert!(check_output_location(&input, &link.join("o2")).is_err());
+        let sneaky = dir.path().join("zz/../in/o7");
+        assert!(check_output_location(&input, &sneaky).is_err());
+        assert!(check_output_location(&input, &dir.path().join("zz/../o8")).is_ok());
+        assert!(check_output_location(&link, &input.join("o9")).is_err());
     }
 }

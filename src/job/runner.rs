@@ -17,7 +17,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, RecordBatch};
@@ -48,9 +48,21 @@ pub struct RunOptions<'a> {
     pub fail_fast: bool,
     /// Where to report progress, if anywhere.
     pub progress: Option<&'a dyn Progress>,
+    /// The number of a signal that asks the run to stop (0 while none has): no partition
+    /// starts after it is set, a global clustering is abandoned before its commit, and the run
+    /// then cleans up and records `interrupted_by`.
+    pub interrupt: Option<&'a AtomicUsize>,
 }
 
 impl RunOptions<'_> {
+    /// The signal that asked the run to stop, if one has.
+    fn interrupted(&self) -> Option<i32> {
+        self.interrupt
+            .map(|s| s.load(Ordering::SeqCst))
+            .filter(|&s| s != 0)
+            .map(|s| s as i32)
+    }
+
     fn finish(&self, unit: &PartitionKey) {
         if let Some(p) = self.progress {
             p.finish(&unit.to_string());
@@ -325,7 +337,11 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         partitions,
         clusterings,
         files,
+        interrupted_by: options.interrupted(),
     };
+    if let Some(signal) = manifest.interrupted_by {
+        tracing::warn!(signal, "run interrupted: partitions not started are cancelled");
+    }
     manifest.exit_code = ExitStatus::of_run(&manifest).code();
     manifest.seconds_total = started.elapsed().as_secs_f64();
     manifest.finished_at = SystemTime::now();
@@ -397,7 +413,7 @@ fn run_one(
     let plan = context.plan;
     let fingerprint = input_fingerprint(plan, partition);
     let report = |outcome| context.report(partition, &fingerprint, outcome);
-    if stop.load(Ordering::SeqCst) {
+    if stop.load(Ordering::SeqCst) || options.interrupted().is_some() {
         return (report(Outcome::Cancelled), None);
     }
     let outcome = if let Some(problem) = &partition.problem {
@@ -468,6 +484,9 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
         info!("every partition already committed from the same input and parameters; skipped");
         return (every(&|| Outcome::Skipped), Vec::new());
     }
+    if options.interrupted().is_some() {
+        return (every(&|| Outcome::Cancelled), Vec::new());
+    }
     let processed = catch_unwind(AssertUnwindSafe(|| -> Result<_, JobError> {
         let run = pipeline::global(plan, options.progress, &all)?;
         pipeline::stage(options.progress, &all, "write");
@@ -483,14 +502,19 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
             || context.stage_cluster_tables(&run.clustered),
         );
         let (outcomes, write_seconds) = (outcomes?, write_seconds?);
+        if options.interrupted().is_some() {
+            return Ok(None);
+        }
         for p in partitions {
             context.commit(&p.key, &fingerprint)?;
         }
         context.commit(&all, &fingerprint)?;
-        Ok((outcomes, run.clustered.report(plan.cluster.k(), write_seconds)))
+        Ok(Some((outcomes, run.clustered.report(plan.cluster.k(), write_seconds))))
     }));
     match processed {
-        Ok(Ok((outcomes, clustering))) => {
+        // Interrupted before the commit: nothing of this clustering was committed.
+        Ok(Ok(None)) => (every(&|| Outcome::Cancelled), Vec::new()),
+        Ok(Ok(Some((outcomes, clustering)))) => {
             let reports = partitions
                 .iter()
                 .zip(outcomes)

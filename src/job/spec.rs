@@ -37,6 +37,9 @@ pub struct InputSpec {
     /// The column holding the document id.
     #[serde(default = "default_id_column")]
     pub id_column: String,
+    /// Accept an id that occurs more than once in a partition (each occurrence is labelled).
+    #[serde(default)]
+    pub allow_duplicate_ids: bool,
 }
 
 fn default_text_column() -> String {
@@ -287,6 +290,22 @@ mod tests {
                 }
                 Err(e) => proptest::prop_assert!(false, "unexpected error for `{}`: {}", arg, e),
             }
+        }
+    }
+
+    #[test]
+    fn any_u64_seed_is_accepted_as_a_number_or_digits() {
+        let max = parse(MINIMAL, &["cluster.seed=18446744073709551615"]).unwrap();
+        assert_eq!(max.cluster.seed, u64::MAX);
+        let text = toml::to_string(&max).unwrap();
+        assert!(text.contains("seed = \"18446744073709551615\""), "{text}");
+        assert_eq!(parse(&text, &[]).unwrap(), max);
+        let small = parse(MINIMAL, &["cluster.seed=7"]).unwrap();
+        assert!(toml::to_string(&small).unwrap().contains("seed = 7"));
+        assert_eq!(serde_json::to_value(&small.cluster).unwrap()["seed"], 7);
+        for bad in ["cluster.seed=-1", "cluster.seed=1.5", "cluster.seed=many"] {
+            let err = parse(MINIMAL, &[bad]).unwrap_err().to_string();
+            assert!(err.contains("cluster.seed") && err.contains("whole number"), "{bad}: {err}");
         }
     }
 

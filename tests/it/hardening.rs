@@ -1,0 +1,296 @@
+//! Bad input and hostile conditions, one test per case: each asserts the exit code, that the
+//! message names the culprit, and that nothing committed changed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use textcluster::job::manifest::{PartitionStatus, RunStatus};
+
+use crate::util::*;
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    (dir, input, out)
+}
+
+/// Every file under `dir` with its bytes, to compare before and after a failed run.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn output_reached_through_a_symlink_or_dotdot_into_the_input_is_rejected() {
+    let (dir, input, _) = setup();
+    hive_tree(&input, 1, 2);
+    let before = snapshot(&input);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    for out in [link.join("o2"), dir.path().join("zz/../in/o7")] {
+        let job = spec(dir.path(), &input, &out, 2);
+        let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 1);
+        assert!(err.contains("is inside input path"), "{err}");
+        assert!(err.contains(out.to_str().unwrap()), "{err}");
+    }
+    assert_eq!(snapshot(&input), before, "the input changed");
+    assert!(!dir.path().join("zz").exists(), "a directory was created on the way");
+}
+
+#[test]
+fn null_doc_ids_fail_naming_the_file_the_column_and_the_count() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let bad = input.join("dt=2018-06-01/part-1.parquet");
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("doc_id", arrow::datatypes::DataType::Utf8, true),
+        arrow::datatypes::Field::new("text", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![None, Some("x1"), None])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                Some(doc(0, 1)),
+                Some(doc(1, 2)),
+                Some(doc(2, 3)),
+            ])),
+        ],
+    )
+    .unwrap();
+    write_batch(&bad, &batch);
+    let job = spec(dir.path(), &input, &out, 2);
+    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 1);
+    assert!(
+        err.contains("part-1.parquet") && err.contains("`doc_id`") && err.contains("2 rows"),
+        "{err}"
+    );
+    assert!(!out.join("labels").exists());
+}
+
+#[test]
+fn duplicate_doc_ids_fail_unless_allowed_and_eval_says_how_it_matched() {
+    let (dir, input, out) = setup();
+    let ids: Vec<String> = ["a", "b", "c", "b", "d", "e"].map(String::from).to_vec();
+    let texts: Vec<Option<String>> = (0..6).map(|i| Some(doc(i % 3, i))).collect();
+    write_docs(&input.join("dt=1/part-0.parquet"), &ids[..3], &texts[..3]);
+    write_docs(&input.join("dt=1/part-1.parquet"), &ids[3..], &texts[3..]);
+    let job = spec(dir.path(), &input, &out, 2);
+    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 1);
+    assert!(err.contains("part-1.parquet") && err.contains("`b`"), "{err}");
+    assert!(err.contains("allow_duplicate_ids"), "{err}");
+    assert!(!out.join("labels").exists());
+
+    ok(&textcluster(&[
+        "run",
+        job.to_str().unwrap(),
+        "--set",
+        "input.allow_duplicate_ids=true",
+    ]));
+    let gold = dir.path().join("gold");
+    let labels: Vec<Option<String>> = ids.iter().map(|i| Some(format!("g{i}"))).collect();
+    write_docs(&gold.join("part.parquet"), &ids, &labels);
+    let eval = textcluster(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--gold",
+        gold.to_str().unwrap(),
+        "--label-column",
+        "text",
+        "--json",
+    ]);
+    ok(&eval);
+    let report = String::from_utf8_lossy(&eval.stderr);
+    assert!(report.contains("2 label rows share a doc_id"), "{report}");
+    assert!(report.contains("1 gold ids occur more than once"), "{report}");
+    let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(json["summary"]["n_docs"], 6, "each label row scored once: {json}");
+}
+
+#[test]
+fn a_huge_thread_count_is_capped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let run = textcluster(&[
+        "run",
+        "jobs/sample.toml",
+        "--set",
+        &format!("output.path={}", out.display()),
+        "--partition",
+        "dt=2018-06-01",
+        "--threads",
+        "100000",
+    ]);
+    ok(&run);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("`--threads` capped"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_never_fails_a_committed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // stdout is a pipe whose reader is gone before the summary line is printed.
+    let out = dir.path().join("a");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args(["run", "jobs/sample.toml", "--partition", "dt=2018-06-01", "--set"])
+        .arg(format!("output.path={}", out.display()))
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(out.join("_SUCCESS").exists());
+    assert!(!out.join("_staging").exists());
+    // stderr closed outright (`2>&-`): the logs must not land in an output file.
+    let out = dir.path().join("b");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{:?} run jobs/sample.toml --partition dt=2018-06-01 --set output.path={:?} >/dev/null 2>&-",
+            env!("CARGO_BIN_EXE_textcluster"),
+            out
+        ))
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(out.join("_SUCCESS").exists());
+    for f in tree(&out).iter().filter(|f| f.ends_with(".parquet")) {
+        assert!(!read_batches(&out.join(f)).is_empty(), "{f}");
+    }
+}
+
+#[test]
+fn json_logs_give_one_json_object_per_stderr_line_even_for_the_final_error() {
+    for extra in [&["--set", "cluster.k=0"][..], &["--set", "input.path=/nonexistent"][..]] {
+        let mut args = vec!["--log-format", "json", "run", "jobs/sample.toml"];
+        args.extend_from_slice(extra);
+        let run = textcluster(&args);
+        let err = fails(&run, 1);
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(!lines.is_empty());
+        for line in &lines {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(v["level"].is_string(), "{line}");
+        }
+        let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        assert_eq!(last["fields"]["exit_code"], 1, "{last}");
+    }
+}
+
+#[test]
+fn colour_only_on_a_terminal_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)], name: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_textcluster"));
+        cmd.args(["run", "jobs/sample.toml", "--partition", "dt=2018-06-01", "--set"])
+            .arg(format!("output.path={}", dir.path().join(name).display()))
+            .current_dir(repo())
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(!run(&[], "piped").contains('\x1b'), "colour in a pipe");
+    assert!(run(&[("CLICOLOR_FORCE", "1")], "forced").contains('\x1b'));
+    // CLICOLOR_FORCE wins over NO_COLOR, as its convention says.
+    assert!(run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], "both").contains('\x1b'));
+}
+
+#[test]
+fn parquet_created_by_follows_parquet_mr_and_pyarrow_reads_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(&out, &["--partition", "dt=2018-06-01"]);
+    let files: Vec<PathBuf> = tree(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .map(|f| out.join(f))
+        .collect();
+    assert_eq!(files.len(), 4);
+    let output = Command::new("bash")
+        .arg(repo().join("tests/pyarrow/created_by.sh"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let stdout = ok(&output);
+    assert_eq!(stdout.matches("app textcluster, version 0.1.0, build ").count(), 4, "{stdout}");
+}
+
+#[test]
+fn the_largest_u64_seed_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(
+        &out,
+        &["--partition", "dt=2018-06-01", "--set", "cluster.seed=18446744073709551615"],
+    );
+    assert_eq!(manifest(&out).spec.cluster.seed, u64::MAX);
+}
+
+/// Starts a run over many partitions, waits until it has committed one, sends `signal`, and
+/// returns the exit code and the output path.
+fn interrupt(dir: &Path, signal: &str) -> (Option<i32>, PathBuf) {
+    let (input, out) = (dir.join("in"), dir.join("out"));
+    hive_tree(&input, 40, 6);
+    let job = spec(dir, &input, &out, 3);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args(["run", job.to_str().unwrap(), "--threads", "1"])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.join("_commits").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    (child.wait().unwrap().code(), out)
+}
+
+#[test]
+fn sigterm_and_sigint_stop_cleanly_with_128_plus_the_signal() {
+    for (signal, code, number) in [("TERM", 143, 15), ("INT", 130, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (exit, out) = interrupt(dir.path(), signal);
+        assert_eq!(exit, Some(code), "SIG{signal}");
+        let m = manifest(&out);
+        assert_eq!(m.interrupted_by, Some(number));
+        assert_eq!(m.exit_code, code as u8);
+        assert_ne!(m.status, RunStatus::Succeeded);
+        let cancelled = m
+            .partitions
+            .iter()
+            .filter(|p| p.status == PartitionStatus::Cancelled)
+            .count();
+        assert!(cancelled > 0, "SIG{signal}: nothing was cancelled");
+        assert!(!out.join("_SUCCESS").exists());
+        assert!(!out.join("_staging").exists(), "staging left behind");
+        assert!(tree(&out.join("_locks")).is_empty(), "locks left behind");
+        for p in m.partitions.iter().filter(|p| p.status == PartitionStatus::Succeeded) {
+            let labels = out.join("labels").join(&p.key).join("part-00000.parquet");
+            assert!(!read_batches(&labels).is_empty(), "{}", p.key);
+        }
+    }
+}
