@@ -151,13 +151,15 @@ impl Dataset {
         id_column: &str,
         text_column: &str,
     ) -> Result<Self, InputError> {
-        let meta = fs_err::metadata(root).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
+        let meta = std::fs::metadata(root).map_err(|source| match stat_error(root, source) {
+            InputError::DanglingSymlink { .. } if root.symlink_metadata().is_err() => {
                 InputError::PathNotFound { path: root.into() }
-            } else {
-                InputError::Io { source }
             }
+            e => e,
         })?;
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(InputError::NotFileOrDirectory { path: root.into() });
+        }
         let (partition_keys, files) = if meta.is_file() {
             (
                 Vec::new(),
@@ -221,24 +223,63 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
-/// Lists every visible file under `root`, sorted.
+/// The error of a failed `stat` of `path`, which was listed in its directory: a loop, a
+/// dangling symlink, or an I/O error.
+fn stat_error(path: &Path, source: std::io::Error) -> InputError {
+    match source.raw_os_error() {
+        Some(libc::ELOOP) => InputError::SymlinkLoop { path: path.into() },
+        Some(libc::ENOENT) => InputError::DanglingSymlink { path: path.into() },
+        _ => InputError::Io {
+            source: std::io::Error::new(
+                source.kind(),
+                format!("cannot stat `{}`: {source}", path.display()),
+            ),
+        },
+    }
+}
+
+/// Lists every visible regular file under `root`, sorted. Symlinks are followed; a directory
+/// reached twice (a symlink loop) or a symlink to nothing is an error naming it, and entries
+/// that are neither files nor directories (FIFOs, sockets, devices) are skipped with a
+/// warning, since opening one could block forever.
 pub(crate) fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
+    use std::os::unix::fs::MetadataExt;
     let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
+    let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
+    let root_id = std::fs::metadata(root).map(|m| id(&m)).unwrap_or_default();
+    // Each directory with the identities of its ancestors: reaching one of them again is a
+    // loop; reaching a directory seen elsewhere (two links to one place) only repeats it.
+    let mut dirs = vec![(root.to_path_buf(), vec![root_id])];
+    let mut seen = std::collections::HashSet::from([root_id]);
+    while let Some((dir, ancestors)) = dirs.pop() {
         let mut visible = 0;
         for entry in fs_err::read_dir(&dir)? {
             let entry = entry?;
-            if is_hidden(&entry.file_name()) {
+            let name = entry.file_name();
+            if is_hidden(&name) {
                 continue;
             }
-            visible += 1;
             let path = entry.path();
-            let meta = fs_err::metadata(&path)?;
+            if name.to_str().is_none() {
+                return Err(InputError::NonUtf8Name { path });
+            }
+            visible += 1;
+            let meta = std::fs::metadata(&path).map_err(|e| stat_error(&path, e))?;
             if meta.is_dir() {
-                dirs.push(path);
-            } else {
+                if ancestors.contains(&id(&meta)) {
+                    return Err(InputError::SymlinkLoop { path });
+                }
+                if !seen.insert(id(&meta)) {
+                    tracing::warn!(path = %path.display(), "directory already listed through another path; skipped");
+                    continue;
+                }
+                let mut chain = ancestors.clone();
+                chain.push(id(&meta));
+                dirs.push((path, chain));
+            } else if meta.is_file() {
                 files.push(path);
+            } else {
+                tracing::warn!(path = %path.display(), "skipping an entry that is neither a file nor a directory");
             }
         }
         if visible == 0 && dir != root {
@@ -377,10 +418,15 @@ fn check_footer(
                 });
             }
             Ok(field) => {
-                if !matches!(
-                    field.data_type(),
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                ) {
+                let is_string = |t: &DataType| {
+                    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+                };
+                // Dictionary-encoded strings (pandas categoricals, some writers) read as strings.
+                let readable = match field.data_type() {
+                    DataType::Dictionary(_, value) => is_string(value),
+                    t => is_string(t),
+                };
+                if !readable {
                     return Err(InputError::NotStringColumn {
                         path: path.into(),
                         column: column.to_owned(),

@@ -39,6 +39,14 @@ pub enum InputError {
         expected: Vec<String>,
         found: Vec<String>,
     },
+    #[error("symlink loop at `{}`", path.display())]
+    SymlinkLoop { path: PathBuf },
+    #[error("`{}` is a symlink to nothing (its target does not exist)", path.display())]
+    DanglingSymlink { path: PathBuf },
+    #[error("input path `{}` is neither a file nor a directory", path.display())]
+    NotFileOrDirectory { path: PathBuf },
+    #[error("`{}`: the name is not valid UTF-8\nhint: rename it; partition keys and ids are written as UTF-8 strings", path.display())]
+    NonUtf8Name { path: PathBuf },
     #[error("`--partition {arg}` is not `key=value`")]
     BadPartitionFilter { arg: String },
     #[error("unknown partition key `{key}`; the input's keys are {keys:?}")]
@@ -63,11 +71,16 @@ pub enum InputError {
         column: String,
         found: String,
     },
-    #[error("cannot read {what} ({n_files} files) under `{}`", path.display())]
+    #[error(
+        "cannot read {}`{}` of {what}",
+        column.as_ref().map(|c| format!("column `{c}` of ")).unwrap_or_default(),
+        path.display()
+    )]
     Scan {
         path: PathBuf,
         what: String,
-        n_files: usize,
+        /// The column that fails on its own, when one does.
+        column: Option<String>,
         #[source]
         source: polars::error::PolarsError,
     },

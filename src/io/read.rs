@@ -46,41 +46,80 @@ pub fn read_partition(
 }
 
 /// Reads the id and text columns of `paths`, in order; `what` names them in errors.
+///
+/// Each file is scanned on its own, so files of one partition may differ in their other
+/// columns (schema evolution) and a read error names the file, and the column when one
+/// column alone fails. Most partitions hold one file, so this costs nothing there.
 pub fn read_files(
     paths: &[&Path],
     what: &str,
     id_column: &str,
     text_column: &str,
 ) -> Result<Documents, InputError> {
-    let scan_error = |source: PolarsError| InputError::Scan {
-        path: paths
-            .first()
-            .map(|p| p.parent().unwrap_or(p).to_path_buf())
-            .unwrap_or_default(),
-        what: what.to_owned(),
-        n_files: paths.len(),
-        source,
+    let mut ids: Vec<StringViewArray> = Vec::with_capacity(paths.len());
+    let mut texts: Vec<StringViewArray> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let (i, t) = read_file(path, what, id_column, text_column)?;
+        ids.push(i);
+        texts.push(t);
+    }
+    let join = |parts: Vec<StringViewArray>| -> StringViewArray {
+        match parts.len() {
+            1 => parts.into_iter().next().expect("one part"),
+            0 => StringViewArray::new_null(0),
+            _ => {
+                let refs: Vec<&dyn Array> = parts.iter().map(|a| a as &dyn Array).collect();
+                arrow::compute::concat(&refs)
+                    .expect("string view arrays concatenate")
+                    .as_any()
+                    .downcast_ref::<StringViewArray>()
+                    .expect("concat keeps the type")
+                    .clone()
+            }
+        }
     };
-    let paths: Vec<PlRefPath> = paths
-        .iter()
-        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
-        .collect();
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions::new_disabled(),
-        ..ScanArgsParquet::default()
-    };
-    let frame = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
-        .and_then(|lf| {
-            lf.select([
-                col(id_column).cast(DataType::String),
-                col(text_column).cast(DataType::String),
-            ])
+    Ok(Documents {
+        ids: join(ids),
+        texts: join(texts),
+    })
+}
+
+/// The id and text columns of one file.
+fn read_file(
+    path: &Path,
+    what: &str,
+    id_column: &str,
+    text_column: &str,
+) -> Result<(StringViewArray, StringViewArray), InputError> {
+    let scan = |columns: &[&str]| -> PolarsResult<DataFrame> {
+        let args = ScanArgsParquet {
+            hive_options: HiveOptions::new_disabled(),
+            ..ScanArgsParquet::default()
+        };
+        let source = PlRefPath::new(path.to_string_lossy().as_ref());
+        LazyFrame::scan_parquet_files(std::iter::once(source).collect(), args)?
+            .select(columns.iter().map(|c| col(*c).cast(DataType::String)).collect::<Vec<_>>())
             .collect()
-        })
-        .map_err(scan_error)?;
-    let ids = column_to_arrow(&frame, id_column).map_err(scan_error)?;
-    let texts = column_to_arrow(&frame, text_column).map_err(scan_error)?;
-    Ok(Documents { ids, texts })
+    };
+    let read = scan(&[id_column, text_column]).and_then(|frame| {
+        Ok((
+            column_to_arrow(&frame, id_column)?,
+            column_to_arrow(&frame, text_column)?,
+        ))
+    });
+    read.map_err(|source| {
+        // Which column is at fault, when one alone fails.
+        let column = [id_column, text_column]
+            .into_iter()
+            .find(|c| scan(&[c]).and_then(|f| column_to_arrow(&f, c)).is_err())
+            .map(str::to_owned);
+        InputError::Scan {
+            path: path.into(),
+            what: what.to_owned(),
+            column,
+            source,
+        }
+    })
 }
 
 /// Hands a polars string column to arrow-rs through the C Data Interface.

@@ -294,3 +294,139 @@ fn sigterm_and_sigint_stop_cleanly_with_128_plus_the_signal() {
         }
     }
 }
+
+/// Runs the two-topic job of `setup` on `input`; returns stderr after asserting `code`.
+fn run_expecting(dir: &Path, input: &Path, out: &Path, code: i32) -> String {
+    let job = spec(dir, input, out, 2);
+    fails(&textcluster(&["run", job.to_str().unwrap()]), code)
+}
+
+#[test]
+fn a_partition_name_that_is_not_utf8_is_named_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let bad = input.join(std::ffi::OsStr::from_bytes(b"dt=\xff"));
+    std::fs::create_dir_all(&bad).unwrap();
+    let good = input.join("dt=2018-06-01/part-00000.parquet");
+    std::fs::copy(&good, bad.join("part-0.parquet")).unwrap();
+    let err = run_expecting(dir.path(), &input, &out, 1);
+    assert!(err.contains("dt=\u{fffd}") && err.contains("not valid UTF-8"), "{err}");
+    let plan = textcluster(&["plan", spec(dir.path(), &input, &out, 2).to_str().unwrap()]);
+    fails(&plan, 1);
+    assert!(!out.exists(), "something was written");
+}
+
+#[test]
+fn a_fifo_among_the_files_is_skipped_with_a_warning_not_a_hang() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let fifo = input.join("dt=2018-06-01/part-00001.parquet");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let started = Instant::now();
+    let job = spec(dir.path(), &input, &out, 2);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_textcluster"));
+    cmd.args(["run", job.to_str().unwrap()])
+        .current_dir(repo())
+        .env("RUST_LOG", "warn");
+    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "hung on a FIFO");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("neither a file nor a directory") && err.contains("part-00001"), "{err}");
+}
+
+#[test]
+fn symlink_loops_dangling_links_and_devices_exit_1_naming_the_path_once() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let link = input.join("dt=2018-06-01/loop");
+    std::os::unix::fs::symlink("..", &link).unwrap();
+    let err = run_expecting(dir.path(), &input, &out, 1);
+    assert!(err.contains("symlink loop at") && err.contains("loop`"), "{err}");
+    assert!(err.len() < 400, "{} bytes of message: {err}", err.len());
+    std::fs::remove_file(&link).unwrap();
+
+    let dangling = input.join("dt=2018-06-01/part-9.parquet");
+    std::os::unix::fs::symlink("/nonexistent/file", &dangling).unwrap();
+    let err = run_expecting(dir.path(), &input, &out, 1);
+    assert!(err.contains("part-9.parquet") && err.contains("symlink to nothing"), "{err}");
+    std::fs::remove_file(&dangling).unwrap();
+
+    let err = run_expecting(dir.path(), Path::new("/dev/zero"), &out, 1);
+    assert!(err.contains("/dev/zero") && err.contains("neither a file nor a directory"), "{err}");
+    let own = dir.path().join("self");
+    std::os::unix::fs::symlink(&own, &own).unwrap();
+    let err = run_expecting(dir.path(), &own, &out, 1);
+    assert!(err.contains("symlink loop at"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_corrupt_page_or_invalid_utf8_names_the_file_and_the_column() {
+    let (dir, input, out) = setup();
+    let ids: Vec<String> = (0..30).map(|i| format!("d{i}")).collect();
+    let texts: Vec<Option<String>> = (0..30).map(|i| Some(doc(i % 3, i))).collect();
+    for f in 0..3 {
+        let range = f * 10..f * 10 + 10;
+        write_docs(
+            &input.join(format!("dt=1/part-{f}.parquet")),
+            &ids[range.clone()],
+            &texts[range],
+        );
+    }
+    // The text of the middle file made invalid UTF-8, written without validation.
+    let bytes: Vec<&[u8]> = vec![b"ok text here", b"bad \xff\xfe text", b"more"];
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths(bytes.iter().map(|b| b.len()));
+    let values = arrow::buffer::Buffer::from(bytes.concat());
+    // SAFETY: deliberately invalid UTF-8, to test how the reader reports it.
+    let texts = unsafe { arrow::array::StringArray::new_unchecked(offsets, values, None) };
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![
+        (
+            "doc_id",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["x0", "x1", "x2"]))
+                as arrow::array::ArrayRef,
+        ),
+        ("text", std::sync::Arc::new(texts) as arrow::array::ArrayRef),
+    ])
+    .unwrap();
+    write_batch(&input.join("dt=1/part-1.parquet"), &batch);
+    let err = run_expecting(dir.path(), &input, &out, 1);
+    assert!(
+        err.contains("part-1.parquet") && err.contains("column `text`"),
+        "{err}"
+    );
+    assert!(!out.join("labels").exists());
+}
+
+#[test]
+fn an_extra_column_in_a_later_file_and_dictionary_texts_are_read() {
+    let (dir, input, out) = setup();
+    let ids: Vec<String> = (0..12).map(|i| format!("d{i}")).collect();
+    let texts: Vec<Option<String>> = (0..12).map(|i| Some(doc(i % 3, i))).collect();
+    write_docs(&input.join("dt=1/part-0.parquet"), &ids[..6], &texts[..6]);
+    let string = |v: &[String]| -> arrow::array::ArrayRef {
+        std::sync::Arc::new(arrow::array::StringArray::from(v.to_vec()))
+    };
+    let texts_dict: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> =
+        texts[6..].iter().map(|t| t.as_deref()).collect();
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![
+        ("doc_id", string(&ids[6..])),
+        ("text", std::sync::Arc::new(texts_dict) as arrow::array::ArrayRef),
+        (
+            "extra",
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![1; 6])) as arrow::array::ArrayRef,
+        ),
+    ])
+    .unwrap();
+    write_batch(&input.join("dt=1/part-1.parquet"), &batch);
+    ok(&textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]));
+    let labels = read_labels(&out.join("labels/dt=1/part-00000.parquet"));
+    assert_eq!(labels.len(), 12);
+    assert_eq!(labels[11].0, "d11");
+}
