@@ -188,14 +188,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         .file_name()
         .map_or("file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
+    let written = (|| -> std::io::Result<()> {
         use std::io::Write;
         let mut file = fs_err::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        fs_err::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk or a failed rename must not leave the temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    fs_err::rename(&tmp, path)?;
-    Ok(())
+    Ok(written?)
 }
 
 #[cfg(test)]

@@ -123,7 +123,11 @@ fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map_or("lock".into(), |n| n.to_string_lossy());
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    fs_err::write(&tmp, body)?;
+    if let Err(e) = fs_err::write(&tmp, body) {
+        // A full disk must not leave an empty temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
@@ -149,11 +153,42 @@ fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// Removes the temporary owner files (`.lock.json.<pid>.tmp`) that runs of this host killed
+/// between writing and linking them left in `dir`. Another host's, or a live run's, stay.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        let owner: Option<LockOwner> = std::fs::read_to_string(entry.path())
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok());
+        let stale = match owner {
+            Some(owner) => owner.host == host_name() && !is_alive(&owner),
+            // Empty or unreadable: named by its pid, which must not be running.
+            None => name
+                .rsplit('.')
+                .nth(1)
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl RunLock {
     /// Takes the lock file `path` of output directory `out`.
     fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
-        fs_err::create_dir_all(path.parent().expect("a lock file has a parent"))
-            .map_err(OutputError::from)?;
+        let dir = path.parent().expect("a lock file has a parent");
+        fs_err::create_dir_all(dir).map_err(OutputError::from)?;
+        remove_stale_temporaries(dir);
         let path = path.to_path_buf();
         let me = current_owner(started_at);
         let body = serde_json::to_vec(&me).expect("lock owner serialises");
@@ -231,6 +266,37 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("lock.json")]);
+    }
+
+    #[test]
+    fn temporaries_of_killed_runs_are_swept_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock_path(dir.path(), &key("a"));
+        let lock_dir = lock.parent().unwrap();
+        std::fs::create_dir_all(lock_dir).unwrap();
+        let dead = LockOwner {
+            pid: u32::MAX - 3,
+            host: host_name(),
+            started_at: 1,
+        };
+        let elsewhere = LockOwner {
+            host: "another-host".into(),
+            ..dead.clone()
+        };
+        let write = |name: &str, body: &[u8]| std::fs::write(lock_dir.join(name), body).unwrap();
+        write(".lock.json.4294967292.tmp", &serde_json::to_vec(&dead).unwrap());
+        write(".lock.json.4294967291.tmp", b"");
+        write(".lock.json.17.tmp", &serde_json::to_vec(&elsewhere).unwrap());
+        RunLocks::acquire(dir.path(), &[key("a")], 1)
+            .unwrap()
+            .release()
+            .unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(lock_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![".lock.json.17.tmp".to_owned()]);
     }
 
     #[test]

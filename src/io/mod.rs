@@ -72,17 +72,17 @@ pub enum InputError {
         found: String,
     },
     #[error(
-        "cannot read {}`{}` of {what}",
+        "cannot decode {}`{}` of {what}",
         column.as_ref().map(|c| format!("column `{c}` of ")).unwrap_or_default(),
         path.display()
     )]
-    Scan {
+    Decode {
         path: PathBuf,
         what: String,
         /// The column that fails on its own, when one does.
         column: Option<String>,
         #[source]
-        source: polars::error::PolarsError,
+        source: arrow::error::ArrowError,
     },
     #[error("{n_nulls} rows of `{}` have a null `{column}`\nhint: every document needs an id", path.display())]
     NullIds {

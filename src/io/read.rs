@@ -1,15 +1,15 @@
 //! Reading one partition's documents into Arrow string arrays.
 //!
-//! Polars scans the partition's files lazily with a projection of just the id and text
-//! columns, so other columns are never decoded. The columns then cross from polars' Arrow
-//! to arrow-rs through the Arrow C Data Interface without copying the string buffers, and the
-//! rest of the pipeline works on arrow-rs [`StringViewArray`]s.
+//! The parquet crate reads each file with a projection of just the id and text columns, so
+//! other columns are never fetched or decoded, and the pipeline works on the resulting
+//! arrow-rs [`StringViewArray`]s. A page that cannot be decoded is a typed error naming the
+//! file and the column; the parquet crate returns errors where polars' decoder panicked on
+//! some corrupt pages (found by `tests/it/fuzz.rs`).
 
 use std::path::Path;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray, make_array};
-use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi};
-use polars::prelude::*;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
+use arrow::datatypes::DataType;
 
 use super::{InputError, Unreadable};
 use super::dataset::Partition;
@@ -84,77 +84,106 @@ pub fn read_files(
     })
 }
 
-/// The id and text columns of one file.
+/// The id and text columns of one file, decoded by the parquet crate: only their column
+/// chunks are read. A page that cannot be decoded is an error naming the file, and the column
+/// when one column alone fails.
 fn read_file(
     path: &Path,
     what: &str,
     id_column: &str,
     text_column: &str,
 ) -> Result<(StringViewArray, StringViewArray), InputError> {
-    let scan = |columns: &[&str]| -> PolarsResult<DataFrame> {
-        let args = ScanArgsParquet {
-            hive_options: HiveOptions::new_disabled(),
-            ..ScanArgsParquet::default()
-        };
-        let source = PlRefPath::new(path.to_string_lossy().as_ref());
-        LazyFrame::scan_parquet_files(std::iter::once(source).collect(), args)?
-            .select(columns.iter().map(|c| col(*c).cast(DataType::String)).collect::<Vec<_>>())
-            .collect()
+    let corrupt = |reason: Unreadable| InputError::CorruptFile {
+        path: path.to_path_buf(),
+        reason,
     };
-    let read = scan(&[id_column, text_column]).and_then(|frame| {
-        Ok((
-            column_to_arrow(&frame, id_column)?,
-            column_to_arrow(&frame, text_column)?,
-        ))
-    });
-    read.map_err(|source| {
-        // Which column is at fault, when one alone fails.
-        let column = [id_column, text_column]
-            .into_iter()
-            .find(|c| scan(&[c]).and_then(|f| column_to_arrow(&f, c)).is_err())
-            .map(str::to_owned);
-        InputError::Scan {
-            path: path.into(),
-            what: what.to_owned(),
-            column,
-            source,
+    match decode(path, &[id_column, text_column]) {
+        Ok(mut columns) => {
+            let texts = columns.pop().expect("two columns");
+            let ids = columns.pop().expect("two columns");
+            let view = |a: ArrayRef| -> Result<StringViewArray, InputError> {
+                let view = arrow::compute::cast(&a, &DataType::Utf8View)
+                    .map_err(|e| corrupt(e.into()))?;
+                Ok(view
+                    .as_any()
+                    .downcast_ref::<StringViewArray>()
+                    .expect("cast to Utf8View")
+                    .clone())
+            };
+            Ok((view(ids)?, view(texts)?))
         }
-    })
+        Err(Decoding::Input(e)) => Err(e),
+        Err(Decoding::Arrow(source)) => {
+            let column = [id_column, text_column]
+                .into_iter()
+                .find(|c| decode(path, &[c]).is_err())
+                .map(str::to_owned);
+            Err(InputError::Decode {
+                path: path.into(),
+                what: what.to_owned(),
+                column,
+                source,
+            })
+        }
+    }
 }
 
-/// Hands a polars string column to arrow-rs through the C Data Interface.
-fn column_to_arrow(frame: &DataFrame, name: &str) -> PolarsResult<StringViewArray> {
-    let series = frame.column(name)?.as_materialized_series().rechunk();
-    let array = series.to_arrow(0, CompatLevel::newest());
-    let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
-    let c_array = polars_arrow::ffi::export_array_to_c(array);
-    let c_schema = polars_arrow::ffi::export_field_to_c(&field);
-    // SAFETY: both crates define these structs as the `#[repr(C)]` ArrowArray and ArrowSchema
-    // of the Arrow C Data Interface, with identical layouts (`transmute` checks the sizes). The
-    // release callbacks move with the structs, so ownership passes to arrow-rs exactly once.
-    let (c_array, c_schema) = unsafe {
-        (
-            std::mem::transmute::<polars_arrow::ffi::ArrowArray, FFI_ArrowArray>(c_array),
-            std::mem::transmute::<polars_arrow::ffi::ArrowSchema, FFI_ArrowSchema>(c_schema),
-        )
-    };
-    // SAFETY: the structs were just exported by polars-arrow and are valid per the interface.
-    let data = unsafe { from_ffi(c_array, &c_schema) }
-        .map_err(|e| PolarsError::ComputeError(format!("arrow import failed: {e}").into()))?;
-    let array: ArrayRef = make_array(data);
-    array
-        .as_any()
-        .downcast_ref::<StringViewArray>()
-        .cloned()
-        .ok_or_else(|| {
-            PolarsError::ComputeError(
-                format!(
-                    "column `{name}` arrived as {}, not Utf8View",
-                    array.data_type()
-                )
-                .into(),
-            )
+/// Why [`decode`] failed: the file or its schema (already a typed input error), or a page.
+enum Decoding {
+    Input(InputError),
+    Arrow(arrow::error::ArrowError),
+}
+
+/// The named columns of the file at `path`, each concatenated over its row groups.
+fn decode(path: &Path, columns: &[&str]) -> Result<Vec<ArrayRef>, Decoding> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let corrupt = |reason: Unreadable| {
+        Decoding::Input(InputError::CorruptFile {
+            path: path.to_path_buf(),
+            reason,
         })
+    };
+    let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+        .map_err(|e| corrupt(e.into()))?;
+    let schema = builder.schema().clone();
+    let mut indices = Vec::with_capacity(columns.len());
+    for &name in columns {
+        let i = schema.index_of(name).map_err(|_| {
+            Decoding::Input(InputError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_owned(),
+                available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            })
+        })?;
+        indices.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| corrupt(e.into()))?;
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); columns.len()];
+    for batch in reader {
+        let batch = batch.map_err(Decoding::Arrow)?;
+        for (part, &name) in parts.iter_mut().zip(columns) {
+            part.push(batch.column_by_name(name).cloned().expect("projected column"));
+        }
+    }
+    parts
+        .into_iter()
+        .map(|part| match part.len() {
+            0 => Ok(arrow::array::new_empty_array(&DataType::Utf8)),
+            1 => Ok(part.into_iter().next().expect("one part")),
+            _ => {
+                let refs: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
+                arrow::compute::concat(&refs).map_err(Decoding::Arrow)
+            }
+        })
+        .collect()
 }
 
 /// Reads one of textcluster's own output files, checking that it has `table`'s columns with

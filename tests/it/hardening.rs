@@ -430,3 +430,74 @@ fn an_extra_column_in_a_later_file_and_dictionary_texts_are_read() {
     assert_eq!(labels.len(), 12);
     assert_eq!(labels[11].0, "d11");
 }
+
+#[test]
+fn a_full_disk_reports_its_cause_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    // A 300 KB tmpfs in a private mount namespace (as root, or in a user namespace).
+    let unshare = if unsafe { libc::geteuid() } == 0 { "-m" } else { "-rm" };
+    let script = format!(
+        "mount -t tmpfs -o size=300k tmpfs {small:?} && {bin:?} run jobs/sample.toml --set output.path={out:?}; code=$?; find {small:?} -name '*.tmp*'; exit $code",
+        bin = env!("CARGO_BIN_EXE_textcluster"),
+        out = small.join("out"),
+    );
+    let output = Command::new("unshare")
+        .args([unshare, "bash", "-c", &script])
+        .current_dir(repo())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(String::from_utf8_lossy(&output.stdout).trim().is_empty(), "temporary files left");
+}
+
+/// Strips ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn log_lines_print_above_the_progress_bar_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{:?} run jobs/sample.toml --set output.path={:?}",
+        env!("CARGO_BIN_EXE_textcluster"),
+        dir.path().join("out")
+    );
+    // `script` gives the run a pseudo-terminal, so the bar is drawn.
+    let output = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(repo())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let screen = String::from_utf8_lossy(&output.stdout);
+    let segments: Vec<String> = screen
+        .split(['\n', '\r'])
+        .map(strip_ansi)
+        .collect();
+    let is_bar = |s: &str| s.contains("] ") && s.contains(" partitions");
+    let is_log = |s: &str| s.contains("Z  INFO ") || s.contains("Z  WARN ");
+    assert!(segments.iter().any(|s| is_bar(s)), "no bar drawn: {screen:?}");
+    assert!(segments.iter().any(|s| is_log(s)), "no log lines: {screen:?}");
+    let glued: Vec<&String> = segments.iter().filter(|s| is_bar(s) && is_log(s)).collect();
+    assert!(glued.is_empty(), "log lines glued onto the bar: {glued:?}");
+}

@@ -5,6 +5,7 @@ mod airflow;
 mod bad_input;
 mod determinism;
 mod exit_codes;
+mod fuzz;
 mod hardening;
 mod jobs;
 mod production;
