@@ -64,14 +64,15 @@ fn null_doc_ids_fail_naming_the_file_the_column_and_the_count() {
         ],
     )
     .unwrap();
+    // An earlier good run committed the partition; the failed run must leave it as it was.
+    ok(&textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]));
     write_batch(&bad, &batch);
-    let job = spec(dir.path(), &input, &out, 2);
-    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 1);
+    let err = run_expecting(dir.path(), &input, &out, 1);
     assert!(
         err.contains("part-1.parquet") && err.contains("`doc_id`") && err.contains("2 rows"),
         "{err}"
     );
-    assert!(!out.join("labels").exists());
+    assert!(!committed_tables(&out).is_empty());
 }
 
 #[test]
@@ -82,10 +83,9 @@ fn duplicate_doc_ids_fail_unless_allowed_and_eval_says_how_it_matched() {
     write_docs(&input.join("dt=1/part-0.parquet"), &ids[..3], &texts[..3]);
     write_docs(&input.join("dt=1/part-1.parquet"), &ids[3..], &texts[3..]);
     let job = spec(dir.path(), &input, &out, 2);
-    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 1);
+    let err = run_expecting(dir.path(), &input, &out, 1);
     assert!(err.contains("part-1.parquet") && err.contains("`b`"), "{err}");
     assert!(err.contains("allow_duplicate_ids"), "{err}");
-    assert!(!out.join("labels").exists());
 
     ok(&textcluster(&[
         "run",
@@ -295,10 +295,25 @@ fn sigterm_and_sigint_stop_cleanly_with_128_plus_the_signal() {
     }
 }
 
-/// Runs the two-topic job of `setup` on `input`; returns stderr after asserting `code`.
+/// The committed table files under `out` with their bytes (not manifests or records).
+fn committed_tables(out: &Path) -> Vec<(String, Vec<u8>)> {
+    if !out.exists() {
+        return Vec::new();
+    }
+    snapshot(out)
+        .into_iter()
+        .filter(|(f, _)| f.ends_with(".parquet") && !f.starts_with('_'))
+        .collect()
+}
+
+/// Runs the job on `input`; returns stderr after asserting `code` and that no committed table
+/// under `out` appeared or changed.
 fn run_expecting(dir: &Path, input: &Path, out: &Path, code: i32) -> String {
+    let before = committed_tables(out);
     let job = spec(dir, input, out, 2);
-    fails(&textcluster(&["run", job.to_str().unwrap()]), code)
+    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), code);
+    assert_eq!(committed_tables(out), before, "committed outputs changed");
+    err
 }
 
 #[test]
@@ -401,7 +416,24 @@ fn a_corrupt_page_or_invalid_utf8_names_the_file_and_the_column() {
         err.contains("part-1.parquet") && err.contains("column `text`"),
         "{err}"
     );
-    assert!(!out.join("labels").exists());
+
+    // A corrupt data page in the middle file (uncompressed, so the bytes are the strings'
+    // lengths and data), its footer intact.
+    write_docs(&input.join("dt=1/part-1.parquet"), &ids[10..20], &texts_of(10..20));
+    let middle = input.join("dt=1/part-1.parquet");
+    let mut bytes = std::fs::read(&middle).unwrap();
+    for b in &mut bytes[8..200] {
+        *b = 0xff;
+    }
+    std::fs::write(&middle, bytes).unwrap();
+    let err = run_expecting(dir.path(), &input, &out, 1);
+    assert!(err.contains("part-1.parquet") && err.contains("column `"), "{err}");
+    assert!(!err.contains("part-0.parquet") && !err.contains("part-2.parquet"), "{err}");
+}
+
+/// Texts of the documents `range`, as written by the corrupt-page test.
+fn texts_of(range: std::ops::Range<usize>) -> Vec<Option<String>> {
+    range.map(|i| Some(doc(i % 3, i))).collect()
 }
 
 #[test]
