@@ -17,6 +17,9 @@ pub struct EvalArgs {
     /// The gold id column, matched against `doc_id` of the labels.
     #[arg(long, default_value = "doc_id")]
     pub id_column: String,
+    /// Keywords per cluster whose coherence, coverage and precision are measured.
+    #[arg(long, default_value_t = 10)]
+    pub top_n: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -29,6 +32,7 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
         &args.gold,
         &args.id_column,
         &args.label_column,
+        args.top_n,
     )?;
     if evaluation.n_duplicate_label_rows > 0 {
         super::term::print_error_line(&format!(
@@ -78,5 +82,33 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             s.largest_cluster
         ));
     }
+    let l = &evaluation.labels;
+    super::term::print_line("");
+    super::term::print_line(&format!(
+        "{:<16} {:>7} {:>7} {:>6} {:>6} {:>6}  {:<24} top {}",
+        "clustering", "cluster", "docs", "NPMI", "cover", "prec", "majority (* named)", l.top_n
+    ));
+    for c in &l.clusters {
+        let majority = format!(
+            "{}{}",
+            c.majority.as_deref().unwrap_or("-"),
+            if c.names_group { " *" } else { "" }
+        );
+        super::term::print_line(&format!(
+            "{:<16} {:>7} {:>7} {:>6.3} {:>6.3} {:>6.3}  {:<24} {}",
+            c.key,
+            c.cluster,
+            c.n_docs,
+            c.npmi,
+            c.median_coverage,
+            c.median_precision,
+            majority,
+            c.keywords.join(" ")
+        ));
+    }
+    super::term::print_line(&format!(
+        "labels: mean NPMI {:.4}, median coverage {:.4}, median precision {:.4}, topic diversity {:.4}, {} of {} clusters name their majority group",
+        l.mean_npmi, l.median_coverage, l.median_precision, l.topic_diversity, l.n_naming_group, l.n_clusters
+    ));
     Ok(())
 }

@@ -8,11 +8,15 @@
 //!
 //! Documents labelled `-1` (no terms) count as one more cluster.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::Serialize;
+
+pub mod labels;
+
+pub use labels::{ClusterLabels, LabelQuality};
 
 use crate::cluster::Scope;
 use crate::io::{Dataset, InputError, PartitionFilter};
@@ -25,6 +29,8 @@ pub enum EvalError {
     Input(#[from] InputError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error("the `[vectorize]` section of the run under `{}` does not check: {}", out.display(), problems.join("; "))]
+    Params { out: PathBuf, problems: Vec<String> },
     #[error("the evaluation query over `{}` failed", out.display())]
     Query {
         out: PathBuf,
@@ -65,17 +71,22 @@ pub struct Evaluation {
     pub groups: Vec<Scores>,
     /// Document-weighted mean over `groups`.
     pub summary: Scores,
+    /// How readable the keywords are.
+    pub labels: LabelQuality,
 }
 
 /// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`,
-/// per partition when the run's manifest says it clustered in `partition` scope.
+/// per partition when the run's manifest says it clustered in `partition` scope, and the top
+/// `top_n` keywords of each cluster ([`labels`]).
 pub fn evaluate(
     out: &Path,
     gold: &Path,
     id_column: &str,
     label_column: &str,
+    top_n: usize,
 ) -> Result<Evaluation, EvalError> {
-    let per_partition = Manifest::read(out)?.spec.cluster.scope == Scope::Partition;
+    let manifest = Manifest::read(out)?;
+    let per_partition = manifest.spec.cluster.scope == Scope::Partition;
     let query = |source| EvalError::Query {
         out: out.into(),
         source,
@@ -156,6 +167,19 @@ pub fn evaluate(
             gold: gold.into(),
         });
     }
+    // The majority gold label of each (group, cluster), for the label metrics.
+    let mut best: HashMap<(String, i32), (u64, String)> = HashMap::new();
+    for (group, table) in &tables {
+        for ((c, g), &n) in table {
+            let entry = best.entry((group.clone(), *c)).or_insert((0, String::new()));
+            if n > entry.0 {
+                *entry = (n, g.clone());
+            }
+        }
+    }
+    let majority: HashMap<(String, i32), String> =
+        best.into_iter().map(|(k, (_, g))| (k, g)).collect();
+    let label_quality = labels::measure(out, &manifest, &majority, top_n)?;
     let groups: Vec<Scores> = tables
         .into_iter()
         .map(|(key, table)| scores(key, &table))
@@ -180,6 +204,7 @@ pub fn evaluate(
         n_duplicate_gold_ids,
         groups,
         summary,
+        labels: label_quality,
     })
 }
 

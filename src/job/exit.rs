@@ -147,7 +147,7 @@ impl ExitStatus {
         match e {
             EvalError::Input(e) => Self::of_input_error(e),
             EvalError::Manifest(e) => Self::of_manifest_error(e),
-            EvalError::NoOverlap { .. } => ExitStatus::UserError,
+            EvalError::NoOverlap { .. } | EvalError::Params { .. } => ExitStatus::UserError,
             EvalError::Query { .. } => ExitStatus::Environment,
         }
     }
