@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use textcluster::cluster::{self, ClusterParams};
 use textcluster::io::write::{Table, batch, f32s, i32s, strings, write_parquet};
 use textcluster::io::{Documents, PartitionFilter, read_partition};
-use textcluster::label::{KeywordParams, keywords};
+use textcluster::label::{KeywordParams, is_numeric, keywords};
 use textcluster::text::{TokenBuffer, VectorizeParams, fit_transform};
 
 fn documents() -> Vec<Documents> {
@@ -67,7 +67,8 @@ fn stages(c: &mut Criterion) {
         b.iter(|| fit_transform(&params, &texts))
     });
 
-    let x = fit_transform(&params, &texts).matrix;
+    let vectorized = fit_transform(&params, &texts);
+    let x = &vectorized.matrix;
     // k = 20 holds the scores in registers; k = 100 mixes dense rows and posting lists.
     for k in [20, 100] {
         let one_round = ClusterParams {
@@ -80,17 +81,21 @@ fn stages(c: &mut Criterion) {
         // Init (cheap) plus two assignments and one update: 2 · nnz · k multiply-adds.
         group.throughput(Throughput::Elements(2 * x.nnz() as u64 * k as u64));
         group.bench_function(format!("k-means round (k = {k})"), |b| {
-            b.iter(|| cluster::fit(&x, &one_round, &mut ChaCha8Rng::seed_from_u64(0)))
+            b.iter(|| cluster::fit(x, &one_round, &mut ChaCha8Rng::seed_from_u64(0)))
         });
     }
 
     let k = 20;
     let full = ClusterParams::with_k(k).check().unwrap();
-    let fit = cluster::fit(&x, &full, &mut ChaCha8Rng::seed_from_u64(0));
+    let fit = cluster::fit(x, &full, &mut ChaCha8Rng::seed_from_u64(0));
     let keyword_params = KeywordParams::default().check().unwrap();
     group.throughput(Throughput::Elements(k as u64));
     group.bench_function("keywords (k = 20)", |b| {
-        b.iter(|| keywords(&fit.centroids, &fit.sizes, &keyword_params))
+        b.iter(|| {
+            let df = vectorized.vocabulary.df();
+            let eligible = |j: usize| !is_numeric(vectorized.vocabulary.term(j));
+            keywords(x, &fit.labels, fit.n_clusters, df, eligible, &keyword_params)
+        })
     });
 
     let dir = tempfile::tempdir().unwrap();

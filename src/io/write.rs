@@ -24,7 +24,7 @@ pub enum Table {
     Labels,
     /// `cluster, size, term, weight`: the non-zero centroid entries, long format.
     Centroids,
-    /// `cluster, rank, term, score, coverage`: the keywords of each cluster.
+    /// `cluster, rank, term, score, coverage, precision`: the keywords of each cluster.
     Keywords,
     /// `cluster_a, cluster_b, cosine`: pairwise centroid cosine, `cluster_a < cluster_b`.
     Similarity,
@@ -70,6 +70,7 @@ impl Table {
                 f("term", DataType::Utf8),
                 f("score", DataType::Float32),
                 f("coverage", DataType::Float32),
+                f("precision", DataType::Float32),
             ],
             Table::Similarity => vec![
                 f("cluster_a", DataType::Int32),

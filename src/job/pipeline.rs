@@ -276,7 +276,15 @@ pub(super) fn cluster_vectorized(
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
 
     let t = Instant::now();
-    let keywords = label::keywords(&fit.centroids, &fit.sizes, &plan.keywords);
+    let vocabulary = &vectorized.vocabulary;
+    let keywords = label::keywords(
+        &vectorized.matrix,
+        &fit.labels,
+        fit.n_clusters,
+        vocabulary.df(),
+        |j| !label::is_numeric(vocabulary.term(j)),
+        &plan.keywords,
+    );
     seconds.keywords = t.elapsed().as_secs_f64();
     Clustered {
         key,

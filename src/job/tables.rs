@@ -72,6 +72,7 @@ pub(super) fn keywords(c: &Clustered) -> Result<RecordBatch, OutputError> {
             strings(keywords.iter().map(|k| vocabulary.term(k.term_idx))),
             f32s(keywords.iter().map(|k| k.score).collect()),
             f32s(keywords.iter().map(|k| k.coverage).collect()),
+            f32s(keywords.iter().map(|k| k.precision).collect()),
         ],
     )
     .map_err(batch_error(Table::Keywords))
@@ -103,7 +104,8 @@ mod tests {
     use crate::job::{JobPlan, JobSpec};
 
     const SPEC: &str = "[input]\npath = \"in\"\n[vectorize]\nmin_df = 1\nmax_df = 1.0\n\
-                        stopwords = \"none\"\n[cluster]\nk = 2\nn_init = 1\n[output]\npath = \"out\"\n";
+                        stopwords = \"none\"\n[cluster]\nk = 2\nn_init = 1\n[keywords]\nmin_df = 1\n\
+                        [output]\npath = \"out\"\n";
     const TEXTS: [&str; 5] = [
         "apple banana apple",
         "banana apple fruit",
