@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::tokenize::{Analyzer, Tokenizer};
+use super::tokenize::{Analyzer, Tokenizer, WordFilters};
 
 const ENGLISH_STOPWORDS: &str = include_str!("stopwords_english.txt");
 
@@ -63,6 +63,11 @@ pub struct VectorizeParams {
     pub sublinear_tf: bool,
     /// Add 1 to the smoothed idf (scikit-learn) or not (Spark).
     pub idf_add_one: bool,
+    /// Drop words made only of digits and punctuation. Unset: on for `word`, off for
+    /// `char_ngrams` (measured: it lowers NMI on the Korean corpus by 0.019).
+    pub drop_numbers: Option<bool>,
+    /// Drop host names and the dotted parts of e-mail addresses and URLs.
+    pub drop_hosts: bool,
 }
 
 impl Default for VectorizeParams {
@@ -78,6 +83,8 @@ impl Default for VectorizeParams {
             max_features: None,
             sublinear_tf: true,
             idf_add_one: false,
+            drop_numbers: None,
+            drop_hosts: true,
         }
     }
 }
@@ -189,7 +196,16 @@ impl VectorizeParams {
             },
         };
         Ok(ValidVectorizeParams {
-            analyzer: Analyzer::new(tokenizer, stopwords),
+            analyzer: Analyzer::with_filters(
+                tokenizer,
+                stopwords,
+                WordFilters {
+                    numbers: self
+                        .drop_numbers
+                        .unwrap_or(self.tokenizer == TokenizerKind::Word),
+                    hosts: self.drop_hosts,
+                },
+            ),
             min_df: self.min_df,
             max_df: self.max_df,
             max_features: self.max_features,

@@ -25,11 +25,40 @@ pub enum Tokenizer {
     CharNgrams { min: usize, max: usize },
 }
 
+/// Which kinds of words are dropped before tokenising, besides stop words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WordFilters {
+    /// Words made only of digits and punctuation (`1993`, `3.5`, `555-1234`).
+    pub numbers: bool,
+    /// Host names and the dotted parts of e-mail addresses and URLs (`rocket.sw.stratus.com`):
+    /// a word with a dot whose last part is a top-level domain.
+    pub hosts: bool,
+}
+
+/// Top-level domains that mark a dotted word as a host name (`win.ini` is not one).
+const TOP_LEVEL_DOMAINS: &[&str] = &[
+    "com", "edu", "org", "net", "gov", "mil", "int", "info", "biz", "io", "uk", "us", "ca",
+    "au", "de", "fr", "nl", "se", "no", "fi", "dk", "ch", "at", "it", "es", "jp", "kr", "cn",
+    "ru", "br", "in", "il", "nz", "za", "be", "pl", "cz", "ie", "uucp", "bitnet",
+];
+
+impl WordFilters {
+    /// True when `word` (lowercased) is dropped.
+    pub fn drops(&self, word: &str) -> bool {
+        (self.numbers && !word.chars().any(char::is_alphabetic))
+            || (self.hosts
+                && word
+                    .rsplit_once('.')
+                    .is_some_and(|(head, tld)| !head.is_empty() && TOP_LEVEL_DOMAINS.contains(&tld)))
+    }
+}
+
 /// A tokeniser plus its stop-word list, ready to run on many documents.
 #[derive(Debug, Clone)]
 pub struct Analyzer {
     tokenizer: Tokenizer,
     stopwords: FxHashSet<String>,
+    filters: WordFilters,
 }
 
 /// Reusable scratch space for [`Analyzer::for_each_token`], one per worker thread.
@@ -45,12 +74,22 @@ pub struct TokenBuffer {
 }
 
 impl Analyzer {
-    /// Builds an analyzer. Stop words are compared after lowercasing.
+    /// Builds an analyzer with no word filters. Stop words are compared after lowercasing.
     pub fn new(tokenizer: Tokenizer, stopwords: impl IntoIterator<Item = String>) -> Self {
+        Self::with_filters(tokenizer, stopwords, WordFilters::default())
+    }
+
+    /// Builds an analyzer that also drops the words `filters` names.
+    pub fn with_filters(
+        tokenizer: Tokenizer,
+        stopwords: impl IntoIterator<Item = String>,
+        filters: WordFilters,
+    ) -> Self {
         let stopwords = stopwords.into_iter().map(|w| w.to_lowercase()).collect();
         Self {
             tokenizer,
             stopwords,
+            filters,
         }
     }
 
@@ -109,6 +148,7 @@ impl Analyzer {
     /// enough. For the `char_ngrams` tokeniser, whether the word is not a stop word.
     pub fn keeps_word(&self, word: &str) -> bool {
         !self.stopwords.contains(word)
+            && !self.filters.drops(word)
             && match self.tokenizer {
                 Tokenizer::Word { min_len } => at_least_chars(word, min_len),
                 Tokenizer::CharNgrams { .. } => true,
@@ -418,6 +458,26 @@ mod tests {
             assert!(a.words_are_tokens());
             assert_eq!(kept, a.tokens(text), "{text}");
         }
+    }
+
+    #[test]
+    fn word_filters_drop_numbers_and_host_names_only() {
+        let filters = WordFilters {
+            numbers: true,
+            hosts: true,
+        };
+        for dropped in ["1993", "3.5", "555-1234", "rocket.sw.stratus.com", "cs.cmu.edu", "bbc.co.uk"] {
+            assert!(filters.drops(dropped), "{dropped}");
+        }
+        for kept in ["v6", "mr2", "win.ini", "u.s", "e.g", "hockey", "x11r4", "한국", ".com"] {
+            assert!(!filters.drops(kept), "{kept}");
+        }
+        let a = Analyzer::with_filters(Tokenizer::Word { min_len: 2 }, Vec::new(), filters);
+        assert_eq!(
+            a.tokens("Mail kent@sandvik.apple.com or call 555-1234 about the 1993 V6"),
+            ["mail", "kent", "or", "call", "about", "the", "v6"]
+        );
+        assert!(!WordFilters::default().drops("1993"));
     }
 
     #[test]
