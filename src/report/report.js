@@ -108,11 +108,41 @@
       circle.addEventListener("mouseenter", () => showDetails(v, i));
       g.appendChild(circle);
       if (labelled.has(i)) {
-        g.appendChild(svg("text", { x: x.toFixed(1), y: (y + 4).toFixed(1), class: "bubble-label" }, label(c)));
+        const text = svg("text", { x: x.toFixed(1), y: (y + 4).toFixed(1), class: "bubble-label" }, label(c));
+        text.dataset.positions = [y + 4, y - r - 4, y + r + 12].map((p) => p.toFixed(1)).join(" ");
+        g.appendChild(text);
       }
       s.appendChild(g);
     }
     root.appendChild(s);
+    placeLabels(s, W, H);
+  }
+
+  // Labels of larger bubbles are placed first, on the bubble, above it or below it; a label
+  // that would overlap one already placed (or leave the plot) is shown only on hover. The
+  // count of overlapping visible labels is recorded for the tests (always 0).
+  function placeLabels(s, W, H) {
+    const placed = [];
+    const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    const inside = (b) => b.x >= 0 && b.y >= 0 && b.x + b.width <= W && b.y + b.height <= H;
+    for (const text of s.querySelectorAll(".bubble-label")) {
+      let box = null;
+      for (const y of text.dataset.positions.split(" ")) {
+        text.setAttribute("y", y);
+        const b = text.getBBox();
+        if (inside(b) && !placed.some((p) => overlaps(p, b))) { box = b; break; }
+      }
+      if (box) {
+        placed.push(box);
+      } else {
+        text.setAttribute("y", text.dataset.positions.split(" ")[0]);
+        text.classList.add("on-hover");
+      }
+    }
+    let n = 0;
+    for (let i = 0; i < placed.length; i++) for (let j = i + 1; j < placed.length; j++) if (overlaps(placed[i], placed[j])) n++;
+    s.setAttribute("data-label-overlaps", String(n));
+    s.setAttribute("data-labels-shown", String(placed.length));
   }
 
   function showDetails(v, i) {
@@ -192,11 +222,25 @@
     }
   }
 
-  function heatColor(value) {
-    const t = Math.max(0, Math.min(1, value));
+  // The colour range spans the off-diagonal cosines only, so the diagonal (always 1) does not
+  // wash the scale out; diagonal cells are drawn grey.
+  function heatRange(v) {
+    const k = v.clusters.length;
+    let lo = Infinity, hi = -Infinity;
+    for (let a = 0; a < k; a++) for (let b = a + 1; b < k; b++) {
+      const x = cosine(v, a, b);
+      lo = Math.min(lo, x); hi = Math.max(hi, x);
+    }
+    if (!isFinite(lo)) { lo = 0; hi = 1; }
+    if (hi - lo < 1e-6) hi = lo + 1e-6;
+    return [lo, hi];
+  }
+  function heatColor(value, range) {
+    const t = Math.max(0, Math.min(1, (value - range[0]) / (range[1] - range[0])));
     const l = 97 - 62 * t;
     return "hsl(215, 70%, " + l.toFixed(1) + "%)";
   }
+  const DIAGONAL = "#e4e4e4";
 
   function renderHeatmap(v) {
     const root = document.getElementById("heatmap");
@@ -208,17 +252,20 @@
       : "merge_threshold is not set.";
     const size = Math.max(240, Math.min(640, k * 22));
     const cell = size / Math.max(k, 1);
+    const range = heatRange(v);
+    root.appendChild(heatLegend(range));
     if (k <= SVG_HEATMAP_MAX) {
       const s = svg("svg", { width: size + 40, height: size + 40, class: "heatmap" });
       v.order.forEach((a, row) => {
         s.appendChild(svg("text", { x: 36, y: 40 + (row + 0.7) * cell, class: "axis-label" }, String(v.clusters[a].id)));
+        s.appendChild(svg("text", { x: 40 + (row + 0.5) * cell, y: 34, class: "axis-label centred col-label" }, String(v.clusters[a].id)));
         v.order.forEach((b, col) => {
           const value = cosine(v, a, b);
           const above = threshold != null && a !== b && value >= threshold;
           const rect = svg("rect", {
             x: (40 + col * cell).toFixed(2), y: (40 + row * cell).toFixed(2),
-            width: cell.toFixed(2), height: cell.toFixed(2), fill: heatColor(value),
-            class: "cell" + (above ? " above-threshold" : ""),
+            width: cell.toFixed(2), height: cell.toFixed(2), fill: a === b ? DIAGONAL : heatColor(value, range),
+            class: "cell" + (above ? " above-threshold" : "") + (a === b ? " diagonal" : ""),
           });
           rect.appendChild(svg("title", {}, v.clusters[a].id + " × " + v.clusters[b].id + ": " + value.toFixed(3)));
           rect.addEventListener("click", () => select(a));
@@ -231,7 +278,7 @@
     const canvas = el("canvas", { width: String(size), height: String(size), class: "heatmap-canvas" });
     const ctx = canvas.getContext("2d");
     v.order.forEach((a, row) => v.order.forEach((b, col) => {
-      ctx.fillStyle = heatColor(cosine(v, a, b));
+      ctx.fillStyle = a === b ? DIAGONAL : heatColor(cosine(v, a, b), range);
       ctx.fillRect(col * cell, row * cell, Math.ceil(cell), Math.ceil(cell));
     }));
     canvas.addEventListener("click", (e) => {
@@ -242,14 +289,39 @@
     root.appendChild(canvas);
   }
 
+  // A colour scale for the heatmap: the off-diagonal range, low to high.
+  function heatLegend(range) {
+    const W = 220, H = 30, steps = 20;
+    const s = svg("svg", { width: W, height: H, class: "heat-legend" });
+    for (let i = 0; i < steps; i++) {
+      const value = range[0] + ((i + 0.5) / steps) * (range[1] - range[0]);
+      s.appendChild(svg("rect", { x: 30 + i * 8, y: 2, width: 8, height: 12, fill: heatColor(value, range) }));
+    }
+    s.appendChild(svg("text", { x: 26, y: 12, class: "axis-label" }, range[0].toFixed(2)));
+    s.appendChild(svg("text", { x: 30 + steps * 8 + 4, y: 12, class: "axis-label start" }, range[1].toFixed(2)));
+    s.appendChild(svg("text", { x: 30 + steps * 4, y: 27, class: "axis-label centred" }, "centroid cosine (diagonal grey)"));
+    return s;
+  }
+
   function renderSizes(v) {
     const root = document.getElementById("sizes");
     root.textContent = "";
     const sorted = v.clusters.map((c, i) => i).sort((a, b) => v.clusters[b].size - v.clusters[a].size || a - b);
+    const left = 44, top = 24;
     const W = Math.max(320, Math.min(1100, sorted.length * 14)), H = 180;
     const bw = W / Math.max(sorted.length, 1);
     const max = Math.max(...v.clusters.map((c) => c.size), 1);
-    const s = svg("svg", { width: W, height: H + 20, class: "sizes" });
+    const s = svg("svg", { width: W + left, height: H + top + 20, class: "sizes" });
+    // The document axis: 0, half and the largest cluster.
+    s.appendChild(svg("line", { x1: left - 2, y1: top, x2: left - 2, y2: top + H, class: "size-axis" }));
+    for (const t of [0, Math.round(max / 2), max]) {
+      const y = top + H - (t / max) * H;
+      s.appendChild(svg("line", { x1: left - 5, y1: y, x2: left - 2, y2: y, class: "size-axis" }));
+      s.appendChild(svg("text", { x: left - 7, y: y + 3, class: "axis-label" }, String(t)));
+    }
+    s.appendChild(svg("text", { x: 2, y: 10, class: "axis-label start" }, "documents"));
+    const g = svg("g", { transform: "translate(" + left + "," + top + ")" });
+    s.appendChild(g);
     sorted.forEach((i, j) => {
       const c = v.clusters[i];
       const h = (c.size / max) * H;
@@ -259,9 +331,12 @@
       });
       rect.appendChild(svg("title", {}, label(c) + ": " + c.size + " documents"));
       rect.addEventListener("click", () => select(i));
-      s.appendChild(rect);
+      g.appendChild(rect);
       if (sorted.length <= 60) {
-        s.appendChild(svg("text", { x: (j * bw + bw / 2).toFixed(1), y: H + 14, class: "axis-label centred" }, String(c.id)));
+        g.appendChild(svg("text", { x: (j * bw + bw / 2).toFixed(1), y: H + 14, class: "axis-label centred" }, String(c.id)));
+      }
+      if (sorted.length <= 40) {
+        g.appendChild(svg("text", { x: (j * bw + bw / 2).toFixed(1), y: (H - h - 2).toFixed(1), class: "size-count" }, String(c.size)));
       }
     });
     root.appendChild(s);
