@@ -94,7 +94,14 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let df = vectorized.vocabulary.df();
             let eligible = |j: usize| !is_numeric(vectorized.vocabulary.term(j));
-            keywords(x, &fit.labels, fit.n_clusters, df, eligible, &keyword_params)
+            keywords(
+                x,
+                &fit.labels,
+                fit.n_clusters,
+                df,
+                eligible,
+                &keyword_params,
+            )
         })
     });
 

@@ -83,7 +83,12 @@ fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let limit = THREADS_PER_CORE * cores;
     let n = if asked > limit {
-        tracing::warn!(asked, used = limit, cores, "`--threads` capped at {THREADS_PER_CORE} per core");
+        tracing::warn!(
+            asked,
+            used = limit,
+            cores,
+            "`--threads` capped at {THREADS_PER_CORE} per core"
+        );
         limit
     } else {
         asked

@@ -108,7 +108,12 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
     }
     super::term::print_line(&format!(
         "labels: mean NPMI {:.4}, median coverage {:.4}, median precision {:.4}, topic diversity {:.4}, {} of {} clusters name their majority group",
-        l.mean_npmi, l.median_coverage, l.median_precision, l.topic_diversity, l.n_naming_group, l.n_clusters
+        l.mean_npmi,
+        l.median_coverage,
+        l.median_precision,
+        l.topic_diversity,
+        l.n_naming_group,
+        l.n_clusters
     ));
     Ok(())
 }

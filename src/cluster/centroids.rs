@@ -107,7 +107,6 @@ impl Centroids {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,9 +19,9 @@ pub mod scorer;
 pub use centroids::Centroids;
 pub use init::InitReport;
 pub use kmeans::{KMeansFit, fit, refine};
-pub use scorer::score_labels;
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
+pub use scorer::score_labels;
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.
 ///

@@ -89,13 +89,18 @@ mod seed_serde {
         impl serde::de::Visitor<'_> for Seed {
             type Value = u64;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "a whole number from 0 to {} (or a string of its digits)", u64::MAX)
+                write!(
+                    f,
+                    "a whole number from 0 to {} (or a string of its digits)",
+                    u64::MAX
+                )
             }
             fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
                 Ok(v)
             }
             fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
-                u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+                u64::try_from(v)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
             }
             fn visit_str<E: Error>(self, v: &str) -> Result<u64, E> {
                 v.trim()

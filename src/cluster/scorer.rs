@@ -459,7 +459,6 @@ fn assign_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: AssignChunk<'_>
     (changed, total)
 }
 
-
 /// Adds `v × w` to the score of each `(cluster, w)` of a term's postings.
 #[inline(always)]
 fn add_postings(scores: &mut [[f32; LANES]], postings: &[(u32, f32)], v: f32) {
@@ -488,7 +487,6 @@ pub(super) fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
-
 #[cfg(test)]
 mod tests {
     use rand::{RngExt, SeedableRng};
@@ -500,7 +498,13 @@ mod tests {
     fn random_centroids(n_terms: usize, k: usize, density: f64, seed: u64) -> Centroids {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rows: Vec<f32> = (0..k * n_terms)
-            .map(|_| if rng.random_bool(density) { rng.random_range(0.01f32..1.0) } else { 0.0 })
+            .map(|_| {
+                if rng.random_bool(density) {
+                    rng.random_range(0.01f32..1.0)
+                } else {
+                    0.0
+                }
+            })
             .collect();
         Centroids::from_rows(n_terms, rows)
     }

@@ -123,10 +123,14 @@ pub fn measure(
     majority: &HashMap<(String, i32), String>,
     top_n: usize,
 ) -> Result<LabelQuality, EvalError> {
-    let params = manifest.spec.vectorize.check().map_err(|errors| EvalError::Params {
-        out: out.into(),
-        problems: errors.iter().map(ToString::to_string).collect(),
-    })?;
+    let params = manifest
+        .spec
+        .vectorize
+        .check()
+        .map_err(|errors| EvalError::Params {
+            out: out.into(),
+            problems: errors.iter().map(ToString::to_string).collect(),
+        })?;
     let analyzer = params.analyzer();
     let label_keys = committed(out, Table::Labels)?;
     let global = manifest.spec.cluster.scope == crate::cluster::Scope::Global;
@@ -241,14 +245,22 @@ pub fn measure(
                 .iter()
                 .map(|&t| {
                     let hits = in_cluster.get(&(c, t)).copied().unwrap_or(0);
-                    if size == 0 { 0.0 } else { hits as f64 / size as f64 }
+                    if size == 0 {
+                        0.0
+                    } else {
+                        hits as f64 / size as f64
+                    }
                 })
                 .collect();
             let precision: Vec<f64> = terms
                 .iter()
                 .map(|&t| {
                     let hits = in_cluster.get(&(c, t)).copied().unwrap_or(0);
-                    if df[t] == 0 { 0.0 } else { hits as f64 / df[t] as f64 }
+                    if df[t] == 0 {
+                        0.0
+                    } else {
+                        hits as f64 / df[t] as f64
+                    }
                 })
                 .collect();
             all_coverage.extend(&coverage);

@@ -41,7 +41,6 @@ pub enum EvalError {
     NoOverlap { labels: PathBuf, gold: PathBuf },
 }
 
-
 /// Scores of one group of documents.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scores {
@@ -171,7 +170,9 @@ pub fn evaluate(
     let mut best: HashMap<(String, i32), (u64, String)> = HashMap::new();
     for (group, table) in &tables {
         for ((c, g), &n) in table {
-            let entry = best.entry((group.clone(), *c)).or_insert((0, String::new()));
+            let entry = best
+                .entry((group.clone(), *c))
+                .or_insert((0, String::new()));
             if n > entry.0 {
                 *entry = (n, g.clone());
             }

@@ -284,9 +284,15 @@ mod tests {
             ..dead.clone()
         };
         let write = |name: &str, body: &[u8]| std::fs::write(lock_dir.join(name), body).unwrap();
-        write(".lock.json.4294967292.tmp", &serde_json::to_vec(&dead).unwrap());
+        write(
+            ".lock.json.4294967292.tmp",
+            &serde_json::to_vec(&dead).unwrap(),
+        );
         write(".lock.json.4294967291.tmp", b"");
-        write(".lock.json.17.tmp", &serde_json::to_vec(&elsewhere).unwrap());
+        write(
+            ".lock.json.17.tmp",
+            &serde_json::to_vec(&elsewhere).unwrap(),
+        );
         RunLocks::acquire(dir.path(), &[key("a")], 1)
             .unwrap()
             .release()

@@ -11,9 +11,9 @@ use std::path::Path;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
 use arrow::datatypes::DataType;
 
-use super::{InputError, Unreadable};
 use super::dataset::Partition;
 use super::write::Table;
+use super::{InputError, Unreadable};
 
 /// The id and text columns of one partition, in file order and row order.
 #[derive(Debug, Clone)]
@@ -102,8 +102,8 @@ fn read_file(
             let texts = columns.pop().expect("two columns");
             let ids = columns.pop().expect("two columns");
             let view = |a: ArrayRef| -> Result<StringViewArray, InputError> {
-                let view = arrow::compute::cast(&a, &DataType::Utf8View)
-                    .map_err(|e| corrupt(e.into()))?;
+                let view =
+                    arrow::compute::cast(&a, &DataType::Utf8View).map_err(|e| corrupt(e.into()))?;
                 Ok(view
                     .as_any()
                     .downcast_ref::<StringViewArray>()
@@ -170,7 +170,12 @@ fn decode(path: &Path, columns: &[&str]) -> Result<Vec<ArrayRef>, Decoding> {
     for batch in reader {
         let batch = batch.map_err(Decoding::Arrow)?;
         for (part, &name) in parts.iter_mut().zip(columns) {
-            part.push(batch.column_by_name(name).cloned().expect("projected column"));
+            part.push(
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .expect("projected column"),
+            );
         }
     }
     parts
@@ -229,7 +234,5 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
         .with_projection(mask)
         .build()
         .map_err(|e| corrupt(e.into()))?;
-    reader
-        .map(|b| b.map_err(|e| corrupt(e.into())))
-        .collect()
+    reader.map(|b| b.map_err(|e| corrupt(e.into()))).collect()
 }

@@ -183,7 +183,12 @@ mod tests {
         let exists = JobError::OutputExists { path: "o".into() };
         let input = JobError::Input(InputError::PathNotFound { path: "in".into() });
         let no_manifest = ReportError::Manifest(ManifestError::Missing { out: "o".into() });
-        for e in [&spec as &dyn std::error::Error, &exists, &input, &no_manifest] {
+        for e in [
+            &spec as &dyn std::error::Error,
+            &exists,
+            &input,
+            &no_manifest,
+        ] {
             assert_eq!(ExitStatus::of_error(e), ExitStatus::UserError, "{e}");
         }
         let overlap = EvalError::NoOverlap {

@@ -84,9 +84,18 @@ mod tests {
     #[test]
     fn seeds_are_stable_and_differ_by_key_and_seed() {
         // Changing this value changes every clustering's random draws, so every output.
-        assert_eq!(derive_seed(0, &key("2018-06-01")), derive_seed(0, &key("2018-06-01")));
-        assert_ne!(derive_seed(0, &key("2018-06-01")), derive_seed(0, &key("2018-06-02")));
-        assert_ne!(derive_seed(0, &key("2018-06-01")), derive_seed(1, &key("2018-06-01")));
+        assert_eq!(
+            derive_seed(0, &key("2018-06-01")),
+            derive_seed(0, &key("2018-06-01"))
+        );
+        assert_ne!(
+            derive_seed(0, &key("2018-06-01")),
+            derive_seed(0, &key("2018-06-02"))
+        );
+        assert_ne!(
+            derive_seed(0, &key("2018-06-01")),
+            derive_seed(1, &key("2018-06-01"))
+        );
     }
 
     #[test]

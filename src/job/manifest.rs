@@ -234,12 +234,16 @@ impl Manifest {
             source,
         };
         let value: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
-        match value.get("format_version").and_then(serde_json::Value::as_u64) {
+        match value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
             other => {
                 return Err(ManifestError::Version {
                     path: path.into(),
-                    found: other.map_or_else(|| "1 (no `format_version`)".into(), |v| v.to_string()),
+                    found: other
+                        .map_or_else(|| "1 (no `format_version`)".into(), |v| v.to_string()),
                 });
             }
         }
@@ -251,7 +255,10 @@ impl Manifest {
         let json = serde_json::to_vec_pretty(self).map_err(|e| OutputError::Io {
             source: std::io::Error::other(e),
         })?;
-        write_atomic(&out.join(RUNS_DIR).join(format!("{}.json", self.run_id)), &json)?;
+        write_atomic(
+            &out.join(RUNS_DIR).join(format!("{}.json", self.run_id)),
+            &json,
+        )?;
         write_atomic(&out.join(MANIFEST_FILE), &json)
     }
 
@@ -323,7 +330,10 @@ mod tests {
         let m = manifest();
         m.write(out.path()).unwrap();
         let text = fs_err::read_to_string(out.path().join(MANIFEST_FILE)).unwrap();
-        assert!(text.contains("\"started_at\": \"2023-11-14T22:13:20Z\""), "{text}");
+        assert!(
+            text.contains("\"started_at\": \"2023-11-14T22:13:20Z\""),
+            "{text}"
+        );
         let back = Manifest::read(out.path()).unwrap();
         assert_eq!(back.finished_at, m.finished_at);
         assert_eq!(back.files, m.files);

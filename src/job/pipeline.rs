@@ -200,7 +200,11 @@ fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Re
                 return f.path.clone();
             }
         }
-        partition.files.last().map(|f| f.path.clone()).unwrap_or_default()
+        partition
+            .files
+            .last()
+            .map(|f| f.path.clone())
+            .unwrap_or_default()
     };
     let n_nulls = ids.null_count();
     if n_nulls > 0 {

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{JobError, ParamError, ParamErrors};
 use super::spec::JobSpec;
+use super::{JobError, ParamError, ParamErrors};
 use crate::cluster::{Scope, ValidClusterParams};
 use crate::io::{Dataset, PartitionFilter};
 use crate::label::ValidKeywordParams;

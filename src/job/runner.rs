@@ -95,7 +95,10 @@ enum Outcome {
     },
     Skipped,
     Cancelled,
-    Failed { message: String, user_error: bool },
+    Failed {
+        message: String,
+        user_error: bool,
+    },
 }
 
 /// Everything one run shares between partitions.
@@ -110,7 +113,12 @@ struct Context<'a> {
 
 impl Context<'_> {
     /// The one report of `partition`, built when its outcome is known.
-    fn report(&self, partition: &Partition, fingerprint: &str, outcome: Outcome) -> PartitionReport {
+    fn report(
+        &self,
+        partition: &Partition,
+        fingerprint: &str,
+        outcome: Outcome,
+    ) -> PartitionReport {
         let mut report = PartitionReport {
             key: partition.key.to_string(),
             status: PartitionStatus::Cancelled,
@@ -211,14 +219,26 @@ impl Context<'_> {
 
     /// Stages the labels of one partition (rows `start..` of the clustering) and returns its
     /// outcome, to be reported once the partition is committed.
-    fn stage_labels(&self, loaded: &Loaded<'_>, c: &Clustered, start: usize) -> Result<Outcome, JobError> {
+    fn stage_labels(
+        &self,
+        loaded: &Loaded<'_>,
+        c: &Clustered,
+        start: usize,
+    ) -> Result<Outcome, JobError> {
         let t = Instant::now();
-        self.stage(Table::Labels, &loaded.partition.key, &tables::labels(loaded, c, start)?)?;
+        self.stage(
+            Table::Labels,
+            &loaded.partition.key,
+            &tables::labels(loaded, c, start)?,
+        )?;
         let n = loaded.ids.len();
         Ok(Outcome::Done {
             n_docs: n,
             n_null: loaded.n_null,
-            n_empty: c.fit.labels[start..start + n].iter().filter(|&&l| l < 0).count(),
+            n_empty: c.fit.labels[start..start + n]
+                .iter()
+                .filter(|&&l| l < 0)
+                .count(),
             seconds_read: loaded.seconds_read,
             seconds_write: t.elapsed().as_secs_f64(),
         })
@@ -237,7 +257,9 @@ impl Context<'_> {
 pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let started_secs = started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let started_secs = started_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let out = plan.output();
     let mut lock_keys: Vec<PartitionKey> = plan
         .dataset
@@ -317,7 +339,9 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         .map(|p| p.key.clone())
         .chain(clusterings.iter().map(|c| c.key.clone()))
         .collect();
-    let mut files = written.into_inner().expect("no panic while holding the lock");
+    let mut files = written
+        .into_inner()
+        .expect("no panic while holding the lock");
     files.retain(|f| committed_keys.contains(&f.partition));
     files.sort_by(|a, b| (&a.table, &a.partition).cmp(&(&b.table, &b.partition)));
     let mut manifest = Manifest {
@@ -340,7 +364,10 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         interrupted_by: options.interrupted(),
     };
     if let Some(signal) = manifest.interrupted_by {
-        tracing::warn!(signal, "run interrupted: partitions not started are cancelled");
+        tracing::warn!(
+            signal,
+            "run interrupted: partitions not started are cancelled"
+        );
     }
     manifest.exit_code = ExitStatus::of_run(&manifest).code();
     manifest.seconds_total = started.elapsed().as_secs_f64();
@@ -434,7 +461,10 @@ fn run_one(
             );
             let (labels, write_seconds) = (labels?, write_seconds?);
             context.commit(&partition.key, &fingerprint)?;
-            Ok::<_, JobError>((labels, run.clustered.report(plan.cluster.k(), write_seconds)))
+            Ok::<_, JobError>((
+                labels,
+                run.clustered.report(plan.cluster.k(), write_seconds),
+            ))
         }));
         match processed {
             Ok(Ok((done, clustering))) => return (report(done), Some(clustering)),
@@ -509,7 +539,10 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
             context.commit(&p.key, &fingerprint)?;
         }
         context.commit(&all, &fingerprint)?;
-        Ok(Some((outcomes, run.clustered.report(plan.cluster.k(), write_seconds))))
+        Ok(Some((
+            outcomes,
+            run.clustered.report(plan.cluster.k(), write_seconds),
+        )))
     }));
     match processed {
         // Interrupted before the commit: nothing of this clustering was committed.

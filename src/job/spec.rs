@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(serde_json::to_value(&small.cluster).unwrap()["seed"], 7);
         for bad in ["cluster.seed=-1", "cluster.seed=1.5", "cluster.seed=many"] {
             let err = parse(MINIMAL, &[bad]).unwrap_err().to_string();
-            assert!(err.contains("cluster.seed") && err.contains("whole number"), "{bad}: {err}");
+            assert!(
+                err.contains("cluster.seed") && err.contains("whole number"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -43,8 +43,7 @@ pub(super) fn labels(
 /// The non-zero centroid entries, cluster by cluster, by increasing term id.
 pub(super) fn centroids(c: &Clustered) -> Result<RecordBatch, OutputError> {
     let (fit, vocabulary) = (&c.fit, &c.vectorized.vocabulary);
-    let (mut cl, mut size, mut term, mut weight) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cl, mut size, mut term, mut weight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for cluster in 0..fit.n_clusters {
         let row = fit.centroids.row(cluster);
         for (&j, &w) in row.indices.iter().zip(row.values) {
@@ -169,7 +168,10 @@ mod tests {
         let b = centroids(&c).unwrap();
         assert_eq!((b.num_rows(), b.schema()), (nnz, Table::Centroids.schema()));
         let terms: Vec<&str> = b.column(2).as_string::<i32>().iter().flatten().collect();
-        assert!(terms.contains(&"apple") && terms.contains(&"road"), "{terms:?}");
+        assert!(
+            terms.contains(&"apple") && terms.contains(&"road"),
+            "{terms:?}"
+        );
         let s = similarity(&c).unwrap();
         assert_eq!(s.num_rows(), k * (k - 1) / 2);
         assert!(s.column(2).as_primitive::<Float32Type>().value(0).abs() < 1e-6);

@@ -218,12 +218,19 @@ mod tests {
         let kw = keywords(&x, &labels, 2, &df, |_| true, &params(5, 1));
         let c0: Vec<&Keyword> = kw.iter().filter(|k| k.cluster == 0).collect();
         // term 0: coverage 3/3, precision 3/4; term 1: 1/3, 1/1; term 3: 1/3, 1/2.
-        assert_eq!(c0.iter().map(|k| k.term_idx).collect::<Vec<_>>(), vec![0, 1, 3]);
+        assert_eq!(
+            c0.iter().map(|k| k.term_idx).collect::<Vec<_>>(),
+            vec![0, 1, 3]
+        );
         assert!((c0[0].score - 0.75f32.sqrt()).abs() < 1e-6);
         assert!((c0[0].coverage - 1.0).abs() < 1e-6 && (c0[0].precision - 0.75).abs() < 1e-6);
         assert!((c0[1].score - (1.0f32 / 3.0).sqrt()).abs() < 1e-6);
         assert!((c0[2].score - (1.0f32 / 6.0).sqrt()).abs() < 1e-6);
-        let c1: Vec<usize> = kw.iter().filter(|k| k.cluster == 1).map(|k| k.term_idx).collect();
+        let c1: Vec<usize> = kw
+            .iter()
+            .filter(|k| k.cluster == 1)
+            .map(|k| k.term_idx)
+            .collect();
         // term 2: 3/3 and 3/3; then term 3 (1/3, 1/2) and term 0 (1/3, 1/4).
         assert_eq!(c1, vec![2, 3, 0]);
     }
@@ -235,7 +242,11 @@ mod tests {
         assert!(kw.iter().all(|k| k.term_idx != 1), "df 1 < min_df 2");
         assert!(kw.iter().all(|k| k.term_idx != 2), "rejected by the caller");
         for c in 0..2 {
-            let ranks: Vec<usize> = kw.iter().filter(|k| k.cluster == c).map(|k| k.rank).collect();
+            let ranks: Vec<usize> = kw
+                .iter()
+                .filter(|k| k.cluster == c)
+                .map(|k| k.rank)
+                .collect();
             assert_eq!(ranks, vec![1, 2]);
         }
         assert!(kw.iter().all(|k| (0.0..=1.0).contains(&k.score)));
@@ -262,10 +273,19 @@ mod tests {
     fn each_param_rule_is_checked() {
         let bad = |p: KeywordParams| p.check().unwrap_err();
         let d = KeywordParams::default;
-        assert_eq!(bad(KeywordParams { top_n: 0, ..d() }), vec![KeywordParamError::TopN]);
-        assert_eq!(bad(KeywordParams { min_df: 0, ..d() }), vec![KeywordParamError::MinDf]);
+        assert_eq!(
+            bad(KeywordParams { top_n: 0, ..d() }),
+            vec![KeywordParamError::TopN]
+        );
+        assert_eq!(
+            bad(KeywordParams { min_df: 0, ..d() }),
+            vec![KeywordParamError::MinDf]
+        );
         assert!(matches!(
-            bad(KeywordParams { coverage_weight: 2.0, ..d() })[..],
+            bad(KeywordParams {
+                coverage_weight: 2.0,
+                ..d()
+            })[..],
             [KeywordParamError::CoverageWeight(_)]
         ));
     }

@@ -13,8 +13,8 @@ use arrow::datatypes::{Float32Type, Int32Type, Int64Type};
 use tracing::{info, warn};
 
 use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicTerms};
-use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
 use super::relevance_candidates;
+use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
 use crate::io::commit::Staging;
 use crate::io::dataset::{ALL_PARTITIONS, parse_hive_path, walk};
 use crate::io::write::PART_FILE;

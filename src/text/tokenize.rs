@@ -37,9 +37,9 @@ pub struct WordFilters {
 
 /// Top-level domains that mark a dotted word as a host name (`win.ini` is not one).
 const TOP_LEVEL_DOMAINS: &[&str] = &[
-    "com", "edu", "org", "net", "gov", "mil", "int", "info", "biz", "io", "uk", "us", "ca",
-    "au", "de", "fr", "nl", "se", "no", "fi", "dk", "ch", "at", "it", "es", "jp", "kr", "cn",
-    "ru", "br", "in", "il", "nz", "za", "be", "pl", "cz", "ie", "uucp", "bitnet",
+    "com", "edu", "org", "net", "gov", "mil", "int", "info", "biz", "io", "uk", "us", "ca", "au",
+    "de", "fr", "nl", "se", "no", "fi", "dk", "ch", "at", "it", "es", "jp", "kr", "cn", "ru", "br",
+    "in", "il", "nz", "za", "be", "pl", "cz", "ie", "uucp", "bitnet",
 ];
 
 impl WordFilters {
@@ -47,9 +47,9 @@ impl WordFilters {
     pub fn drops(&self, word: &str) -> bool {
         (self.numbers && !word.chars().any(char::is_alphabetic))
             || (self.hosts
-                && word
-                    .rsplit_once('.')
-                    .is_some_and(|(head, tld)| !head.is_empty() && TOP_LEVEL_DOMAINS.contains(&tld)))
+                && word.rsplit_once('.').is_some_and(|(head, tld)| {
+                    !head.is_empty() && TOP_LEVEL_DOMAINS.contains(&tld)
+                }))
     }
 }
 
@@ -466,10 +466,19 @@ mod tests {
             numbers: true,
             hosts: true,
         };
-        for dropped in ["1993", "3.5", "555-1234", "rocket.sw.stratus.com", "cs.cmu.edu", "bbc.co.uk"] {
+        for dropped in [
+            "1993",
+            "3.5",
+            "555-1234",
+            "rocket.sw.stratus.com",
+            "cs.cmu.edu",
+            "bbc.co.uk",
+        ] {
             assert!(filters.drops(dropped), "{dropped}");
         }
-        for kept in ["v6", "mr2", "win.ini", "u.s", "e.g", "hockey", "x11r4", "한국", ".com"] {
+        for kept in [
+            "v6", "mr2", "win.ini", "u.s", "e.g", "hockey", "x11r4", "한국", ".com",
+        ] {
             assert!(!filters.drops(kept), "{kept}");
         }
         let a = Analyzer::with_filters(Tokenizer::Word { min_len: 2 }, Vec::new(), filters);

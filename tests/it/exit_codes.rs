@@ -19,7 +19,10 @@ fn eval_without_a_manifest_or_with_another_format_exits_1() {
         &textcluster(&["eval", empty.to_str().unwrap(), "--gold", "data/sample"]),
         1,
     );
-    assert!(err.contains("manifest.json") && err.contains("empty"), "{err}");
+    assert!(
+        err.contains("manifest.json") && err.contains("empty"),
+        "{err}"
+    );
 
     let out = sample_run(dir.path());
     let manifest = out.join("manifest.json");

@@ -63,7 +63,10 @@ fn dir_name() -> impl Strategy<Value = Vec<u8>> {
         Just(b"...".to_vec()),
         Just(b"dt=..".to_vec()),
         Just(b"dt=\xff".to_vec()),
-        proptest::collection::vec(any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0), 1..12),
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
+            1..12
+        ),
     ]
 }
 

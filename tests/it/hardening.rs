@@ -40,7 +40,10 @@ fn output_reached_through_a_symlink_or_dotdot_into_the_input_is_rejected() {
         assert!(err.contains(out.to_str().unwrap()), "{err}");
     }
     assert_eq!(snapshot(&input), before, "the input changed");
-    assert!(!dir.path().join("zz").exists(), "a directory was created on the way");
+    assert!(
+        !dir.path().join("zz").exists(),
+        "a directory was created on the way"
+    );
 }
 
 #[test]
@@ -55,7 +58,11 @@ fn null_doc_ids_fail_naming_the_file_the_column_and_the_count() {
     let batch = arrow::array::RecordBatch::try_new(
         schema,
         vec![
-            std::sync::Arc::new(arrow::array::StringArray::from(vec![None, Some("x1"), None])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                None,
+                Some("x1"),
+                None,
+            ])),
             std::sync::Arc::new(arrow::array::StringArray::from(vec![
                 Some(doc(0, 1)),
                 Some(doc(1, 2)),
@@ -65,7 +72,10 @@ fn null_doc_ids_fail_naming_the_file_the_column_and_the_count() {
     )
     .unwrap();
     // An earlier good run committed the partition; the failed run must leave it as it was.
-    ok(&textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]));
+    ok(&textcluster(&[
+        "run",
+        spec(dir.path(), &input, &out, 2).to_str().unwrap(),
+    ]));
     write_batch(&bad, &batch);
     let err = run_expecting(dir.path(), &input, &out, 1);
     assert!(
@@ -84,7 +94,10 @@ fn duplicate_doc_ids_fail_unless_allowed_and_eval_says_how_it_matched() {
     write_docs(&input.join("dt=1/part-1.parquet"), &ids[3..], &texts[3..]);
     let job = spec(dir.path(), &input, &out, 2);
     let err = run_expecting(dir.path(), &input, &out, 1);
-    assert!(err.contains("part-1.parquet") && err.contains("`b`"), "{err}");
+    assert!(
+        err.contains("part-1.parquet") && err.contains("`b`"),
+        "{err}"
+    );
     assert!(err.contains("allow_duplicate_ids"), "{err}");
 
     ok(&textcluster(&[
@@ -108,9 +121,15 @@ fn duplicate_doc_ids_fail_unless_allowed_and_eval_says_how_it_matched() {
     ok(&eval);
     let report = String::from_utf8_lossy(&eval.stderr);
     assert!(report.contains("2 label rows share a doc_id"), "{report}");
-    assert!(report.contains("1 gold ids occur more than once"), "{report}");
+    assert!(
+        report.contains("1 gold ids occur more than once"),
+        "{report}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    assert_eq!(json["summary"]["n_docs"], 6, "each label row scored once: {json}");
+    assert_eq!(
+        json["summary"]["n_docs"], 6,
+        "each label row scored once: {json}"
+    );
 }
 
 #[test]
@@ -140,7 +159,13 @@ fn a_closed_stdout_or_stderr_never_fails_a_committed_run() {
     // stdout is a pipe whose reader is gone before the summary line is printed.
     let out = dir.path().join("a");
     let mut child = Command::new(env!("CARGO_BIN_EXE_textcluster"))
-        .args(["run", "jobs/sample.toml", "--partition", "dt=2018-06-01", "--set"])
+        .args([
+            "run",
+            "jobs/sample.toml",
+            "--partition",
+            "dt=2018-06-01",
+            "--set",
+        ])
         .arg(format!("output.path={}", out.display()))
         .current_dir(repo())
         .stdout(Stdio::piped())
@@ -172,7 +197,10 @@ fn a_closed_stdout_or_stderr_never_fails_a_committed_run() {
 
 #[test]
 fn json_logs_give_one_json_object_per_stderr_line_even_for_the_final_error() {
-    for extra in [&["--set", "cluster.k=0"][..], &["--set", "input.path=/nonexistent"][..]] {
+    for extra in [
+        &["--set", "cluster.k=0"][..],
+        &["--set", "input.path=/nonexistent"][..],
+    ] {
         let mut args = vec!["--log-format", "json", "run", "jobs/sample.toml"];
         args.extend_from_slice(extra);
         let run = textcluster(&args);
@@ -180,8 +208,8 @@ fn json_logs_give_one_json_object_per_stderr_line_even_for_the_final_error() {
         let lines: Vec<&str> = err.lines().collect();
         assert!(!lines.is_empty());
         for line in &lines {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
             assert!(v["level"].is_string(), "{line}");
         }
         let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
@@ -194,12 +222,18 @@ fn colour_only_on_a_terminal_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let run = |env: &[(&str, &str)], name: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_textcluster"));
-        cmd.args(["run", "jobs/sample.toml", "--partition", "dt=2018-06-01", "--set"])
-            .arg(format!("output.path={}", dir.path().join(name).display()))
-            .current_dir(repo())
-            .env("RUST_LOG", "info")
-            .env_remove("NO_COLOR")
-            .env_remove("CLICOLOR_FORCE");
+        cmd.args([
+            "run",
+            "jobs/sample.toml",
+            "--partition",
+            "dt=2018-06-01",
+            "--set",
+        ])
+        .arg(format!("output.path={}", dir.path().join(name).display()))
+        .current_dir(repo())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -230,7 +264,13 @@ fn parquet_created_by_follows_parquet_mr_and_pyarrow_reads_every_table() {
         .output()
         .unwrap();
     let stdout = ok(&output);
-    assert_eq!(stdout.matches("app textcluster, version 0.1.0, build ").count(), 4, "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("app textcluster, version 0.1.0, build ")
+            .count(),
+        4,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -239,7 +279,12 @@ fn the_largest_u64_seed_is_accepted() {
     let out = dir.path().join("out");
     run_sample(
         &out,
-        &["--partition", "dt=2018-06-01", "--set", "cluster.seed=18446744073709551615"],
+        &[
+            "--partition",
+            "dt=2018-06-01",
+            "--set",
+            "cluster.seed=18446744073709551615",
+        ],
     );
     assert_eq!(manifest(&out).spec.cluster.seed, u64::MAX);
 }
@@ -288,7 +333,11 @@ fn sigterm_and_sigint_stop_cleanly_with_128_plus_the_signal() {
         assert!(!out.join("_SUCCESS").exists());
         assert!(!out.join("_staging").exists(), "staging left behind");
         assert!(tree(&out.join("_locks")).is_empty(), "locks left behind");
-        for p in m.partitions.iter().filter(|p| p.status == PartitionStatus::Succeeded) {
+        for p in m
+            .partitions
+            .iter()
+            .filter(|p| p.status == PartitionStatus::Succeeded)
+        {
             let labels = out.join("labels").join(&p.key).join("part-00000.parquet");
             assert!(!read_batches(&labels).is_empty(), "{}", p.key);
         }
@@ -326,7 +375,10 @@ fn a_partition_name_that_is_not_utf8_is_named_not_a_panic() {
     let good = input.join("dt=2018-06-01/part-00000.parquet");
     std::fs::copy(&good, bad.join("part-0.parquet")).unwrap();
     let err = run_expecting(dir.path(), &input, &out, 1);
-    assert!(err.contains("dt=\u{fffd}") && err.contains("not valid UTF-8"), "{err}");
+    assert!(
+        err.contains("dt=\u{fffd}") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
     let plan = textcluster(&["plan", spec(dir.path(), &input, &out, 2).to_str().unwrap()]);
     fails(&plan, 1);
     assert!(!out.exists(), "something was written");
@@ -345,15 +397,25 @@ fn a_fifo_among_the_files_is_skipped_with_a_warning_not_a_hang() {
     cmd.args(["run", job.to_str().unwrap()])
         .current_dir(repo())
         .env("RUST_LOG", "warn");
-    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     while child.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(60), "hung on a FIFO");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "hung on a FIFO"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let output = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{err}");
-    assert!(err.contains("neither a file nor a directory") && err.contains("part-00001"), "{err}");
+    assert!(
+        err.contains("neither a file nor a directory") && err.contains("part-00001"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -363,18 +425,27 @@ fn symlink_loops_dangling_links_and_devices_exit_1_naming_the_path_once() {
     let link = input.join("dt=2018-06-01/loop");
     std::os::unix::fs::symlink("..", &link).unwrap();
     let err = run_expecting(dir.path(), &input, &out, 1);
-    assert!(err.contains("symlink loop at") && err.contains("loop`"), "{err}");
+    assert!(
+        err.contains("symlink loop at") && err.contains("loop`"),
+        "{err}"
+    );
     assert!(err.len() < 400, "{} bytes of message: {err}", err.len());
     std::fs::remove_file(&link).unwrap();
 
     let dangling = input.join("dt=2018-06-01/part-9.parquet");
     std::os::unix::fs::symlink("/nonexistent/file", &dangling).unwrap();
     let err = run_expecting(dir.path(), &input, &out, 1);
-    assert!(err.contains("part-9.parquet") && err.contains("symlink to nothing"), "{err}");
+    assert!(
+        err.contains("part-9.parquet") && err.contains("symlink to nothing"),
+        "{err}"
+    );
     std::fs::remove_file(&dangling).unwrap();
 
     let err = run_expecting(dir.path(), Path::new("/dev/zero"), &out, 1);
-    assert!(err.contains("/dev/zero") && err.contains("neither a file nor a directory"), "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("neither a file nor a directory"),
+        "{err}"
+    );
     let own = dir.path().join("self");
     std::os::unix::fs::symlink(&own, &own).unwrap();
     let err = run_expecting(dir.path(), &own, &out, 1);
@@ -419,7 +490,11 @@ fn a_corrupt_page_or_invalid_utf8_names_the_file_and_the_column() {
 
     // A corrupt data page in the middle file (uncompressed, so the bytes are the strings'
     // lengths and data), its footer intact.
-    write_docs(&input.join("dt=1/part-1.parquet"), &ids[10..20], &texts_of(10..20));
+    write_docs(
+        &input.join("dt=1/part-1.parquet"),
+        &ids[10..20],
+        &texts_of(10..20),
+    );
     let middle = input.join("dt=1/part-1.parquet");
     let mut bytes = std::fs::read(&middle).unwrap();
     for b in &mut bytes[8..200] {
@@ -427,8 +502,14 @@ fn a_corrupt_page_or_invalid_utf8_names_the_file_and_the_column() {
     }
     std::fs::write(&middle, bytes).unwrap();
     let err = run_expecting(dir.path(), &input, &out, 1);
-    assert!(err.contains("part-1.parquet") && err.contains("column `"), "{err}");
-    assert!(!err.contains("part-0.parquet") && !err.contains("part-2.parquet"), "{err}");
+    assert!(
+        err.contains("part-1.parquet") && err.contains("column `"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("part-0.parquet") && !err.contains("part-2.parquet"),
+        "{err}"
+    );
 }
 
 /// Texts of the documents `range`, as written by the corrupt-page test.
@@ -449,15 +530,22 @@ fn an_extra_column_in_a_later_file_and_dictionary_texts_are_read() {
         texts[6..].iter().map(|t| t.as_deref()).collect();
     let batch = arrow::array::RecordBatch::try_from_iter(vec![
         ("doc_id", string(&ids[6..])),
-        ("text", std::sync::Arc::new(texts_dict) as arrow::array::ArrayRef),
+        (
+            "text",
+            std::sync::Arc::new(texts_dict) as arrow::array::ArrayRef,
+        ),
         (
             "extra",
-            std::sync::Arc::new(arrow::array::Int32Array::from(vec![1; 6])) as arrow::array::ArrayRef,
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![1; 6]))
+                as arrow::array::ArrayRef,
         ),
     ])
     .unwrap();
     write_batch(&input.join("dt=1/part-1.parquet"), &batch);
-    ok(&textcluster(&["run", spec(dir.path(), &input, &out, 2).to_str().unwrap()]));
+    ok(&textcluster(&[
+        "run",
+        spec(dir.path(), &input, &out, 2).to_str().unwrap(),
+    ]));
     let labels = read_labels(&out.join("labels/dt=1/part-00000.parquet"));
     assert_eq!(labels.len(), 12);
     assert_eq!(labels[11].0, "d11");
@@ -469,7 +557,11 @@ fn a_full_disk_reports_its_cause_and_leaves_no_temporary_file() {
     let small = dir.path().join("small");
     std::fs::create_dir(&small).unwrap();
     // A 300 KB tmpfs in a private mount namespace (as root, or in a user namespace).
-    let unshare = if unsafe { libc::geteuid() } == 0 { "-m" } else { "-rm" };
+    let unshare = if unsafe { libc::geteuid() } == 0 {
+        "-m"
+    } else {
+        "-rm"
+    };
     let script = format!(
         "mount -t tmpfs -o size=300k tmpfs {small:?} && {bin:?} run jobs/sample.toml --set output.path={out:?}; code=$?; find {small:?} -name '*.tmp*'; exit $code",
         bin = env!("CARGO_BIN_EXE_textcluster"),
@@ -484,7 +576,10 @@ fn a_full_disk_reports_its_cause_and_leaves_no_temporary_file() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
-    assert!(String::from_utf8_lossy(&output.stdout).trim().is_empty(), "temporary files left");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).trim().is_empty(),
+        "temporary files left"
+    );
 }
 
 /// Strips ANSI escape sequences (`ESC [ … letter`).
@@ -522,14 +617,17 @@ fn log_lines_print_above_the_progress_bar_on_a_terminal() {
         .unwrap();
     assert!(output.status.success());
     let screen = String::from_utf8_lossy(&output.stdout);
-    let segments: Vec<String> = screen
-        .split(['\n', '\r'])
-        .map(strip_ansi)
-        .collect();
+    let segments: Vec<String> = screen.split(['\n', '\r']).map(strip_ansi).collect();
     let is_bar = |s: &str| s.contains("] ") && s.contains(" partitions");
     let is_log = |s: &str| s.contains("Z  INFO ") || s.contains("Z  WARN ");
-    assert!(segments.iter().any(|s| is_bar(s)), "no bar drawn: {screen:?}");
-    assert!(segments.iter().any(|s| is_log(s)), "no log lines: {screen:?}");
+    assert!(
+        segments.iter().any(|s| is_bar(s)),
+        "no bar drawn: {screen:?}"
+    );
+    assert!(
+        segments.iter().any(|s| is_log(s)),
+        "no log lines: {screen:?}"
+    );
     let glued: Vec<&String> = segments.iter().filter(|s| is_bar(s) && is_log(s)).collect();
     assert!(glued.is_empty(), "log lines glued onto the bar: {glued:?}");
 }

@@ -27,7 +27,10 @@ fn every_job_spec_parses_and_its_parameters_check() {
             let plan = ok(&textcluster(&["plan", relative.to_str().unwrap()]));
             assert!(plan.contains("\"n_partitions\""), "{name}: {plan}");
         } else {
-            eprintln!("{name}: input `{}` not here; plan not checked", spec.input.path.display());
+            eprintln!(
+                "{name}: input `{}` not here; plan not checked",
+                spec.input.path.display()
+            );
         }
     }
     assert!(n >= 4, "only {n} job specs found in jobs/");

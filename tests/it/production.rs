@@ -30,7 +30,13 @@ fn statuses(out: &Path) -> Vec<String> {
     manifest(out)
         .partitions
         .iter()
-        .map(|p| serde_json::to_value(p.status).unwrap().as_str().unwrap().to_owned())
+        .map(|p| {
+            serde_json::to_value(p.status)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 

@@ -294,7 +294,10 @@ fn report_and_pyldavis_render_in_headless_chromium() {
     assert_eq!(count(&dom, r#"class="size-bar""#), k);
     // Legible labels: no two visible map labels' boxes intersect (measured in the page
     // with getBBox after layout), and most bubbles keep theirs.
-    assert!(dom.contains(r#"data-label-overlaps="0""#), "map labels overlap");
+    assert!(
+        dom.contains(r#"data-label-overlaps="0""#),
+        "map labels overlap"
+    );
     let shown: usize = dom
         .split(r#"data-labels-shown=""#)
         .nth(1)
@@ -304,7 +307,11 @@ fn report_and_pyldavis_render_in_headless_chromium() {
     assert!(shown >= k / 2, "only {shown} of {k} map labels shown");
     // The heatmap has row and column labels, a colour scale, and a grey diagonal; the size
     // chart has an axis and a count per bar.
-    assert_eq!(count(&dom, r#"class="axis-label centred col-label""#), k, "heatmap column labels");
+    assert_eq!(
+        count(&dom, r#"class="axis-label centred col-label""#),
+        k,
+        "heatmap column labels"
+    );
     assert_eq!(count(&dom, r#"class="heat-legend""#), 1);
     assert_eq!(count(&dom, "cell diagonal"), k);
     assert_eq!(count(&dom, r#"class="size-count""#), k);

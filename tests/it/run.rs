@@ -35,8 +35,9 @@ fn partition_scope_writes_every_table_for_every_partition() {
         }
     }
     expected.sort();
-    let (runs, rest): (Vec<String>, Vec<String>) =
-        tree(&out).into_iter().partition(|f| f.starts_with("_runs/"));
+    let (runs, rest): (Vec<String>, Vec<String>) = tree(&out)
+        .into_iter()
+        .partition(|f| f.starts_with("_runs/"));
     assert_eq!(rest, expected);
     assert_eq!(runs.len(), 1, "{runs:?}");
 
@@ -70,12 +71,18 @@ fn partition_scope_writes_every_table_for_every_partition() {
     // Every committed table file is listed, with its row count.
     assert_eq!(manifest.files.len(), 4 * 3);
     for f in &manifest.files {
-        let rows: usize = read_batches(&out.join(&f.path)).iter().map(|b| b.num_rows()).sum();
+        let rows: usize = read_batches(&out.join(&f.path))
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
         assert_eq!(rows as u64, f.n_rows, "{}", f.path);
     }
     // The run's own manifest is kept beside the latest.
     let kept = out.join("_runs").join(format!("{}.json", manifest.run_id));
-    assert_eq!(std::fs::read(kept).unwrap(), std::fs::read(out.join("manifest.json")).unwrap());
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        std::fs::read(out.join("manifest.json")).unwrap()
+    );
 }
 
 #[test]
