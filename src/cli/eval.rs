@@ -82,7 +82,9 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             s.largest_cluster
         ));
     }
-    let l = &evaluation.labels;
+    let Some(l) = &evaluation.labels else {
+        return Ok(());
+    };
     super::term::print_line("");
     super::term::print_line(&format!(
         "{:<16} {:>7} {:>7} {:>6} {:>6} {:>6}  {:<24} top {}",

@@ -70,8 +70,9 @@ pub struct Evaluation {
     pub groups: Vec<Scores>,
     /// Document-weighted mean over `groups`.
     pub summary: Scores,
-    /// How readable the keywords are.
-    pub labels: LabelQuality,
+    /// How readable the keywords are; absent when the run's input texts cannot be read
+    /// (moved or deleted since), which only costs these figures.
+    pub labels: Option<LabelQuality>,
 }
 
 /// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`,
@@ -180,7 +181,14 @@ pub fn evaluate(
     }
     let majority: HashMap<(String, i32), String> =
         best.into_iter().map(|(k, (_, g))| (k, g)).collect();
-    let label_quality = labels::measure(out, &manifest, &majority, top_n)?;
+    let label_quality = match labels::measure(out, &manifest, &majority, top_n) {
+        Ok(quality) => Some(quality),
+        Err(EvalError::Input(e)) => {
+            tracing::warn!(error = %crate::io::error_chain(&e), "cannot read the run's input texts; label metrics skipped");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let groups: Vec<Scores> = tables
         .into_iter()
         .map(|(key, table)| scores(key, &table))
