@@ -34,6 +34,7 @@ pub fn execute(args: &ReportArgs) -> Result<(), ReportError> {
         partitions: args.partitions.clone(),
         input: args.input.clone(),
         examples: args.examples,
+        term_counts: args.pyldavis.is_some(),
     };
     let loaded = report::load(&args.out, &options)?;
     let pyldavis = match &args.pyldavis {

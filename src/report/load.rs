@@ -62,6 +62,10 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
                 .collect(),
         };
         let mut view = source.load(&texts, options.examples)?;
+        if options.term_counts {
+            view.topics.counts =
+                texts.term_counts(&manifest, &source.label_keys, &view.topics.names);
+        }
         view.merge_threshold = merge_threshold;
         info!(
             key = name,
@@ -164,6 +168,57 @@ impl TextSource {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Occurrences of each of `names` in the input documents of `keys`, tokenised with the
+    /// run's settings; `None` (logged) when the settings do not check or an input is missing.
+    fn term_counts(
+        &self,
+        manifest: &Manifest,
+        keys: &[&PartitionKey],
+        names: &[String],
+    ) -> Option<Vec<u64>> {
+        let params = manifest.spec.vectorize.check().ok()?;
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut counts = vec![0u64; names.len()];
+        let mut buffer = crate::text::TokenBuffer::default();
+        for key in keys {
+            let files = self.files_of(key);
+            if files.is_empty() || files.iter().any(|f| !f.is_file()) {
+                warn!(partition = %key, "input files not found; pyLDAvis term frequencies are estimated from the centroids");
+                return None;
+            }
+            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            let docs = match read_files(
+                &paths,
+                &format!("input partition `{key}`"),
+                &self.id_column,
+                &self.text_column,
+            ) {
+                Ok(docs) => docs,
+                Err(e) => {
+                    warn!(partition = %key, error = %e, "cannot read the input; pyLDAvis term frequencies are estimated");
+                    return None;
+                }
+            };
+            for i in 0..docs.len() {
+                if docs.texts.is_null(i) {
+                    continue;
+                }
+                params
+                    .analyzer()
+                    .for_each_token(docs.texts.value(i), &mut buffer, |t| {
+                        if let Some(&j) = index.get(t) {
+                            counts[j] += 1;
+                        }
+                    });
+            }
+        }
+        Some(counts)
     }
 
     /// Texts of the wanted ids found in partition `key`'s input. Missing files are logged
@@ -338,6 +393,7 @@ impl Source<'_> {
                 p_term: topics.p_term,
                 p_term_given_cluster: topics.per_cluster,
                 sizes: topics.sizes,
+                counts: None,
             },
         })
     }

@@ -77,6 +77,8 @@ pub struct ReportOptions {
     pub input: Option<PathBuf>,
     /// Example documents per cluster (0: do not read the input).
     pub examples: usize,
+    /// Count each topic term's occurrences in the input (for the pyLDAvis export).
+    pub term_counts: bool,
 }
 
 impl Default for ReportOptions {
@@ -85,6 +87,7 @@ impl Default for ReportOptions {
             partitions: Vec::new(),
             input: None,
             examples: 3,
+            term_counts: false,
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct TopicTerms {
     pub p_term_given_cluster: Vec<Vec<(u32, f64)>>,
     /// Documents per cluster.
     pub sizes: Vec<u64>,
+    /// Occurrences of each term in the clustering's documents, counted by re-tokenising the
+    /// input with the run's settings; `None` when the input could not be read (or was not
+    /// asked for), and then exports estimate counts from the centroids.
+    pub counts: Option<Vec<u64>>,
 }
 
 /// One cluster.

@@ -2,7 +2,9 @@
 //!
 //! Each centroid is a topic: topic-term distributions are the L1-normalised centroids, and
 //! document-topic assignments are one-hot from the labels, so a topic's share is its share of
-//! the documents and the "term frequency" of `w` is `Σ_c p(w|c) · size_c`.
+//! the documents. The "term frequency" of `w` is its occurrences in the documents when the
+//! report counted them, else the estimate `Σ_c p(w|c) · size_c`; a topic's frequency of `w`
+//! is that times `p(topic | w)`.
 //!
 //! Two things the Python helper gets wrong are right here. Bubbles carry their own cluster's
 //! coordinates: positions, sizes and topic numbers come from the same row. Empty clusters
@@ -31,7 +33,12 @@ pub fn prepare(view: &ClusteringView) -> Value {
         .filter(|&c| topics.sizes[c] > 0 && !topics.p_term_given_cluster[c].is_empty())
         .collect();
     order.sort_by(|&a, &b| topics.sizes[b].cmp(&topics.sizes[a]).then(a.cmp(&b)));
-    let term_freq = |t: u32| topics.p_term[t as usize] * total;
+    // Overall term frequency: the term's occurrences in the documents, as pyLDAvis users read
+    // it; estimated from the centroids only when the input could not be read.
+    let term_freq = |t: u32| match &topics.counts {
+        Some(counts) => counts[t as usize] as f64,
+        None => topics.p_term[t as usize] * total,
+    };
 
     let mds = json!({
         "x": order.iter().map(|&c| view.clusters[c].x).collect::<Vec<_>>(),
@@ -41,11 +48,11 @@ pub fn prepare(view: &ClusteringView) -> Value {
         "Freq": order.iter().map(|&c| round(topics.sizes[c] as f64 / total * 100.0, 4)).collect::<Vec<_>>(),
     });
 
-    // p(topic | term) for every (term, topic) pair: size_c · p(w|c) / term frequency.
+    // p(topic | term) for every (term, topic) pair: size_c · p(w|c) / Σ_c size_c · p(w|c).
     let mut topic_share: HashMap<u32, Vec<(usize, f64)>> = HashMap::new();
     for (n, &c) in order.iter().enumerate() {
         for &(t, p) in &topics.p_term_given_cluster[c] {
-            let f = term_freq(t);
+            let f = topics.p_term[t as usize] * total;
             if f > 0.0 {
                 topic_share
                     .entry(t)
@@ -90,9 +97,11 @@ pub fn prepare(view: &ClusteringView) -> Value {
         let entries = &topics.p_term_given_cluster[c];
         for (t, p) in relevance_candidates(entries, &topics.p_term, R, LAMBDA_STEP) {
             let lift = p / topics.p_term[t as usize];
+            // The topic's share of the term's occurrences: term frequency × p(topic | term).
+            let share = p * topics.sizes[c] as f64 / (topics.p_term[t as usize] * total);
             tinfo.push(
                 &topics.names[t as usize],
-                round(p * topics.sizes[c] as f64, 4),
+                round(term_freq(t) * share, 4),
                 round(term_freq(t), 4),
                 format!("Topic{}", n + 1),
                 round(p.ln(), 4),
@@ -222,6 +231,7 @@ mod tests {
                 p_term,
                 p_term_given_cluster: per_cluster,
                 sizes,
+                counts: None,
             },
         }
     }

@@ -130,6 +130,39 @@ fn pyldavis_export_of_the_fixture_is_stable() {
     );
     let lda: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    // "Overall term frequency" is what pyLDAvis users read it as: the term's occurrences.
+    let tinfo = &lda["tinfo"];
+    let (terms, totals, freqs) = (
+        tinfo["Term"].as_array().unwrap(),
+        tinfo["Total"].as_array().unwrap(),
+        tinfo["Freq"].as_array().unwrap(),
+    );
+    let input = dir.path().join("in");
+    let mut occurrences: std::collections::HashMap<String, f64> = Default::default();
+    for f in tree(&input).into_iter().filter(|f| f.ends_with(".parquet")) {
+        let batches = read_batches(&input.join(f));
+        for b in &batches {
+            let texts = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            for t in texts.iter().flatten() {
+                for w in t.split_whitespace() {
+                    *occurrences.entry(w.to_lowercase()).or_default() += 1.0;
+                }
+            }
+        }
+    }
+    for ((term, total), freq) in terms.iter().zip(totals).zip(freqs) {
+        let (total, freq) = (total.as_f64().unwrap(), freq.as_f64().unwrap());
+        assert_eq!(
+            Some(&total),
+            occurrences.get(term.as_str().unwrap()),
+            "{term}"
+        );
+        assert!(freq <= total + 1e-9, "{term}: {freq} > {total}");
+    }
     insta::assert_json_snapshot!(lda);
 }
 
