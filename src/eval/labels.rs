@@ -4,7 +4,8 @@
 //! # Metrics
 //! For each clustering (each partition in `partition` scope, one in `global` scope) and each
 //! cluster's top-N keywords (by rank, N = 10 by default), over the documents of that clustering
-//! re-tokenised with the run's own `[vectorize]` settings:
+//! re-tokenised with the run's own `[vectorize]` settings (into whole words when the run
+//! labelled with words, `JobSpec::keywords_are_words`):
 //! - NPMI of a pair `(a, b)` is `log(P(a,b) / (P(a)P(b))) / -log P(a,b)` with document
 //!   co-occurrence probabilities; `-1` when the pair never co-occurs, `1` when both occur in
 //!   every document. A cluster's coherence is the mean over its keyword pairs.
@@ -132,6 +133,8 @@ pub fn measure(
             problems: errors.iter().map(ToString::to_string).collect(),
         })?;
     let analyzer = params.analyzer();
+    // Keywords are whole words or the clustering's tokens, as the run chose.
+    let words = manifest.spec.keywords_are_words();
     let label_keys = committed(out, Table::Labels)?;
     let global = manifest.spec.cluster.scope == crate::cluster::Scope::Global;
     let clusterings: Vec<Clustering> = if global {
@@ -200,14 +203,19 @@ pub fn measure(
                 n_docs += 1;
                 *sizes.entry(cluster).or_default() += 1;
                 found.clear();
-                analyzer.for_each_token(docs.texts.value(i), &mut buffer, |t| {
+                let mut see = |t: &str| {
                     if let Some(&id) = term_id.get(t)
                         && !present[id]
                     {
                         present[id] = true;
                         found.push(id);
                     }
-                });
+                };
+                if words {
+                    analyzer.for_each_kept_word(docs.texts.value(i), &mut buffer, &mut see);
+                } else {
+                    analyzer.for_each_token(docs.texts.value(i), &mut buffer, &mut see);
+                }
                 for &id in &found {
                     df[id] += 1;
                     *in_cluster.entry((cluster, id)).or_default() += 1;

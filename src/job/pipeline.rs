@@ -67,6 +67,8 @@ pub(super) struct Clustered {
     pub(super) fit: KMeansFit,
     pub(super) merge: Option<cluster::MergeOutcome>,
     pub(super) keywords: Vec<label::Keyword>,
+    /// The terms keywords index when they are whole words (else the vocabulary's).
+    pub(super) keyword_terms: Option<Vec<String>>,
     /// Vectorise, cluster and keyword seconds (`write` is the runner's).
     pub(super) seconds: StageSeconds,
 }
@@ -103,12 +105,22 @@ pub(super) fn partition<'p>(
     let loaded = load(plan, partition)?;
     stage(progress, &partition.key, "vectorize");
     let t = Instant::now();
-    let vectorized = {
-        let texts: Vec<&str> = loaded.texts().collect();
-        text::fit_transform(&plan.vectorize, &texts)
-    };
+    let texts: Vec<&str> = loaded.texts().collect();
+    let vectorized = text::fit_transform(&plan.vectorize, &texts);
     let seconds = vectorized_seconds(&partition.key, &vectorized, t);
-    let clustered = cluster_vectorized(plan, progress, partition.key.clone(), vectorized, seconds);
+    let words = plan
+        .spec
+        .keywords_are_words()
+        .then(|| WordIncidence::of(plan, &texts));
+    drop(texts);
+    let clustered = cluster_vectorized(
+        plan,
+        progress,
+        partition.key.clone(),
+        vectorized,
+        seconds,
+        words,
+    );
     Ok(PartitionRun { loaded, clustered })
 }
 
@@ -131,18 +143,25 @@ pub(super) fn global<'p>(
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
         text::count(&plan.vectorize, &texts)
     };
-    // The texts are not needed again: free them before the vocabulary and the matrix are
-    // built (1.7 GB per million documents of the generated corpus).
+    // Unless keywords need the words, the texts are not needed again: free them before the
+    // vocabulary and the matrix are built (1.7 GB per million documents of the generated
+    // corpus).
     let mut offsets = Vec::with_capacity(loaded.len());
     let mut offset = 0;
     for l in &mut loaded {
         offsets.push(offset);
         offset += l.texts.len();
-        l.texts = StringViewArray::new_null(0);
+        if !plan.spec.keywords_are_words() {
+            l.texts = StringViewArray::new_null(0);
+        }
     }
     let vectorized = counted.fit_transform(&plan.vectorize);
     let seconds = vectorized_seconds(all, &vectorized, t);
-    let clustered = cluster_vectorized(plan, progress, all.clone(), vectorized, seconds);
+    let words = plan.spec.keywords_are_words().then(|| {
+        let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
+        WordIncidence::of(plan, &texts)
+    });
+    let clustered = cluster_vectorized(plan, progress, all.clone(), vectorized, seconds, words);
     Ok(GlobalRun {
         loaded,
         offsets,
@@ -259,6 +278,7 @@ pub(super) fn cluster_vectorized(
     key: PartitionKey,
     vectorized: Vectorized,
     mut seconds: StageSeconds,
+    words: Option<WordIncidence>,
 ) -> Clustered {
     stage(progress, &key, "cluster");
     let t = Instant::now();
@@ -280,15 +300,31 @@ pub(super) fn cluster_vectorized(
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
 
     let t = Instant::now();
-    let vocabulary = &vectorized.vocabulary;
-    let keywords = label::keywords(
-        &vectorized.matrix,
-        &fit.labels,
-        fit.n_clusters,
-        vocabulary.df(),
-        |j| !label::is_numeric(vocabulary.term(j)),
-        &plan.keywords,
-    );
+    let (keywords, keyword_terms) = match words {
+        Some(words) => {
+            let keywords = label::keywords(
+                &words.matrix,
+                &fit.labels,
+                fit.n_clusters,
+                &words.df,
+                |j| !label::is_numeric(&words.terms[j]),
+                &plan.keywords,
+            );
+            (keywords, Some(words.terms))
+        }
+        None => {
+            let vocabulary = &vectorized.vocabulary;
+            let keywords = label::keywords(
+                &vectorized.matrix,
+                &fit.labels,
+                fit.n_clusters,
+                vocabulary.df(),
+                |j| !label::is_numeric(vocabulary.term(j)),
+                &plan.keywords,
+            );
+            (keywords, None)
+        }
+    };
     seconds.keywords = t.elapsed().as_secs_f64();
     Clustered {
         key,
@@ -296,7 +332,56 @@ pub(super) fn cluster_vectorized(
         fit,
         merge,
         keywords,
+        keyword_terms,
         seconds,
+    }
+}
+
+/// Which whole words each document uses: the terms of keywords for a clustering on
+/// character n-grams, whose tokens are fragments of words.
+pub(super) struct WordIncidence {
+    /// Documents × words, one entry per distinct word of a document (value 1).
+    matrix: crate::sparse::Csr,
+    /// Documents that use each word.
+    df: Vec<u32>,
+    terms: Vec<String>,
+}
+
+impl WordIncidence {
+    fn of(plan: &JobPlan, texts: &[&str]) -> Self {
+        let analyzer = plan.vectorize.analyzer();
+        let mut ids: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let mut terms: Vec<String> = Vec::new();
+        let mut df: Vec<u32> = Vec::new();
+        let (mut indptr, mut indices) = (vec![0usize], Vec::new());
+        let mut buffer = text::TokenBuffer::default();
+        let mut row: Vec<u32> = Vec::new();
+        for text in texts {
+            row.clear();
+            analyzer.for_each_kept_word(text, &mut buffer, |word| {
+                let id = match ids.get(word) {
+                    Some(&id) => id,
+                    None => {
+                        let id = terms.len() as u32;
+                        ids.insert(word.to_owned(), id);
+                        terms.push(word.to_owned());
+                        df.push(0);
+                        id
+                    }
+                };
+                row.push(id);
+            });
+            row.sort_unstable();
+            row.dedup();
+            for &j in &row {
+                df[j as usize] += 1;
+            }
+            indices.extend_from_slice(&row);
+            indptr.push(indices.len());
+        }
+        let data = vec![1.0f32; indices.len()];
+        let matrix = crate::sparse::Csr::new((texts.len(), terms.len()), indptr, indices, data);
+        Self { matrix, df, terms }
     }
 }
 

@@ -98,6 +98,13 @@ pub enum SpecError {
 }
 
 impl JobSpec {
+    /// True when keywords are whole words rather than the clustering's tokens: with the
+    /// `char_ngrams` tokeniser unless `keywords.words = false` (with `word` they are the same).
+    pub fn keywords_are_words(&self) -> bool {
+        self.vectorize.tokenizer == crate::text::TokenizerKind::CharNgrams
+            && self.keywords.words.unwrap_or(true)
+    }
+
     /// Reads `path` and applies `overrides` (`key.path=value`) before parsing.
     pub fn load<S: AsRef<str>>(path: &Path, overrides: &[S]) -> Result<Self, SpecError> {
         let text = fs_err::read_to_string(path).map_err(|source| SpecError::Read {

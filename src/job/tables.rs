@@ -63,12 +63,16 @@ pub(super) fn centroids(c: &Clustered) -> Result<RecordBatch, OutputError> {
 /// The keywords of every cluster, by rank.
 pub(super) fn keywords(c: &Clustered) -> Result<RecordBatch, OutputError> {
     let (keywords, vocabulary) = (&c.keywords, &c.vectorized.vocabulary);
+    let term = |j: usize| match &c.keyword_terms {
+        Some(words) => words[j].as_str(),
+        None => vocabulary.term(j),
+    };
     batch(
         Table::Keywords,
         vec![
             i32s(keywords.iter().map(|k| k.cluster as i32).collect()),
             i32s(keywords.iter().map(|k| k.rank as i32).collect()),
-            strings(keywords.iter().map(|k| vocabulary.term(k.term_idx))),
+            strings(keywords.iter().map(|k| term(k.term_idx))),
             f32s(keywords.iter().map(|k| k.score).collect()),
             f32s(keywords.iter().map(|k| k.coverage).collect()),
             f32s(keywords.iter().map(|k| k.precision).collect()),
@@ -128,7 +132,7 @@ mod tests {
         };
         let vectorized = crate::text::fit_transform(&plan.vectorize, &TEXTS);
         let key = PartitionKey(vec![("dt".into(), "a".into())]);
-        let c = cluster_vectorized(&plan, None, key, vectorized, StageSeconds::default());
+        let c = cluster_vectorized(&plan, None, key, vectorized, StageSeconds::default(), None);
         (plan, c)
     }
 

@@ -33,6 +33,9 @@ pub struct KeywordParams {
     pub min_df: u32,
     /// Exponent of coverage in the score (precision gets `1 - coverage_weight`).
     pub coverage_weight: f64,
+    /// Label with whole words rather than the clustering's tokens. Unset: words for the
+    /// `char_ngrams` tokeniser (its n-grams are fragments of words), tokens otherwise.
+    pub words: Option<bool>,
 }
 
 impl Default for KeywordParams {
@@ -41,6 +44,7 @@ impl Default for KeywordParams {
             top_n: 30,
             min_df: 5,
             coverage_weight: 0.5,
+            words: None,
         }
     }
 }

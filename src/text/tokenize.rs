@@ -138,6 +138,24 @@ impl Analyzer {
         }
     }
 
+    /// Calls `emit` once per lowercased word of `text` that is not a stop word and not dropped
+    /// by the word filters: the words the tokens come from, for labelling with whole words.
+    pub fn for_each_kept_word(
+        &self,
+        text: &str,
+        buffer: &mut TokenBuffer,
+        mut emit: impl FnMut(&str),
+    ) {
+        self.for_each_word(text, buffer, |word| {
+            if !self.stopwords.contains(word)
+                && !self.filters.drops(word)
+                && word.chars().count() >= 2
+            {
+                emit(word)
+            }
+        });
+    }
+
     /// Whether each word is at most one token (the `word` tokeniser): then the token of a
     /// lowercased word is the word itself if [`Analyzer::keeps_word`], and nothing otherwise.
     pub fn words_are_tokens(&self) -> bool {

@@ -380,3 +380,47 @@ fn over_clustering_then_merging_recovers_the_topics_and_reports_the_mapping() {
     }
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
 }
+
+#[test]
+fn an_ngram_clustering_is_labelled_with_whole_words_unless_asked_otherwise() {
+    let dir = tmp();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    hive_tree(&input, 1, 10);
+    let job = spec(dir.path(), &input, &out, 3);
+    let keywords = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "run",
+            job.to_str().unwrap(),
+            "--set",
+            "vectorize.tokenizer=char_ngrams",
+            "--set",
+            "keywords.min_df=1",
+        ];
+        args.extend_from_slice(extra);
+        ok(&textcluster(&args));
+        read_batches(&out.join("keywords/dt=2018-06-01/part-00000.parquet"))
+            .iter()
+            .flat_map(|b| {
+                let terms = b
+                    .column(2)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .unwrap();
+                terms
+                    .iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let words = keywords(&[]);
+    let vocabulary: BTreeSet<&str> = TOPICS.iter().flat_map(|t| t.iter().copied()).collect();
+    assert!(!words.is_empty());
+    assert!(
+        words.iter().all(|w| vocabulary.contains(w.as_str())),
+        "{words:?}"
+    );
+    let grams = keywords(&["--set", "keywords.words=false"]);
+    assert!(grams.iter().all(|g| g.chars().count() <= 3), "{grams:?}");
+}
