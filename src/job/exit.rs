@@ -108,6 +108,7 @@ impl ExitStatus {
             JobError::Spec(_)
             | JobError::Params(_)
             | JobError::OutputInsideInput { .. }
+            | JobError::UnsupportedScheme { .. }
             | JobError::OutputExists { .. } => ExitStatus::UserError,
             JobError::Input(e) => Self::of_input_error(e),
             JobError::Output(_) | JobError::Lock(_) => ExitStatus::Environment,

@@ -72,6 +72,14 @@ pub enum JobError {
         input.display()
     )]
     OutputInsideInput { output: PathBuf, input: PathBuf },
+    #[error(
+        "`{key}` is `{url}`, and this build cannot read or write `{scheme}://` paths; it supports local paths and `file://`\nhint: object stores (`s3://` and the other `object_store` schemes) are not supported yet; nothing was written"
+    )]
+    UnsupportedScheme {
+        key: &'static str,
+        url: String,
+        scheme: String,
+    },
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(

@@ -42,7 +42,9 @@ pub struct Columns<'a> {
 
 impl JobPlan {
     /// Checks every parameter (reporting all problems at once), then finds and checks input.
-    pub fn resolve(spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
+    pub fn resolve(mut spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
+        spec.input.path = local_path("input.path", &spec.input.path)?;
+        spec.output.path = local_path("output.path", &spec.output.path)?;
         let mut problems: Vec<ParamError> = Vec::new();
         let vectorize = spec
             .vectorize
@@ -101,6 +103,37 @@ impl JobPlan {
     }
 }
 
+/// The URL schemes a path may carry.
+pub const SUPPORTED_SCHEMES: &[&str] = &["file"];
+
+/// `path` as a local path: a plain path as is, `file:///x` as `/x`; any other URL scheme
+/// (`s3://`, `hdfs://`, a typo such as `s4://`) is refused, so a URL never becomes a local
+/// directory named after it.
+fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
+    let text = path.to_string_lossy();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Ok(path.to_path_buf());
+    };
+    let is_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return Ok(path.to_path_buf());
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "file" if rest.starts_with('/') => Ok(PathBuf::from(rest)),
+        _ => Err(JobError::UnsupportedScheme {
+            key,
+            url: text.to_string(),
+            scheme: scheme.to_owned(),
+        }),
+    }
+}
+
 /// Rejects an output directory inside the input (or equal to it): the next run would read
 /// its own outputs. Both paths are resolved as the file system will resolve them: the deepest
 /// existing ancestor through its symlinks, the rest (which cannot hold symlinks yet) lexically,
@@ -150,6 +183,31 @@ fn resolve(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_local_paths_only_with_file_and_refused_otherwise() {
+        let ok = |p: &str| local_path("output.path", Path::new(p)).unwrap();
+        assert_eq!(ok("out/x"), PathBuf::from("out/x"));
+        assert_eq!(ok("file:///tmp/out"), PathBuf::from("/tmp/out"));
+        assert_eq!(
+            ok("dir/with ://odd name"),
+            PathBuf::from("dir/with ://odd name")
+        );
+        for url in [
+            "s3://bucket/out",
+            "S4://typo",
+            "hdfs://nn/x",
+            "gs://b/x",
+            "file://relative",
+        ] {
+            let e = local_path("output.path", Path::new(url)).unwrap_err();
+            assert!(matches!(e, JobError::UnsupportedScheme { .. }), "{url}");
+            assert!(
+                e.to_string().contains("`file://`") && e.to_string().contains(url),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn output_inside_input_is_rejected() {

@@ -410,3 +410,34 @@ fn ten_thousand_partitions_of_one_document_each() {
             .all(|p| p.status == PartitionStatus::Skipped)
     );
 }
+
+#[test]
+fn a_url_path_is_refused_by_scheme_and_never_becomes_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, url) in [
+        ("output.path", "s3://bucket/out"),
+        ("input.path", "hdfs://namenode/corpus"),
+        ("output.path", "s4://typo/out"),
+    ] {
+        let set = format!("{key}={url}");
+        let err = fails(&textcluster(&["run", "jobs/sample.toml", "--set", &set]), 1);
+        assert!(err.contains(url) && err.contains("`file://`"), "{err}");
+        let scheme = url.split_once(':').unwrap().0;
+        assert!(
+            !repo().join(format!("{scheme}:")).exists(),
+            "a local `{scheme}:` directory"
+        );
+    }
+    // file:// is a local path.
+    let out = dir.path().join("out");
+    let set = format!("output.path=file://{}", out.display());
+    ok(&textcluster(&[
+        "run",
+        "jobs/sample.toml",
+        "--partition",
+        "dt=2018-06-01",
+        "--set",
+        &set,
+    ]));
+    assert!(out.join("_SUCCESS").exists());
+}
