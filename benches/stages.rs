@@ -15,8 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use textcluster::cluster::{self, ClusterParams};
 use textcluster::io::write::{Table, batch, f32s, i32s, strings, write_parquet};
 use textcluster::io::{Documents, PartitionFilter, read_partition};
-use textcluster::label::{KeywordParams, is_numeric, keywords};
-use textcluster::text::{TokenBuffer, VectorizeParams, fit_transform};
+use textcluster::label::{KeywordParams, keywords};
+use textcluster::text::{TokenBuffer, VectorizeParams, fit_transform, is_numeric};
 
 fn documents() -> Vec<Documents> {
     let shared = Path::new("../shared/data/20newsgroups");

@@ -27,10 +27,9 @@ use arrow::datatypes::Int32Type;
 use serde::Serialize;
 
 use super::EvalError;
-use crate::io::commit::Staging;
-use crate::io::{Dataset, PartitionFilter, PartitionKey, Table, read_files, read_output};
+use crate::io::commit::{Staging, committed_partitions};
+use crate::io::{PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
-use crate::job::manifest::PartitionStatus;
 use crate::text::TokenBuffer;
 
 /// Label metrics of one cluster.
@@ -135,7 +134,7 @@ pub fn measure(
     let analyzer = params.analyzer();
     // Keywords are whole words or the clustering's tokens, as the run chose.
     let words = manifest.spec.keywords_are_words();
-    let label_keys = committed(out, Table::Labels)?;
+    let label_keys = committed_partitions(out, Table::Labels)?;
     let global = manifest.spec.cluster.scope == crate::cluster::Scope::Global;
     let clusterings: Vec<Clustering> = if global {
         vec![Clustering {
@@ -189,7 +188,7 @@ pub fn measure(
         let mut found: Vec<usize> = Vec::new();
         for key in &clustering.label_keys {
             let labels = read_labels(&Staging::committed_file(out, Table::Labels, key))?;
-            let files = input_files(manifest, key);
+            let files = manifest.input_files(key, None);
             let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
             let what = format!("input partition `{key}`");
             let docs = read_files(&paths, &what, &input.id_column, &input.text_column)?;
@@ -317,13 +316,6 @@ pub fn measure(
     })
 }
 
-/// The partitions under `out/<table>` with a committed file.
-fn committed(out: &Path, table: Table) -> Result<Vec<PartitionKey>, EvalError> {
-    let dir = out.join(table.name());
-    let dataset = Dataset::discover(&dir, &PartitionFilter::default(), "doc_id", "doc_id")?;
-    Ok(dataset.partitions.into_iter().map(|p| p.key).collect())
-}
-
 /// The top `n` keywords of each cluster, by rank.
 fn read_keywords(path: &Path, n: usize) -> Result<BTreeMap<i32, Vec<String>>, EvalError> {
     let mut ranked: BTreeMap<i32, Vec<(i32, String)>> = BTreeMap::new();
@@ -359,30 +351,6 @@ fn read_labels(path: &Path) -> Result<HashMap<String, i32>, EvalError> {
         }
     }
     Ok(labels)
-}
-
-/// The input files of partition `key`: the manifest's list, else those found under the
-/// input path.
-fn input_files(manifest: &Manifest, key: &PartitionKey) -> Vec<PathBuf> {
-    let name = key.to_string();
-    if let Some(p) = manifest
-        .partitions
-        .iter()
-        .find(|p| p.key == name && p.status != PartitionStatus::Cancelled && !p.files.is_empty())
-    {
-        return p.files.iter().map(|f| f.path.clone()).collect();
-    }
-    let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let input = &manifest.spec.input;
-    PartitionFilter::parse(&restriction)
-        .and_then(|f| Dataset::discover(&input.path, &f, &input.id_column, &input.text_column))
-        .map(|d| {
-            d.partitions
-                .into_iter()
-                .flat_map(|p| p.files.into_iter().map(|f| f.path))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::OutputError;
 use super::dataset::PartitionKey;
 use super::write::{PART_FILE, Table};
+use super::{InputError, OutputError};
 
 /// Directory under the output path that holds runs in progress.
 pub const STAGING_DIR: &str = "_staging";
@@ -47,6 +47,23 @@ pub fn committed(out: &Path, key: &PartitionKey, tables: &[Table]) -> Option<Com
         .iter()
         .all(|&t| Staging::committed_file(out, t, key).exists())
         .then_some(record)
+}
+
+/// The partitions of `table` under `out` that hold a committed data file, sorted (one empty
+/// key for an unpartitioned output, none when the table does not exist).
+pub fn committed_partitions(out: &Path, table: Table) -> Result<Vec<PartitionKey>, InputError> {
+    let dir = out.join(table.name());
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut keys = Vec::new();
+    for path in super::dataset::walk(&dir)? {
+        if path.file_name().is_some_and(|n| n == PART_FILE) {
+            keys.push(super::dataset::parse_hive_path(&dir, &path)?);
+        }
+    }
+    keys.sort();
+    Ok(keys)
 }
 
 /// One run's staging area.

@@ -13,9 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::JobSpec;
 use crate::cluster::{InitReport, MergeOutcome};
-use crate::io::InputFile;
-use crate::io::OutputError;
 use crate::io::commit::write_atomic;
+use crate::io::{Dataset, InputFile, OutputError, PartitionFilter, PartitionKey};
 
 /// The manifest's format. Bump it when a field changes meaning or is removed.
 pub const FORMAT_VERSION: u32 = 2;
@@ -260,6 +259,35 @@ impl Manifest {
             &json,
         )?;
         write_atomic(&out.join(MANIFEST_FILE), &json)
+    }
+
+    /// The input files of partition `key`: under `root` when given (`--input`), otherwise
+    /// the files the manifest lists for it, or those found under the recorded input path (a
+    /// partition an earlier run committed). Empty when none can be found.
+    pub fn input_files(&self, key: &PartitionKey, root: Option<&Path>) -> Vec<PathBuf> {
+        let name = key.to_string();
+        let listed = self
+            .partitions
+            .iter()
+            .find(|p| p.key == name && !p.files.is_empty());
+        if let (None, Some(p)) = (root, listed) {
+            return p.files.iter().map(|f| f.path.clone()).collect();
+        }
+        let input = &self.spec.input;
+        let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        PartitionFilter::parse(&restriction)
+            .and_then(|filter| {
+                let root = root.unwrap_or(&input.path);
+                Dataset::discover(root, &filter, &input.id_column, &input.text_column)
+            })
+            .map(|dataset| {
+                dataset
+                    .partitions
+                    .into_iter()
+                    .flat_map(|p| p.files.into_iter().map(|f| f.path))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Seconds since the Unix epoch at which the run started.

@@ -307,7 +307,7 @@ pub(super) fn cluster_vectorized(
                 &fit.labels,
                 fit.n_clusters,
                 &words.df,
-                |j| !label::is_numeric(&words.terms[j]),
+                |j| !text::is_numeric(&words.terms[j]),
                 &plan.keywords,
             );
             (keywords, Some(words.terms))
@@ -319,7 +319,7 @@ pub(super) fn cluster_vectorized(
                 &fit.labels,
                 fit.n_clusters,
                 vocabulary.df(),
-                |j| !label::is_numeric(vocabulary.term(j)),
+                |j| !text::is_numeric(vocabulary.term(j)),
                 &plan.keywords,
             );
             (keywords, None)

@@ -11,7 +11,7 @@
 //!
 //! Terms in fewer than `min_df` documents of the clustering are left out (a name or a number
 //! seen in three posts has perfect precision and says nothing), and so are terms the caller
-//! rejects (the job rejects tokens made only of digits and punctuation). Each cluster keeps
+//! rejects (the job rejects tokens made only of digits and punctuation, `text::is_numeric`). Each cluster keeps
 //! its `top_n` best by score, ties by coverage, then by term id. Document frequencies are
 //! counted from the final labels in one pass over the rows, one cluster per task, so nothing
 //! depends on the thread count.
@@ -180,12 +180,6 @@ pub fn keywords(
     per_cluster.into_iter().flatten().collect()
 }
 
-/// True for a token made only of digits and punctuation (`1993`, `3.5`, `555-1234`): a poor
-/// label, whatever its statistics.
-pub fn is_numeric(term: &str) -> bool {
-    !term.chars().any(char::is_alphabetic)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,16 +255,6 @@ mod tests {
         let (x, _, df) = corpus();
         let kw = keywords(&x, &[0, 0, 0, 0, 0, -1], 2, &df, |_| true, &params(5, 1));
         assert!(kw.iter().all(|k| k.cluster == 0));
-    }
-
-    #[test]
-    fn numeric_tokens_are_recognised() {
-        for t in ["1993", "3.5", "555-1234", "0358"] {
-            assert!(is_numeric(t), "{t}");
-        }
-        for t in ["v6", "mr2", "hockey", "한국"] {
-            assert!(!is_numeric(t), "{t}");
-        }
     }
 
     #[test]

@@ -15,10 +15,9 @@ use tracing::{info, warn};
 use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicTerms};
 use super::relevance_candidates;
 use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
-use crate::io::commit::Staging;
-use crate::io::dataset::{ALL_PARTITIONS, parse_hive_path, walk};
-use crate::io::write::PART_FILE;
-use crate::io::{Dataset, PartitionFilter, PartitionKey, Table, read_files, read_output};
+use crate::io::commit::{Staging, committed_partitions};
+use crate::io::dataset::ALL_PARTITIONS;
+use crate::io::{Documents, PartitionFilter, PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
 use crate::job::manifest::ClusteringReport;
 
@@ -27,7 +26,7 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
     let manifest = Manifest::read(out)?;
     let merge_threshold = manifest.spec.cluster.merge_threshold;
 
-    let all_keys = committed_keys(&out.join(Table::Centroids.name()))?;
+    let all_keys = committed_partitions(out, Table::Centroids)?;
     if all_keys.is_empty() {
         return Err(ReportError::NotAnOutput {
             path: out.to_path_buf(),
@@ -46,7 +45,7 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
             available: all_keys.iter().map(key_name).collect(),
         });
     }
-    let label_keys = committed_keys(&out.join(Table::Labels.name()))?;
+    let label_keys = committed_partitions(out, Table::Labels)?;
     let texts = TextSource::new(&manifest, options);
 
     let mut clusterings = Vec::with_capacity(keys.len());
@@ -63,8 +62,7 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
         };
         let mut view = source.load(&texts, options.examples)?;
         if options.term_counts {
-            view.topics.counts =
-                texts.term_counts(&manifest, &source.label_keys, &view.topics.names);
+            view.topics.counts = texts.term_counts(&source.label_keys, &view.topics.names);
         }
         view.merge_threshold = merge_threshold;
         info!(
@@ -88,22 +86,6 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
     })
 }
 
-/// The partitions under `table_dir` that hold a committed data file, sorted (one empty key
-/// for an unpartitioned output).
-fn committed_keys(table_dir: &Path) -> Result<Vec<PartitionKey>, ReportError> {
-    if !table_dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut keys = Vec::new();
-    for path in walk(table_dir)? {
-        if path.file_name().is_some_and(|n| n == PART_FILE) {
-            keys.push(parse_hive_path(table_dir, &path)?);
-        }
-    }
-    keys.sort();
-    Ok(keys)
-}
-
 /// A key in the manifest's form: its directory, `dt=2018-06-01` (empty when unpartitioned).
 fn key_name(key: &PartitionKey) -> String {
     key.dir().display().to_string()
@@ -114,71 +96,45 @@ fn is_global(key: &PartitionKey) -> bool {
     key.0.iter().any(|(_, v)| v == ALL_PARTITIONS)
 }
 
-/// Where example texts come from: the input files of each partition.
-struct TextSource {
-    root: Option<PathBuf>,
-    id_column: String,
-    text_column: String,
-    /// Files per partition key, from the manifest.
-    files: HashMap<String, Vec<PathBuf>>,
+/// Where example texts (and term counts) come from: the input files of each partition.
+struct TextSource<'m> {
+    manifest: &'m Manifest,
+    /// `--input`: read texts from here instead of the input the manifest records.
+    input: Option<PathBuf>,
 }
 
-impl TextSource {
-    fn new(manifest: &Manifest, options: &ReportOptions) -> Self {
-        let input = &manifest.spec.input;
-        let files = if options.input.is_some() {
-            HashMap::new()
-        } else {
-            manifest
-                .partitions
-                .iter()
-                .map(|p| {
-                    (
-                        p.key.clone(),
-                        p.files.iter().map(|f| f.path.clone()).collect(),
-                    )
-                })
-                .collect()
-        };
+impl<'m> TextSource<'m> {
+    fn new(manifest: &'m Manifest, options: &ReportOptions) -> Self {
         Self {
-            root: Some(options.input.clone().unwrap_or_else(|| input.path.clone())),
-            id_column: input.id_column.clone(),
-            text_column: input.text_column.clone(),
-            files,
+            manifest,
+            input: options.input.clone(),
         }
     }
 
-    /// The input files of partition `key`: the manifest's list if it has one, otherwise those
-    /// that [`Dataset::discover`] finds for the key under the input root.
-    fn files_of(&self, key: &PartitionKey) -> Vec<PathBuf> {
-        if let Some(files) = self.files.get(&key_name(key)) {
-            return files.clone();
+    /// The documents of partition `key`'s input; `None` (logged, saying what is lost) when
+    /// its files are gone or unreadable: the report is still useful without them.
+    fn documents(&self, key: &PartitionKey, without: &str) -> Option<Documents> {
+        let files = self.manifest.input_files(key, self.input.as_deref());
+        if files.is_empty() || files.iter().any(|f| !f.is_file()) {
+            warn!(partition = %key, "input files not found; {without} (use --input)");
+            return None;
         }
-        let Some(root) = &self.root else {
-            return Vec::new();
-        };
-        let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        PartitionFilter::parse(&restriction)
-            .and_then(|filter| Dataset::discover(root, &filter, &self.id_column, &self.text_column))
-            .map(|dataset| {
-                dataset
-                    .partitions
-                    .into_iter()
-                    .flat_map(|p| p.files.into_iter().map(|f| f.path))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let input = &self.manifest.spec.input;
+        let what = format!("input partition `{key}`");
+        match read_files(&paths, &what, &input.id_column, &input.text_column) {
+            Ok(docs) => Some(docs),
+            Err(e) => {
+                warn!(partition = %key, error = %e, "cannot read the input; {without}");
+                None
+            }
+        }
     }
 
     /// Occurrences of each of `names` in the input documents of `keys`, tokenised with the
-    /// run's settings; `None` (logged) when the settings do not check or an input is missing.
-    fn term_counts(
-        &self,
-        manifest: &Manifest,
-        keys: &[&PartitionKey],
-        names: &[String],
-    ) -> Option<Vec<u64>> {
-        let params = manifest.spec.vectorize.check().ok()?;
+    /// run's settings; `None` when the settings do not check or an input cannot be read.
+    fn term_counts(&self, keys: &[&PartitionKey], names: &[String]) -> Option<Vec<u64>> {
+        let params = self.manifest.spec.vectorize.check().ok()?;
         let index: HashMap<&str, usize> = names
             .iter()
             .enumerate()
@@ -187,28 +143,11 @@ impl TextSource {
         let mut counts = vec![0u64; names.len()];
         let mut buffer = crate::text::TokenBuffer::default();
         for key in keys {
-            let files = self.files_of(key);
-            if files.is_empty() || files.iter().any(|f| !f.is_file()) {
-                warn!(partition = %key, "input files not found; pyLDAvis term frequencies are estimated from the centroids");
-                return None;
-            }
-            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            let docs = match read_files(
-                &paths,
-                &format!("input partition `{key}`"),
-                &self.id_column,
-                &self.text_column,
-            ) {
-                Ok(docs) => docs,
-                Err(e) => {
-                    warn!(partition = %key, error = %e, "cannot read the input; pyLDAvis term frequencies are estimated");
-                    return None;
-                }
-            };
-            for i in 0..docs.len() {
-                if docs.texts.is_null(i) {
-                    continue;
-                }
+            let docs = self.documents(
+                key,
+                "pyLDAvis term frequencies are estimated from the centroids",
+            )?;
+            for i in (0..docs.len()).filter(|&i| !docs.texts.is_null(i)) {
                 params
                     .analyzer()
                     .for_each_token(docs.texts.value(i), &mut buffer, |t| {
@@ -221,38 +160,24 @@ impl TextSource {
         Some(counts)
     }
 
-    /// Texts of the wanted ids found in partition `key`'s input. Missing files are logged
-    /// and give no texts: the report is still useful without examples.
+    /// Texts of the wanted ids found in partition `key`'s input.
     fn texts(
         &self,
         key: &PartitionKey,
         wanted: &HashSet<&str>,
         into: &mut HashMap<String, String>,
     ) {
-        let files = self.files_of(key);
-        if files.is_empty() || files.iter().any(|f| !f.is_file()) {
-            warn!(
-                partition = %key,
-                "input files not found; the report has no example documents for them (use --input)"
-            );
+        let Some(docs) = self.documents(key, "the report has no example documents for them") else {
             return;
-        }
-        let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-        let what = format!("input partition `{key}`");
-        match read_files(&paths, &what, &self.id_column, &self.text_column) {
-            Ok(docs) => {
-                for i in 0..docs.len() {
-                    if docs.ids.is_null(i) || docs.texts.is_null(i) {
-                        continue;
-                    }
-                    let id = docs.ids.value(i);
-                    if wanted.contains(id) {
-                        let text = snippet(docs.texts.value(i));
-                        into.insert(id.to_owned(), text);
-                    }
-                }
+        };
+        for i in 0..docs.len() {
+            if docs.ids.is_null(i) || docs.texts.is_null(i) {
+                continue;
             }
-            Err(e) => warn!(partition = %key, error = %e, "cannot read example texts"),
+            let id = docs.ids.value(i);
+            if wanted.contains(id) {
+                into.insert(id.to_owned(), snippet(docs.texts.value(i)));
+            }
         }
     }
 }

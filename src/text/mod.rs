@@ -19,5 +19,5 @@ pub use params::{
     DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams,
 };
 pub use tfidf::{Vectorized, fit_transform};
-pub use tokenize::{Analyzer, TokenBuffer, Tokenizer, WordFilters};
+pub use tokenize::{Analyzer, TokenBuffer, Tokenizer, WordFilters, is_numeric};
 pub use vocabulary::Vocabulary;

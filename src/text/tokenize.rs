@@ -42,10 +42,16 @@ const TOP_LEVEL_DOMAINS: &[&str] = &[
     "in", "il", "nz", "za", "be", "pl", "cz", "ie", "uucp", "bitnet",
 ];
 
+/// True for a word made only of digits and punctuation (`1993`, `3.5`, `555-1234`): noise for
+/// clustering on some corpora, and a poor label on all.
+pub fn is_numeric(word: &str) -> bool {
+    !word.chars().any(char::is_alphabetic)
+}
+
 impl WordFilters {
     /// True when `word` (lowercased) is dropped.
     pub fn drops(&self, word: &str) -> bool {
-        (self.numbers && !word.chars().any(char::is_alphabetic))
+        (self.numbers && is_numeric(word))
             || (self.hosts
                 && word.rsplit_once('.').is_some_and(|(head, tld)| {
                     !head.is_empty() && TOP_LEVEL_DOMAINS.contains(&tld)
@@ -475,6 +481,16 @@ mod tests {
             });
             assert!(a.words_are_tokens());
             assert_eq!(kept, a.tokens(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn numeric_tokens_are_recognised() {
+        for t in ["1993", "3.5", "555-1234", "0358"] {
+            assert!(is_numeric(t), "{t}");
+        }
+        for t in ["v6", "mr2", "hockey", "한국"] {
+            assert!(!is_numeric(t), "{t}");
         }
     }
 
