@@ -82,6 +82,37 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             s.largest_cluster
         ));
     }
+    for f in &evaluation.fits {
+        let unsettled = if f.unsettled.is_empty() {
+            "no cluster unsettled".to_string()
+        } else {
+            let list: Vec<String> = f
+                .unsettled
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{} (+{} -{} of {})",
+                        u.cluster, u.joined_after_10, u.left_after_10, u.size
+                    )
+                })
+                .collect();
+            format!(
+                "unsettled (membership changed by over 1% after round 10): {}",
+                list.join(", ")
+            )
+        };
+        super::term::print_line(&format!(
+            "fit {}: {} rounds, {}; {}",
+            f.key,
+            f.n_iter,
+            if f.converged {
+                "converged"
+            } else {
+                "stopped by max_iter"
+            },
+            unsettled
+        ));
+    }
     let Some(l) = &evaluation.labels else {
         return Ok(());
     };

@@ -131,6 +131,8 @@ pub fn merge_fit(
         second_similarity,
         n_clusters: merged.sizes.len(),
         centroids: merged.centroids,
+        late_joined: vec![0; merged.sizes.len()],
+        late_left: vec![0; merged.sizes.len()],
         sizes: merged.sizes,
         ..fit
     };
@@ -170,7 +172,10 @@ fn renumber_by_size(mut fit: KMeansFit) -> (KMeansFit, Vec<i32>) {
         *l = new_id[*l as usize];
     }
     fit.centroids = fit.centroids.reordered(&order);
-    fit.sizes = order.iter().map(|&c| fit.sizes[c]).collect();
+    let permute = |v: &[u64]| order.iter().map(|&c| v[c]).collect();
+    fit.sizes = permute(&fit.sizes);
+    fit.late_joined = permute(&fit.late_joined);
+    fit.late_left = permute(&fit.late_left);
     (fit, new_id)
 }
 
@@ -244,7 +249,11 @@ mod tests {
             centroids: Centroids::from_rows(1, vec![0.1, 0.2, 0.3]),
             sizes: vec![1, 3, 1],
             n_iter: 3,
+            converged: true,
             objective: vec![],
+            n_scored: vec![],
+            late_joined: vec![0, 4, 1],
+            late_left: vec![2, 0, 0],
             n_clusters: 3,
             n_reseeded: 0,
             init: crate::cluster::InitReport {
@@ -258,6 +267,10 @@ mod tests {
         assert_eq!(fit.sizes, vec![3, 1, 1]);
         assert_eq!(fit.centroids.dense_row(0), vec![0.2]);
         assert_eq!(fit.centroids.dense_row(1), vec![0.1]);
+        assert_eq!(
+            (fit.late_joined, fit.late_left),
+            (vec![4, 0, 1], vec![0, 2, 0])
+        );
     }
 
     proptest::proptest! {

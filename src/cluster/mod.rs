@@ -9,12 +9,14 @@
 //! passes in (the job derives it from the seed and the partition key), so a fit is a pure
 //! function of its inputs. This module knows nothing of files, partitions or terms.
 
+mod bounds;
 pub mod centroids;
 pub mod init;
 pub mod kmeans;
 pub mod merge;
 pub mod params;
 pub mod scorer;
+mod sums;
 
 pub use centroids::Centroids;
 pub use init::InitReport;

@@ -36,7 +36,8 @@ pub struct ClusterParams {
     pub scope: Scope,
     /// Number of clusters (required).
     pub k: usize,
-    /// Maximum number of update-and-assign rounds.
+    /// Maximum number of update-and-assign rounds (a guard: with the default `tol`, no fit on
+    /// the shared corpora took more than 35).
     #[serde(default = "defaults::max_iter")]
     pub max_iter: usize,
     /// Stop when at most this fraction of documents changed cluster in a round.
@@ -118,10 +119,10 @@ mod defaults {
         Scope::Partition
     }
     pub fn max_iter() -> usize {
-        10
+        50
     }
     pub fn tol() -> f64 {
-        1e-4
+        1e-3
     }
     pub fn init() -> InitMethod {
         InitMethod::SimilarCut
@@ -179,9 +180,22 @@ pub struct ValidClusterParams {
     n_init: usize,
     merge_threshold: Option<f32>,
     merge_refine: bool,
+    /// Kept member sums and assignment bounds (on unless a test switches them off: they
+    /// change no result, only how much work a round does).
+    accelerate: bool,
 }
 
 impl ValidClusterParams {
+    pub fn accelerate(&self) -> bool {
+        self.accelerate
+    }
+    /// The same parameters with kept sums and bounds switched off: every round sums every
+    /// centroid from its members and scores every document.
+    #[cfg(test)]
+    pub(crate) fn without_acceleration(mut self) -> Self {
+        self.accelerate = false;
+        self
+    }
     pub fn n_init(&self) -> usize {
         self.n_init
     }
@@ -284,6 +298,7 @@ impl ClusterParams {
             n_init: self.n_init,
             merge_threshold: self.merge_threshold.map(|t| t as f32),
             merge_refine: self.merge_refine,
+            accelerate: true,
         })
     }
 }
@@ -303,7 +318,7 @@ mod tests {
         let p = ClusterParams::with_k(3).check().unwrap();
         assert_eq!(
             (p.k(), p.max_iter(), p.init()),
-            (3, 10, InitMethod::SimilarCut)
+            (3, 50, InitMethod::SimilarCut)
         );
         assert_eq!((p.n_init(), p.centroid_min_df_factor()), (10, 0.01));
     }

@@ -18,6 +18,7 @@
 
 use rayon::prelude::*;
 
+use super::bounds::{self, Bounds, Moves};
 use super::centroids::Centroids;
 use crate::sparse::{self, Csr};
 
@@ -321,9 +322,22 @@ impl Scorer {
 /// For fixed `labels`, the cosine of each document to its own centroid and the best cosine
 /// to any other centroid (used after merging, when labels are given rather than chosen).
 pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>, Vec<f32>) {
-    let scorer = Scorer::new(centroids);
     let mut own = vec![0.0f32; labels.len()];
     let mut other = vec![0.0f32; labels.len()];
+    rescore(x, centroids, labels, &mut own, &mut other, None);
+    (own, other)
+}
+
+/// As [`score_labels`], in place, for the documents where `only[doc]` (all when `None`).
+pub(super) fn rescore(
+    x: &Csr,
+    centroids: &Centroids,
+    labels: &[i32],
+    own: &mut [f32],
+    other: &mut [f32],
+    only: Option<&[bool]>,
+) {
+    let scorer = Scorer::new(centroids);
     own.par_chunks_mut(ASSIGN_CHUNK)
         .zip(other.par_chunks_mut(ASSIGN_CHUNK))
         .enumerate()
@@ -332,7 +346,7 @@ pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>
             for (offset, (o, s)) in own.iter_mut().zip(other.iter_mut()).enumerate() {
                 let doc = chunk * ASSIGN_CHUNK + offset;
                 let label = labels[doc];
-                if label < 0 {
+                if label < 0 || only.is_some_and(|only| !only[doc]) {
                     continue;
                 }
                 scorer.score(sparse::row(x, doc), &mut scores);
@@ -346,37 +360,78 @@ pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>
                     .fold(0.0, f32::max);
             }
         });
-    (own, other)
 }
 
-/// Assigns every non-empty row to its most similar centroid. Returns the number of documents
-/// whose label changed and the sum of their best similarities.
+/// What one [`assign`] did.
+#[derive(Debug, Default)]
+pub(super) struct Assigned {
+    /// `(doc, old label, new label)` of every document that changed cluster, by document.
+    pub moves: Vec<(u32, i32, i32)>,
+    /// Documents scored (the others were skipped by their bounds).
+    pub n_scored: usize,
+}
+
+/// Assigns every non-empty row to its most similar centroid (ties to the lowest id), and
+/// stores its cosine to it and the second-best cosine. With `bounded`, the bounds are first
+/// moved by the centroids' moves, and a document they show cannot change cluster is skipped:
+/// its label stays, its similarities are marked stale (see [`super::bounds`]).
 pub(super) fn assign(
     x: &Csr,
     centroids: &Centroids,
     labels: &mut [i32],
     similarity: &mut [f32],
     second: &mut [f32],
-) -> (usize, f64) {
+    bounded: Option<(&mut Bounds, &Moves)>,
+) -> Assigned {
     let scorer = Scorer::new(centroids);
-    let partials: Vec<(usize, f64)> = labels
+    let scorer = &scorer;
+    let chunks = labels
         .par_chunks_mut(ASSIGN_CHUNK)
         .zip(similarity.par_chunks_mut(ASSIGN_CHUNK))
         .zip(second.par_chunks_mut(ASSIGN_CHUNK))
-        .enumerate()
-        .map(|(chunk, ((labels, sims), seconds))| {
-            let chunk = AssignChunk {
-                first_doc: chunk * ASSIGN_CHUNK,
-                labels,
-                sims,
-                seconds,
-            };
-            with_blocks!(scorer.blocks, B => assign_chunk_best::<B>(x, &scorer, chunk))
-        })
-        .collect();
-    partials
-        .into_iter()
-        .fold((0, 0.0), |(c, t), (pc, pt)| (c + pc, t + pt))
+        .enumerate();
+    let partials: Vec<Assigned> = match bounded {
+        None => chunks
+            .map(|(i, ((labels, sims), seconds))| {
+                let chunk = AssignChunk {
+                    first_doc: i * ASSIGN_CHUNK,
+                    labels,
+                    sims,
+                    seconds,
+                    bounds: None,
+                };
+                with_blocks!(scorer.blocks, B => assign_chunk_best::<B, false>(x, scorer, chunk))
+            })
+            .collect(),
+        Some((bounds, moves)) => chunks
+            .zip(bounds.lower.par_chunks_mut(ASSIGN_CHUNK))
+            .zip(bounds.upper.par_chunks_mut(ASSIGN_CHUNK))
+            .zip(bounds.stale.par_chunks_mut(ASSIGN_CHUNK))
+            .map(
+                |((((i, ((labels, sims), seconds)), lower), upper), stale)| {
+                    let chunk = AssignChunk {
+                        first_doc: i * ASSIGN_CHUNK,
+                        labels,
+                        sims,
+                        seconds,
+                        bounds: Some(BoundsChunk {
+                            lower,
+                            upper,
+                            stale,
+                            moves,
+                        }),
+                    };
+                    with_blocks!(scorer.blocks, B => assign_chunk_best::<B, true>(x, scorer, chunk))
+                },
+            )
+            .collect(),
+    };
+    let mut out = Assigned::default();
+    for p in partials {
+        out.moves.extend(p.moves);
+        out.n_scored += p.n_scored;
+    }
+    out
 }
 
 /// One task of [`assign`]: a run of documents and their output slots.
@@ -385,53 +440,80 @@ struct AssignChunk<'a> {
     labels: &'a mut [i32],
     sims: &'a mut [f32],
     seconds: &'a mut [f32],
+    bounds: Option<BoundsChunk<'a>>,
+}
+
+/// The bounds of an [`AssignChunk`]'s documents, and this round's centroid moves.
+struct BoundsChunk<'a> {
+    lower: &'a mut [f64],
+    upper: &'a mut [f64],
+    stale: &'a mut [bool],
+    moves: &'a Moves,
 }
 
 /// Runs [`assign_chunk`] compiled for AVX2 when the CPU has it.
 #[inline(always)]
-fn assign_chunk_best<const B: usize>(
+fn assign_chunk_best<const B: usize, const BOUNDED: bool>(
     x: &Csr,
     scorer: &Scorer,
     chunk: AssignChunk<'_>,
-) -> (usize, f64) {
+) -> Assigned {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { assign_chunk_avx2::<B>(x, scorer, chunk) };
+        return unsafe { assign_chunk_avx2::<B, BOUNDED>(x, scorer, chunk) };
     }
-    assign_chunk::<B>(x, scorer, chunk)
+    assign_chunk::<B, BOUNDED>(x, scorer, chunk)
 }
 
 /// [`assign_chunk`] compiled for AVX2: the same operations in the same order (no fused
 /// multiply-add), so the same bits, on 8 lanes at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn assign_chunk_avx2<const B: usize>(
+fn assign_chunk_avx2<const B: usize, const BOUNDED: bool>(
     x: &Csr,
     scorer: &Scorer,
     chunk: AssignChunk<'_>,
-) -> (usize, f64) {
-    assign_chunk::<B>(x, scorer, chunk)
+) -> Assigned {
+    assign_chunk::<B, BOUNDED>(x, scorer, chunk)
 }
 
-/// Assigns the documents of one chunk; `B` as in [`Scorer::score_into`].
+/// Assigns the documents of one chunk; `B` as in [`Scorer::score_into`]; `BOUNDED` when
+/// `chunk.bounds` is set (a separate build, so the unbounded loop carries no bound code).
 #[inline(always)]
-fn assign_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: AssignChunk<'_>) -> (usize, f64) {
+fn assign_chunk<const B: usize, const BOUNDED: bool>(
+    x: &Csr,
+    scorer: &Scorer,
+    mut chunk: AssignChunk<'_>,
+) -> Assigned {
     let k = scorer.k;
     let mut scores = scorer.scores();
-    let (mut changed, mut total) = (0usize, 0.0f64);
-    for (offset, ((label, sim), sec)) in chunk
-        .labels
-        .iter_mut()
-        .zip(chunk.sims.iter_mut())
-        .zip(chunk.seconds.iter_mut())
-        .enumerate()
-    {
-        let row = sparse::row(x, chunk.first_doc + offset);
+    let mut out = Assigned::default();
+    for offset in 0..chunk.labels.len() {
+        let doc = chunk.first_doc + offset;
+        let row = sparse::row(x, doc);
         if row.nnz() == 0 {
             continue;
         }
+        let label = &mut chunk.labels[offset];
+        let margin = if BOUNDED {
+            bounds::margin(row.nnz())
+        } else {
+            0.0
+        };
+        if BOUNDED && let Some(b) = &mut chunk.bounds {
+            let own = *label as usize;
+            let l = bounds::lower_after(b.lower[offset], b.moves.of(own));
+            let u = bounds::upper_after(b.upper[offset], b.moves.others(own));
+            b.lower[offset] = l;
+            b.upper[offset] = u;
+            if l - u > 2.0 * margin {
+                b.stale[offset] = true;
+                continue;
+            }
+        }
         scorer.score_blocks::<B>(row, &mut scores);
+        out.n_scored += 1;
         // The best and second-best cosines, branch-free (which cluster wins is not
         // predictable): the first cluster starts as best with a second best of 0.
         let scores = &scores.as_flattened()[..k];
@@ -449,14 +531,20 @@ fn assign_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: AssignChunk<'_>
             best_sim = if better { s } else { best_sim };
         }
         if *label != best as i32 {
-            changed += 1;
+            out.moves.push((doc as u32, *label, best as i32));
             *label = best as i32;
         }
-        *sim = best_sim;
-        *sec = if k > 1 { second_sim } else { 0.0 };
-        total += f64::from(best_sim);
+        let second_sim = if k > 1 { second_sim } else { 0.0 };
+        chunk.sims[offset] = best_sim;
+        chunk.seconds[offset] = second_sim;
+        if BOUNDED && let Some(b) = &mut chunk.bounds {
+            let (l, u) = bounds::scored(best_sim, second_sim, k, margin);
+            b.lower[offset] = l;
+            b.upper[offset] = u;
+            b.stale[offset] = false;
+        }
     }
-    (changed, total)
+    out
 }
 
 /// Adds `v × w` to the score of each `(cluster, w)` of a term's postings.
@@ -570,15 +658,16 @@ mod tests {
                     labels: &mut labels,
                     sims: &mut sims,
                     seconds: &mut seconds,
+                    bounds: None,
                 };
-                let (changed, total) = with_blocks!(scorer.blocks, B => if avx2 {
+                let assigned = with_blocks!(scorer.blocks, B => if avx2 {
                     // SAFETY: AVX2 support was checked at the top of the test.
-                    unsafe { assign_chunk_avx2::<B>(&x, &scorer, chunk) }
+                    unsafe { assign_chunk_avx2::<B, false>(&x, &scorer, chunk) }
                 } else {
-                    assign_chunk::<B>(&x, &scorer, chunk)
+                    assign_chunk::<B, false>(&x, &scorer, chunk)
                 });
                 let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
-                (labels, bits(&sims), bits(&seconds), changed, total.to_bits())
+                (labels, bits(&sims), bits(&seconds), assigned.moves, assigned.n_scored)
             };
             proptest::prop_assert_eq!(run(true), run(false));
         }

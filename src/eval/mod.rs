@@ -73,6 +73,26 @@ pub struct Evaluation {
     /// How readable the keywords are; absent when the run's input texts cannot be read
     /// (moved or deleted since), which only costs these figures.
     pub labels: Option<LabelQuality>,
+    /// How each clustering converged, from the run's manifest.
+    pub fits: Vec<FitSummary>,
+}
+
+/// How one clustering converged: its rounds, and the clusters still moving after round 10.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitSummary {
+    pub key: String,
+    pub n_iter: usize,
+    pub converged: bool,
+    pub unsettled: Vec<UnsettledCluster>,
+}
+
+/// A cluster whose membership changed by more than 1% of its size after round 10.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnsettledCluster {
+    pub cluster: i32,
+    pub size: u64,
+    pub joined_after_10: u64,
+    pub left_after_10: u64,
 }
 
 /// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`,
@@ -214,7 +234,32 @@ pub fn evaluate(
         groups,
         summary,
         labels: label_quality,
+        fits: fit_summaries(&manifest),
     })
+}
+
+/// The convergence of each clustering in `manifest`.
+fn fit_summaries(manifest: &Manifest) -> Vec<FitSummary> {
+    manifest
+        .clusterings
+        .iter()
+        .map(|c| FitSummary {
+            key: c.key.clone(),
+            n_iter: c.n_iter,
+            converged: c.converged,
+            unsettled: c
+                .clusters
+                .iter()
+                .filter(|r| r.unsettled)
+                .map(|r| UnsettledCluster {
+                    cluster: r.cluster,
+                    size: r.size,
+                    joined_after_10: r.joined_after_10,
+                    left_after_10: r.left_after_10,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Scans every partition of `dataset` (only `columns`) into one frame with a `__partition`

@@ -144,8 +144,17 @@ pub struct ClusteringReport {
     /// The k used: `k_requested` capped at the number of documents with terms.
     pub n_clusters: usize,
     pub n_iter: usize,
-    /// Sum of document-to-centroid cosines after each assignment.
+    /// Whether the last round moved at most `tol` of the documents; `false` when `max_iter`
+    /// stopped the fit.
+    #[serde(default)]
+    pub converged: bool,
+    /// After each round's update: the sum of the documents' cosines to their cluster's new
+    /// centroid.
     pub objective: Vec<f64>,
+    /// Share of document scorings that the assignment bounds skipped, in rounds 1-5 and in
+    /// rounds 6 onward (0 when a fit had no such rounds).
+    #[serde(default)]
+    pub skipped_share: SkippedShare,
     pub init: InitReport,
     pub n_reseeded: usize,
     pub mean_centroid_nnz: f64,
@@ -164,6 +173,23 @@ pub struct ClusterReport {
     pub mean_similarity: f64,
     /// Share of members whose second-best cosine is within 0.01 of the best.
     pub ambiguous_share: f64,
+    /// Documents that joined the cluster after round 10.
+    #[serde(default)]
+    pub joined_after_10: u64,
+    /// Documents that left the cluster after round 10.
+    #[serde(default)]
+    pub left_after_10: u64,
+    /// Membership still changed by more than 1% of the cluster's size after round 10: the
+    /// cluster is ambiguous, or its documents are drifting between neighbours.
+    #[serde(default)]
+    pub unsettled: bool,
+}
+
+/// See [`ClusteringReport::skipped_share`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SkippedShare {
+    pub rounds_1_5: f64,
+    pub rounds_6_on: f64,
 }
 
 /// Wall-clock seconds per stage of one clustering.

@@ -16,7 +16,7 @@ use tracing::info;
 
 use super::JobError;
 use super::fingerprint::derive_seed;
-use super::manifest::{ClusterReport, ClusteringReport, StageSeconds};
+use super::manifest::{ClusterReport, ClusteringReport, SkippedShare, StageSeconds};
 use super::plan::JobPlan;
 use crate::cluster::{self, KMeansFit};
 use crate::io::{InputError, Partition, PartitionKey, read_partition};
@@ -399,7 +399,9 @@ impl Clustered {
             k_requested,
             n_clusters: k,
             n_iter: fit.n_iter,
+            converged: fit.converged,
             objective: fit.objective.clone(),
+            skipped_share: skipped_share(fit, vectorized.matrix.rows() - vectorized.n_empty),
             init: fit.init.clone(),
             n_reseeded: fit.n_reseeded,
             mean_centroid_nnz: if k == 0 {
@@ -414,6 +416,23 @@ impl Clustered {
                 ..self.seconds
             },
         }
+    }
+}
+
+/// The share of document scorings the bounds skipped, over `n_active` documents per round.
+fn skipped_share(fit: &KMeansFit, n_active: usize) -> SkippedShare {
+    let share = |rounds: &[u64]| {
+        let possible = (rounds.len() * n_active) as f64;
+        if possible == 0.0 {
+            0.0
+        } else {
+            1.0 - rounds.iter().sum::<u64>() as f64 / possible
+        }
+    };
+    let split = fit.n_scored.len().min(5);
+    SkippedShare {
+        rounds_1_5: share(&fit.n_scored[..split]),
+        rounds_6_on: share(&fit.n_scored[split..]),
     }
 }
 
@@ -442,6 +461,9 @@ fn cluster_reports(fit: &KMeansFit) -> Vec<ClusterReport> {
                 size,
                 mean_similarity: share(sum[c]),
                 ambiguous_share: share(ambiguous[c] as f64),
+                joined_after_10: fit.late_joined[c],
+                left_after_10: fit.late_left[c],
+                unsettled: fit.unsettled(c),
             }
         })
         .collect()

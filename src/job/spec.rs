@@ -196,7 +196,7 @@ mod tests {
         let spec = parse(MINIMAL, &[]).unwrap();
         assert_eq!(spec.input.text_column, "text");
         assert_eq!(spec.input.id_column, "doc_id");
-        assert_eq!(spec.cluster.max_iter, 10);
+        assert_eq!(spec.cluster.max_iter, 50);
         assert_eq!(spec.vectorize, VectorizeParams::default());
     }
 

@@ -84,6 +84,9 @@ pub struct ClusterView {
     pub keywords: Vec<String>,
     pub mean_similarity: Option<f64>,
     pub ambiguous_share: Option<f64>,
+    /// Membership changed by more than 1% after round 10 (`joined + left` documents).
+    pub unsettled: Option<bool>,
+    pub moved_after_10: Option<u64>,
     /// Candidate terms (indices into [`ClusteringView::terms`]) and `log p(w|c)` of each.
     pub term_ids: Vec<u32>,
     pub log_p: Vec<f64>,

@@ -199,6 +199,8 @@ mod tests {
             keywords: vec![],
             mean_similarity: None,
             ambiguous_share: None,
+            unsettled: None,
+            moved_after_10: None,
             term_ids: vec![],
             log_p: vec![],
             examples: vec![],

@@ -152,7 +152,8 @@
     d.appendChild(el("strong", {}, "cluster " + c.id));
     d.appendChild(el("span", {}, " · " + c.size + " documents" +
       (c.mean_similarity != null ? " · mean cosine " + fmt(c.mean_similarity, 3) : "") +
-      (c.ambiguous_share != null ? " · ambiguous " + fmt(100 * c.ambiguous_share, 1) + "%" : "")));
+      (c.ambiguous_share != null ? " · ambiguous " + fmt(100 * c.ambiguous_share, 1) + "%" : "") +
+      (c.unsettled ? " · unsettled: " + c.moved_after_10 + " documents joined or left after round 10" : "")));
     d.appendChild(el("div", { class: "keywords" }, c.keywords.join(", ")));
   }
 
@@ -376,7 +377,10 @@
   function renderClustering() {
     const v = view();
     document.getElementById("summary").textContent =
-      (v.key || "(unpartitioned)") + ": " + v.clusters.length + " clusters, " + v.n_docs + " documents";
+      (v.key || "(unpartitioned)") + ": " + v.clusters.length + " clusters, " + v.n_docs + " documents" +
+      (v.clusters.some((c) => c.unsettled)
+        ? ", unsettled after round 10: " + v.clusters.filter((c) => c.unsettled).map((c) => c.id).join(", ")
+        : "");
     renderMap(v);
     renderHeatmap(v);
     renderSizes(v);

@@ -95,6 +95,28 @@ pub fn normalize(values: &mut [f32]) -> bool {
     true
 }
 
+/// Weights are snapped to multiples of this (2⁻³⁶) so that sums of many of them are exact in
+/// f64 (see `cluster::sums`). Every f32 of magnitude at least 2⁻¹² already is one.
+pub const SUM_GRID: f32 = 1.0 / (1u64 << 36) as f32;
+
+/// Whether `v` is a multiple of [`SUM_GRID`].
+pub fn on_sum_grid(v: f32) -> bool {
+    v.abs() >= 1.0 / 4096.0 || (v / SUM_GRID).fract() == 0.0
+}
+
+/// Rounds each weight towards zero to a multiple of [`SUM_GRID`] (a change only below 2⁻¹²,
+/// of less than 2⁻³⁶), keeping non-zero weights non-zero.
+pub fn snap_to_sum_grid(values: &mut [f32]) {
+    for v in values.iter_mut().filter(|v| v.abs() < 1.0 / 4096.0) {
+        let snapped = (*v / SUM_GRID).trunc() * SUM_GRID;
+        *v = if snapped == 0.0 {
+            SUM_GRID.copysign(*v)
+        } else {
+            snapped
+        };
+    }
+}
+
 /// A broken CSR invariant, with the row where it was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CsrInvariantError {

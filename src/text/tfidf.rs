@@ -207,6 +207,7 @@ fn weight_chunk(
             data[out + k] = w;
         }
         sparse::normalize(&mut data[out..out + row.len()]);
+        sparse::snap_to_sum_grid(&mut data[out..out + row.len()]);
         out += row.len();
         start = end;
     }

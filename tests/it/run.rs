@@ -66,8 +66,30 @@ fn partition_scope_writes_every_table_for_every_partition() {
     assert_eq!(manifest.exit_code, 0);
     assert_eq!(manifest.partitions.len(), 3);
     assert_eq!(manifest.clusterings[0].n_clusters, 3);
-    assert_eq!(manifest.spec.cluster.max_iter, 10);
+    assert_eq!(manifest.spec.cluster.max_iter, 50);
     assert!(manifest.finished_at >= manifest.started_at);
+    // Convergence figures: rounds within the cap, one objective per round, and a cluster is
+    // unsettled exactly when more than 1% of its size moved after round 10.
+    for c in &manifest.clusterings {
+        assert!(
+            c.n_iter >= 1 && c.n_iter <= 50,
+            "{}: {} rounds",
+            c.key,
+            c.n_iter
+        );
+        assert_eq!(c.objective.len(), c.n_iter);
+        assert!(c.converged || c.n_iter == 50);
+        for r in &c.clusters {
+            let churn = (r.joined_after_10 + r.left_after_10) as f64;
+            assert_eq!(r.unsettled, churn > 0.01 * r.size.max(1) as f64, "{r:?}");
+            if c.n_iter <= 10 {
+                assert_eq!(churn, 0.0);
+            }
+        }
+        for share in [c.skipped_share.rounds_1_5, c.skipped_share.rounds_6_on] {
+            assert!((0.0..=1.0).contains(&share));
+        }
+    }
     // Every committed table file is listed, with its row count.
     assert_eq!(manifest.files.len(), 4 * 3);
     for f in &manifest.files {
