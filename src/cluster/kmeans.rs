@@ -147,7 +147,8 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
                         }
                     });
                     if !s.converged {
-                        s.converged = rounds(x, params, &mut s.fit, n_active, until, Summing::Fast);
+                        s.converged =
+                            rounds(x, params, &mut s.fit, n_active, until, Summing::Fast, 0);
                         s.score = assigned_objective(&s.fit);
                     }
                     s
@@ -182,6 +183,7 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
             n_active,
             params.max_iter(),
             Summing::for_matrix(x),
+            0,
         );
     }
     best.sizes = cluster_sizes(&best.labels, best.n_clusters);
@@ -227,7 +229,17 @@ const SCREEN: [(usize, usize); 2] = [(3, 3), (5, 1)];
 pub fn refine(x: &Csr, params: &ValidClusterParams, mut fit: KMeansFit) -> KMeansFit {
     let n_active = x.rows() as f64 - fit.labels.iter().filter(|&&l| l < 0).count() as f64;
     let until = fit.n_iter + params.max_iter();
-    rounds(x, params, &mut fit, n_active, until, Summing::for_matrix(x));
+    // The refinement is a fit of its own: its late rounds count from its own start.
+    let settle_from = fit.n_iter;
+    rounds(
+        x,
+        params,
+        &mut fit,
+        n_active,
+        until,
+        Summing::for_matrix(x),
+        settle_from,
+    );
     fit.sizes = cluster_sizes(&fit.labels, fit.n_clusters);
     fit
 }
@@ -310,7 +322,8 @@ impl KMeansFit {
 }
 
 /// Runs update-and-assign rounds `fit.n_iter + 1 ..= until`; returns true once at most `tol`
-/// of the documents moved in a round.
+/// of the documents moved in a round. Moves in rounds after `settle_from + SETTLED_AFTER`
+/// count as late.
 ///
 /// Member sums are kept from round to round and corrected by the documents that moved
 /// ([`Sums`]), so only the centroids whose members changed are recomputed; assignment skips
@@ -324,6 +337,7 @@ fn rounds(
     n_active: f64,
     until: usize,
     summing: Summing,
+    settle_from: usize,
 ) -> bool {
     let k = fit.n_clusters;
     if k == 0 {
@@ -353,7 +367,7 @@ fn rounds(
     while fit.n_iter < until {
         let round = fit.n_iter + 1;
         let round_start = std::time::Instant::now();
-        let late = round > SETTLED_AFTER;
+        let late = round > settle_from + SETTLED_AFTER;
         if sizes.contains(&0) {
             // Re-seeding reads every document's similarity: bring the skipped ones up to date.
             if let Some(b) = &mut bounds {
@@ -839,7 +853,7 @@ mod tests {
                 let mut n = 0;
                 // Screening (rounds 1-5) sums in f32; the rounds after it exactly.
                 let summing = |n: usize| if n < 5 { Summing::Fast } else { Summing::for_matrix(&x) };
-                while n < rounds_to && !rounds(&x, &params, &mut f, n_active, n + 1, summing(n)) {
+                while n < rounds_to && !rounds(&x, &params, &mut f, n_active, n + 1, summing(n), 0) {
                     n += 1;
                 }
                 f
