@@ -446,3 +446,72 @@ fn an_ngram_clustering_is_labelled_with_whole_words_unless_asked_otherwise() {
     let grams = keywords(&["--set", "keywords.words=false"]);
     assert!(grams.iter().all(|g| g.chars().count() <= 3), "{grams:?}");
 }
+
+#[test]
+fn unsettled_clusters_are_listed_by_eval_and_marked_in_the_report() {
+    // Seed 2 of the sample in global scope runs past round 10, with clusters still moving.
+    let dir = tmp();
+    let out = dir.path().join("out");
+    run_sample(
+        &out,
+        &["--set", "cluster.scope=global", "--set", "cluster.seed=2"],
+    );
+    let m = manifest(&out);
+    let c = &m.clusterings[0];
+    assert!(c.n_iter > 10, "{} rounds", c.n_iter);
+    let unsettled: Vec<i32> = c
+        .clusters
+        .iter()
+        .filter(|r| r.unsettled)
+        .map(|r| r.cluster)
+        .collect();
+    assert!(!unsettled.is_empty());
+    for r in &c.clusters {
+        let churn = r.joined_after_10 + r.left_after_10;
+        assert_eq!(r.unsettled, churn as f64 > 0.01 * r.size as f64, "{r:?}");
+    }
+
+    let out_arg = out.to_str().unwrap();
+    let text = ok(&textcluster(&["eval", out_arg, "--gold", "data/sample"]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("fit dt=__all__:"))
+        .unwrap_or_else(|| panic!("no fit line in\n{text}"));
+    assert!(
+        line.contains(&format!("{} rounds, converged", c.n_iter)),
+        "{line}"
+    );
+    let listed: Vec<i32> = line
+        .split_once("after round 10): ")
+        .unwrap()
+        .1
+        .split(", ")
+        .map(|item| item.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(listed, unsettled);
+    let json = ok(&textcluster(&[
+        "eval",
+        out_arg,
+        "--gold",
+        "data/sample",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["fits"][0]["unsettled"].as_array().unwrap().len(),
+        unsettled.len()
+    );
+
+    let html = dir.path().join("report.html");
+    ok(&textcluster(&[
+        "report",
+        out_arg,
+        "-o",
+        html.to_str().unwrap(),
+        "--examples",
+        "0",
+    ]));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // The report's data marks exactly those clusters (its script names them in the summary).
+    assert_eq!(page.matches("\"unsettled\":true").count(), unsettled.len());
+}
