@@ -3,7 +3,7 @@
 //!
 //! Documents are cut into fixed-size chunks ([`CHUNK_DOCS`]). Each chunk is tokenised on its
 //! own (in parallel), interning terms in a chunk-local dictionary ([`super::interner`]) and
-//! storing each document as sorted `(local term, count)` pairs; with the `word` tokeniser the
+//! storing each document as `(local term, count)` pairs in order of first occurrence; with the `word` tokeniser the
 //! stop-word and length checks run once per distinct word of the chunk. The chunk
 //! dictionaries are then merged into global document frequencies and total counts in 64 hash
 //! shards, each visiting the chunks in order, so nothing depends on the thread count.
@@ -57,6 +57,7 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
     };
     let mut buffer = TokenBuffer::default();
     let mut doc_terms: Vec<u32> = Vec::new();
+    let (mut seen_in, mut slot): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     // A new term gets the next id and its bytes appended to the chunk's arena.
     let new_term = |token: &str, arena: &mut String, spans: &mut Vec<(u32, u32)>| {
         let start = arena.len() as u32;
@@ -64,7 +65,7 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
         spans.push((start, arena.len() as u32));
         spans.len() as u32 - 1
     };
-    for text in texts {
+    for (doc, text) in texts.iter().enumerate() {
         doc_terms.clear();
         if analyzer.words_are_tokens() {
             // Stop-word and length checks run once per distinct word, not per occurrence.
@@ -87,15 +88,30 @@ fn count_chunk(analyzer: &Analyzer, texts: &[&str]) -> ChunkCounts {
                 }));
             });
         }
-        doc_terms.sort_unstable();
-        chunk.df.resize(chunk.spans.len(), 0);
-        chunk.total.resize(chunk.spans.len(), 0);
+        // Count each term of the document once, in order of first occurrence: `seen_in[t]` is
+        // the (1-based) document that last met term `t` and `slot[t]` its entry there. No
+        // sort: the weighting orders each row by column anyway.
+        let n_terms = chunk.spans.len();
+        chunk.df.resize(n_terms, 0);
+        chunk.total.resize(n_terms, 0);
+        seen_in.resize(n_terms, 0);
+        slot.resize(n_terms, 0);
+        let mark = doc as u32 + 1;
         let before = chunk.term_ids.len();
-        for run in doc_terms.chunk_by(|a, b| a == b) {
-            chunk.df[run[0] as usize] += 1;
-            chunk.total[run[0] as usize] += run.len() as u64;
-            chunk.term_ids.push(run[0]);
-            chunk.counts.push(run.len() as u32);
+        for &t in &doc_terms {
+            let t = t as usize;
+            if seen_in[t] == mark {
+                chunk.counts[slot[t] as usize] += 1;
+            } else {
+                seen_in[t] = mark;
+                slot[t] = chunk.term_ids.len() as u32;
+                chunk.term_ids.push(t as u32);
+                chunk.counts.push(1);
+            }
+        }
+        for (&t, &count) in chunk.term_ids[before..].iter().zip(&chunk.counts[before..]) {
+            chunk.df[t as usize] += 1;
+            chunk.total[t as usize] += u64::from(count);
         }
         chunk
             .row_lengths
