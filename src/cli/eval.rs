@@ -82,37 +82,7 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             s.largest_cluster
         ));
     }
-    for f in &evaluation.fits {
-        let unsettled = if f.unsettled.is_empty() {
-            "no cluster unsettled".to_string()
-        } else {
-            let list: Vec<String> = f
-                .unsettled
-                .iter()
-                .map(|u| {
-                    format!(
-                        "{} (+{} -{} of {})",
-                        u.cluster, u.joined_after_10, u.left_after_10, u.size
-                    )
-                })
-                .collect();
-            format!(
-                "unsettled (membership changed by over 1% after round 10): {}",
-                list.join(", ")
-            )
-        };
-        super::term::print_line(&format!(
-            "fit {}: {} rounds, {}; {}",
-            f.key,
-            f.n_iter,
-            if f.converged {
-                "converged"
-            } else {
-                "stopped by max_iter"
-            },
-            unsettled
-        ));
-    }
+    print_fits(&evaluation.fits);
     let Some(l) = &evaluation.labels else {
         return Ok(());
     };
@@ -149,4 +119,55 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
         l.n_clusters
     ));
     Ok(())
+}
+
+/// Above this many clusterings, `eval` sums up their convergence in one line.
+const FIT_LINES: usize = 20;
+
+/// One line per clustering: its rounds, whether it converged, and its unsettled clusters (with
+/// the documents that joined and left each after round 10); one summary line for many.
+fn print_fits(fits: &[textcluster::eval::FitSummary]) {
+    if fits.len() > FIT_LINES {
+        let rounds = fits.iter().map(|f| f.n_iter);
+        let (min, max) = (rounds.clone().min().unwrap_or(0), rounds.max().unwrap_or(0));
+        let stopped = fits.iter().filter(|f| !f.converged).count();
+        let with = fits.iter().filter(|f| !f.unsettled.is_empty()).count();
+        let n: usize = fits.iter().map(|f| f.unsettled.len()).sum();
+        super::term::print_line(&format!(
+            "fits: {} clusterings, {min}-{max} rounds, {stopped} stopped by max_iter; {n} unsettled clusters in {with} clusterings (listed by --json)",
+            fits.len()
+        ));
+        return;
+    }
+    for f in fits {
+        let unsettled = if f.unsettled.is_empty() {
+            "no cluster unsettled".to_string()
+        } else {
+            let list: Vec<String> = f
+                .unsettled
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{} (+{} -{} of {})",
+                        u.cluster, u.joined_after_10, u.left_after_10, u.size
+                    )
+                })
+                .collect();
+            format!(
+                "unsettled (membership changed by over 1% after round 10): {}",
+                list.join(", ")
+            )
+        };
+        super::term::print_line(&format!(
+            "fit {}: {} rounds, {}; {}",
+            f.key,
+            f.n_iter,
+            if f.converged {
+                "converged"
+            } else {
+                "stopped by max_iter"
+            },
+            unsettled
+        ));
+    }
 }

@@ -117,7 +117,13 @@ pub fn evaluate(
     let gold_set = Dataset::discover(gold, &none, id_column, label_column)?;
 
     let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"]).map_err(query)?;
-    let gold_all = concat_partitions(&gold_set, &[id_column, label_column])
+    // The label column may be the id column itself: read it once.
+    let gold_columns: &[&str] = if label_column == id_column {
+        &[id_column]
+    } else {
+        &[id_column, label_column]
+    };
+    let gold_all = concat_partitions(&gold_set, gold_columns)
         .map_err(query)?
         .select([
             col(id_column).alias("doc_id"),

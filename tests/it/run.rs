@@ -515,3 +515,30 @@ fn unsettled_clusters_are_listed_by_eval_and_marked_in_the_report() {
     // The report's data marks exactly those clusters (its script names them in the summary).
     assert_eq!(page.matches("\"unsettled\":true").count(), unsettled.len());
 }
+
+#[test]
+fn eval_sums_up_the_convergence_of_many_clusterings_in_one_line() {
+    let dir = tmp();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    hive_tree(&input, 21, 4);
+    let job = spec(dir.path(), &input, &out, 3);
+    ok(&textcluster(&["run", job.to_str().unwrap()]));
+    // The generated input has no label column: its ids serve as gold labels (the label
+    // column may be the id column).
+    let text = ok(&textcluster(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--gold",
+        input.to_str().unwrap(),
+        "--label-column",
+        "doc_id",
+    ]));
+    let m = manifest(&out);
+    let (min, max) = (
+        m.clusterings.iter().map(|c| c.n_iter).min().unwrap(),
+        m.clusterings.iter().map(|c| c.n_iter).max().unwrap(),
+    );
+    let expected = format!("fits: 21 clusterings, {min}-{max} rounds, 0 stopped by max_iter; ");
+    assert!(text.lines().any(|l| l.starts_with(&expected)), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("fit dt=")), "{text}");
+}
