@@ -43,15 +43,19 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
     }
     let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
     use textcluster::job::manifest::PartitionStatus as S;
+    let outputs = if summary.wrote_output {
+        format!("outputs in {}", plan.output().display())
+    } else {
+        format!("nothing written, {} is unchanged", plan.output().display())
+    };
     super::term::print_line(&format!(
-        "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; outputs in {}",
+        "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; {outputs}",
         m.status,
         count(S::Succeeded),
         count(S::Skipped),
         count(S::Failed),
         count(S::Cancelled),
         m.seconds_total,
-        plan.output().display()
     ));
     // In JSON mode the runner's `partition failed` events already say this, one object each.
     if !json_logs {

@@ -11,8 +11,10 @@
 //! Each partition is staged and committed as soon as it is done (with its commit record), so
 //! a run killed midway keeps the partitions it finished and `skip_existing` redoes only the
 //! rest. A partition that fails, with an error or a panic, is recorded in the manifest and the
-//! others go on (unless `fail_fast`). The manifest is always written, atomically; `_SUCCESS`
-//! only when every partition succeeded or was skipped. In `global` scope the clustering covers
+//! others go on (unless `fail_fast`). `_SUCCESS` is removed just before the first commit and
+//! written again only when every partition succeeded or was skipped; the manifest is written
+//! atomically at the end, unless every partition failed before anything was committed, in
+//! which case the output is left exactly as it was. In `global` scope the clustering covers
 //! every partition, so it succeeds or fails as a whole.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -74,6 +76,9 @@ impl RunOptions<'_> {
 #[derive(Debug)]
 pub struct RunSummary {
     pub manifest: Manifest,
+    /// `false` when every partition failed before committing anything: then the output was
+    /// left exactly as it was (no manifest written, `_SUCCESS` kept).
+    pub wrote_output: bool,
 }
 
 impl RunSummary {
@@ -109,6 +114,10 @@ struct Context<'a> {
     param_hash: String,
     /// Data files staged so far; only those of committed partitions reach the manifest.
     written: Mutex<Vec<WrittenFile>>,
+    /// `OUT/_SUCCESS`, and whether this run has removed it yet: that happens just before its
+    /// first commit, so a run that commits nothing leaves it alone.
+    success: std::path::PathBuf,
+    success_removed: Mutex<bool>,
 }
 
 impl Context<'_> {
@@ -246,6 +255,15 @@ impl Context<'_> {
 
     /// Commits partition `key` and keeps its staged files for the manifest.
     fn commit(&self, key: &PartitionKey, fingerprint: &str) -> Result<(), JobError> {
+        {
+            let mut removed = self.success_removed.lock().expect("no panic while held");
+            if !*removed {
+                if self.success.exists() {
+                    fs_err::remove_file(&self.success).map_err(OutputError::from)?;
+                }
+                *removed = true;
+            }
+        }
         self.staging
             .commit_with_record(key, &self.record(key, fingerprint))?;
         Ok(())
@@ -283,9 +301,6 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         }
     }
     let success = out.join("_SUCCESS");
-    if success.exists() {
-        fs_err::remove_file(&success).map_err(OutputError::from)?;
-    }
     let staging = Staging::create(out, started_secs)?;
     let run_id = staging.run_id();
     let context = Context {
@@ -294,6 +309,8 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         run_id: run_id.clone(),
         param_hash: param_hash(plan),
         written: Mutex::new(Vec::new()),
+        success: success.clone(),
+        success_removed: Mutex::new(false),
     };
     info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
 
@@ -372,13 +389,25 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
     manifest.exit_code = ExitStatus::of_run(&manifest).code();
     manifest.seconds_total = started.elapsed().as_secs_f64();
     manifest.finished_at = SystemTime::now();
-    manifest.write(out)?;
-    if status == RunStatus::Succeeded {
-        write_atomic(&success, b"")?;
+    // A run that failed everywhere before committing anything changes nothing: the manifest
+    // and `_SUCCESS` of the last run stay as they were (an interrupted run still records it).
+    let wrote_output = !(status == RunStatus::Failed
+        && committed_keys.is_empty()
+        && manifest.interrupted_by.is_none());
+    if wrote_output {
+        manifest.write(out)?;
+        if status == RunStatus::Succeeded {
+            write_atomic(&success, b"")?;
+        }
+    } else {
+        tracing::warn!("every partition failed before its commit: the output is unchanged");
     }
     lock.release()?;
     info!(?status, seconds = manifest.seconds_total, "run finished");
-    Ok(RunSummary { manifest })
+    Ok(RunSummary {
+        manifest,
+        wrote_output,
+    })
 }
 
 type Reports = (Vec<PartitionReport>, Vec<ClusteringReport>);

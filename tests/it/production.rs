@@ -196,8 +196,53 @@ fn a_bad_partition_fails_alone_with_exit_code_3() {
         "--partition",
         "dt=2018-06-03",
     ]);
-    fails(&run, 1);
-    assert_eq!(statuses(&out), ["failed", "cancelled"]);
+    // Nothing was committed, so nothing changed: the last manifest stays.
+    let before = manifest(&out).run_id;
+    let stderr = fails(&run, 1);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("0 partitions succeeded, 0 skipped, 1 failed, 1 cancelled"),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("nothing written"), "{stdout}");
+    assert_eq!(manifest(&out).run_id, before);
+    assert_eq!(statuses(&out), ["succeeded", "failed", "succeeded"]);
+}
+
+#[test]
+fn a_run_whose_every_partition_fails_before_committing_changes_nothing() {
+    let (_dir, input, out, job) = setup(2, 4);
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&["run", job]));
+    let before = tree(&out);
+    let bytes = |p: &str| std::fs::read(out.join(p)).unwrap();
+    let (manifest_before, labels_before) = (
+        bytes("manifest.json"),
+        bytes("labels/dt=2018-06-01/part-00000.parquet"),
+    );
+    assert!(out.join("_SUCCESS").exists());
+    // A second file in every partition whose text is corrupt: each fails at read time, after
+    // the plan has checked the footers.
+    for p in ["dt=2018-06-01", "dt=2018-06-02"] {
+        let victim = input.join(p).join("part-00001.parquet");
+        write_docs(
+            &victim,
+            &["bad".to_owned()],
+            &[Some("POISONMARKER apple banana".into())],
+        );
+        poison(&victim, "POISONMARKER");
+    }
+    let run = textcluster(&["run", job]);
+    let stderr = fails(&run, 1);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("nothing written"), "{stdout}{stderr}");
+    // `_SUCCESS`, the manifest, the run records and the tables are as they were.
+    assert_eq!(tree(&out), before);
+    assert_eq!(bytes("manifest.json"), manifest_before);
+    assert_eq!(
+        bytes("labels/dt=2018-06-01/part-00000.parquet"),
+        labels_before
+    );
 }
 
 #[test]
