@@ -1,10 +1,14 @@
 //! Staging and committing outputs, so a reader never sees a half-written partition.
 //!
 //! A run writes every table file under `OUT/_staging/<run id>/`; the leading underscore makes
-//! pyarrow, DuckDB, polars and Spark ignore it. A partition is committed by renaming its
-//! staged directory of each table into place (`OUT/labels/dt=…`), after moving any previous
-//! version aside. A rename within one file system is atomic, so a reader sees the old
-//! partition directory or the new one, never a mix. Small files such as the manifest are
+//! pyarrow, DuckDB, polars and Spark ignore it. A partition is committed by putting its staged
+//! directory of each table in place (`OUT/labels/dt=…`). A new partition is renamed in. An
+//! existing one is swapped with the staged one in a single step (Linux `renameat2` with
+//! `RENAME_EXCHANGE`), so at every moment the path holds the old directory or the new one,
+//! and the staged path then holds the old version, which is no longer committed and is
+//! removed. Where the swap is not available (another OS, a file system without it), the old
+//! version is first moved aside into the staging directory: a crash between the two renames
+//! leaves that partition absent until the next run. Small files such as the manifest are
 //! written to a temporary file and renamed.
 //!
 //! After a partition's tables are in place, a commit record (`OUT/_commits/<key>/commit.json`)
@@ -157,6 +161,11 @@ impl Staging {
                 fs_err::create_dir_all(parent)?;
             }
             if target.exists() {
+                if exchange(&staged, &target)? {
+                    // The staged path now holds the old version.
+                    fs_err::remove_dir_all(&staged)?;
+                    continue;
+                }
                 let old = self
                     .dir
                     .join("_replaced")
@@ -183,6 +192,45 @@ impl Staging {
             let _ = fs_err::remove_dir(&parent);
         }
         Ok(())
+    }
+}
+
+/// Swaps the paths `a` and `b`, both existing, in one atomic step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`). `Ok(false)` when this platform or file system cannot swap.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+        let (ca, cb) = (c(a)?, c(b)?);
+        // SAFETY: both pointers are NUL-terminated strings that outlive the call; the syscall
+        // only reads them.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+            _ => Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot swap `{}` with `{}`: {e}", a.display(), b.display()),
+            )),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
     }
 }
 
@@ -290,6 +338,25 @@ mod tests {
             (1_700_000_000, "my-host-1", 4242)
         );
         assert!(parse_run_id("garbage").is_none());
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs_err::create_dir_all(&a).unwrap();
+        fs_err::create_dir_all(&b).unwrap();
+        fs_err::write(a.join("x"), "new").unwrap();
+        fs_err::write(b.join("x"), "old").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert_eq!(fs_err::read_to_string(b.join("x")).unwrap(), "new");
+            assert_eq!(fs_err::read_to_string(a.join("x")).unwrap(), "old");
+        }
+        #[cfg(target_os = "linux")]
+        assert!(
+            exchange(&a, &dir.path().join("missing")).is_err(),
+            "swapping with a missing path is an error"
+        );
     }
 
     #[test]

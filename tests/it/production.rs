@@ -439,3 +439,84 @@ fn metrics_file_reports_the_run_and_keeps_the_last_success_time() {
         "a failed run keeps the last success time"
     );
 }
+
+/// `strace`, which the swap test uses to hold a commit step open, if this machine has it.
+fn strace() -> Option<PathBuf> {
+    ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+#[test]
+fn a_kill_while_partitions_are_swapped_in_never_leaves_one_absent() {
+    let Some(strace) = strace() else {
+        eprintln!("skipped: no strace on this machine");
+        return;
+    };
+    let (dir, _input, out, job) = setup(3, 4);
+    let job = job.to_str().unwrap();
+    ok(&textcluster(&["run", job]));
+    let tables = ["labels", "centroids", "keywords", "similarity"];
+    let every_partition = |why: &str| {
+        for table in tables {
+            for p in ["dt=2018-06-01", "dt=2018-06-02", "dt=2018-06-03"] {
+                let file = out.join(table).join(p).join("part-00000.parquet");
+                assert!(file.exists(), "{why}: {table}/{p} is absent");
+                // Reads the whole file (panics on a torn one); a table may have no rows.
+                read_batches(&file);
+            }
+        }
+    };
+    // Every rename-family call waits 150 ms before it runs, so each commit step is held open
+    // long enough for a kill to land inside it; kills at spread offsets hit different steps.
+    let pid_file = dir.path().join("pid");
+    let mut killed_in_commit = 0;
+    for offset_ms in [250, 450, 650, 900, 1200, 1600, 2100, 2700] {
+        let _ = std::fs::remove_file(&pid_file);
+        let script = format!(
+            "echo $$ > {:?}; exec {:?} -q run {job}",
+            pid_file,
+            env!("CARGO_BIN_EXE_textcluster")
+        );
+        let mut child = Command::new(&strace)
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=rename,renameat,renameat2",
+                "-e",
+                "inject=rename,renameat,renameat2:delay_enter=150000",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .current_dir(repo())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(offset_ms));
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+            // SIGKILL to the job itself (strace then exits).
+            Command::new("kill")
+                .args(["-9", pid.trim()])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+        }
+        let finished = child.wait().unwrap().success();
+        killed_in_commit += usize::from(!finished && out.join("_staging").exists());
+        every_partition(&format!("killed after {offset_ms} ms"));
+    }
+    assert!(
+        killed_in_commit > 0,
+        "no kill landed while a run was committing"
+    );
+    // The next run takes over the dead locks, removes the staging, and completes.
+    ok(&textcluster(&["run", job]));
+    every_partition("after the resumed run");
+    assert!(!out.join("_staging").exists());
+}
