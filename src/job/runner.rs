@@ -7,7 +7,7 @@
 //! seeded by (seed, clustering key), so outputs do not depend on the thread count.
 //!
 //! # Commit and failure isolation
-//! A run takes the output lock, removes staging left by killed runs, and drops `_SUCCESS`.
+//! A run takes the output lock and removes staging left by killed runs.
 //! Each partition is staged and committed as soon as it is done (with its commit record), so
 //! a run killed midway keeps the partitions it finished and `skip_existing` redoes only the
 //! rest. A partition that fails, with an error or a panic, is recorded in the manifest and the

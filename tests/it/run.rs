@@ -542,3 +542,47 @@ fn eval_sums_up_the_convergence_of_many_clusterings_in_one_line() {
     assert!(text.lines().any(|l| l.starts_with(&expected)), "{text}");
     assert!(!text.lines().any(|l| l.starts_with("fit dt=")), "{text}");
 }
+
+#[test]
+fn spark_and_hive_output_reads_as_spark_reads_it() {
+    // What a Spark job leaves: `_SUCCESS`, `.crc` checksums, several part files per
+    // partition, and Hive's name for a null partition value.
+    let dir = tmp();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    hive_tree(&input, 3, 6);
+    std::fs::rename(
+        input.join("dt=2018-06-03"),
+        input.join("dt=__HIVE_DEFAULT_PARTITION__"),
+    )
+    .unwrap();
+    std::fs::write(input.join("_SUCCESS"), "").unwrap();
+    std::fs::write(input.join("dt=2018-06-01/_SUCCESS"), "").unwrap();
+    std::fs::write(input.join("dt=2018-06-01/.part-00000.parquet.crc"), "crc!").unwrap();
+    let ids = ["extra-0".to_owned(), "extra-1".to_owned()];
+    write_docs(
+        &input.join("dt=2018-06-02/part-00001-c000.snappy.parquet"),
+        &ids,
+        &[Some(doc(0, 1)), Some(doc(1, 2))],
+    );
+    let job = spec(dir.path(), &input, &out, 3);
+    ok(&textcluster(&["run", job.to_str().unwrap()]));
+    let m = manifest(&out);
+    let keys: Vec<&str> = m.partitions.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "dt=2018-06-01",
+            "dt=2018-06-02",
+            "dt=__HIVE_DEFAULT_PARTITION__"
+        ]
+    );
+    // Only the Parquet part files were read: 18 documents each, 20 with the second file.
+    let files: Vec<usize> = m.partitions.iter().map(|p| p.files.len()).collect();
+    assert_eq!(files, [1, 2, 1]);
+    let docs: Vec<usize> = m.partitions.iter().map(|p| p.n_docs).collect();
+    assert_eq!(docs, [18, 20, 18]);
+    // The null partition is written back under the same name, which Spark and pyarrow read
+    // as null again.
+    let labels = read_labels(&out.join("labels/dt=__HIVE_DEFAULT_PARTITION__/part-00000.parquet"));
+    assert_eq!(labels.len(), 18);
+}
