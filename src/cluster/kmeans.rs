@@ -56,7 +56,7 @@ use super::bounds::{Bounds, Moves};
 use super::centroids::Centroids;
 use super::init::{self, InitReport};
 use super::params::ValidClusterParams;
-use super::scorer::{assign, rescore};
+use super::scorer::{ASSIGN_CHUNK, assign, rescore};
 use super::sums::{self, Sums};
 use crate::sparse::{self, Csr};
 
@@ -142,13 +142,11 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
                         Start {
                             index: i,
                             fit: start(x, seeds, init.clone()),
-                            converged: false,
                             score: 0.0,
                         }
                     });
-                    if !s.converged {
-                        s.converged =
-                            rounds(x, params, &mut s.fit, n_active, until, Summing::Fast, 0);
+                    if !s.fit.converged {
+                        rounds(x, params, &mut s.fit, n_active, until, Summing::Fast, 0);
                         s.score = assigned_objective(&s.fit);
                     }
                     s
@@ -158,24 +156,20 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
                 tracing::debug!(
                     stage,
                     restart = s.index,
-                    objective = s.score(),
+                    objective = s.score,
                     "restart screened"
                 );
             }
             kept.extend(screened);
             // Best objective first, the lower start on ties: the same choice for any batch.
-            kept.sort_by(|a, b| b.score().total_cmp(&a.score()).then(a.index.cmp(&b.index)));
+            kept.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
             kept.truncate(keep);
         }
         // The next stage takes its starts in start order.
         kept.sort_by_key(|s| s.index);
     }
-    let Start {
-        fit: mut best,
-        converged,
-        ..
-    } = kept.into_iter().next().expect("n_init is at least 1");
-    if !converged {
+    let mut best = kept.into_iter().next().expect("n_init is at least 1").fit;
+    if !best.converged {
         rounds(
             x,
             params,
@@ -195,24 +189,17 @@ struct Start {
     /// Position among the `n_init` starts.
     index: usize,
     fit: KMeansFit,
-    /// At most `tol` of the documents moved in its last round.
-    converged: bool,
-    /// [`assigned_objective`] after its latest round.
+    /// The documents' summed cosine to their centroid after its latest assignment
+    /// ([`assigned_objective`]).
     score: f64,
 }
 
-impl Start {
-    /// The sum of the documents' cosines to their centroid after its latest assignment.
-    fn score(&self) -> f64 {
-        self.score
-    }
-}
-
-/// The sum of `fit.similarity` (exact after an unbounded assignment), summed by chunks of
-/// 256 documents and the chunks in order, so it does not depend on the thread count.
+/// The sum of `fit.similarity` (exact after an unbounded assignment), in chunks of
+/// [`ASSIGN_CHUNK`] documents whose sums are added in order: the order assignment summed its
+/// objective in when it still returned one, so screening ranks starts as it did.
 fn assigned_objective(fit: &KMeansFit) -> f64 {
     fit.similarity
-        .chunks(256)
+        .chunks(ASSIGN_CHUNK)
         .map(|c| c.iter().map(|&s| f64::from(s)).sum::<f64>())
         .sum()
 }
@@ -346,7 +333,6 @@ fn rounds(
     }
     let accelerate = params.accelerate() && summing != Summing::Fast;
     let prune = params.centroid_min_df_factor();
-    let setup = std::time::Instant::now();
     let mut sums = (accelerate && summing == Summing::Exact && Sums::fit(k, x.cols()))
         .then(|| Sums::new(x, &fit.labels, k));
     // Kept sums that still need the last round's moves: corrected by them when few documents
@@ -355,10 +341,6 @@ fn rounds(
     let mut bounds = accelerate.then(|| Bounds::new(x, &fit.similarity, &fit.second_similarity, k));
     let mut sizes = cluster_sizes(&fit.labels, k);
     let mut scratch = vec![0.0f32; if bounds.is_some() { x.cols() } else { 0 }];
-    tracing::debug!(
-        seconds = setup.elapsed().as_secs_f64(),
-        "k-means sums and bounds set up"
-    );
     let mut dirty = vec![true; k];
     let mut objective = vec![0.0f64; k];
     fit.late_joined.resize(k, 0);
@@ -366,7 +348,6 @@ fn rounds(
     let mut converged = false;
     while fit.n_iter < until {
         let round = fit.n_iter + 1;
-        let round_start = std::time::Instant::now();
         let late = round > settle_from + SETTLED_AFTER;
         if sizes.contains(&0) {
             // Re-seeding reads every document's similarity: bring the skipped ones up to date.
@@ -458,7 +439,6 @@ fn rounds(
             skipped = 1.0 - assigned.n_scored as f64 / n_active,
             update_seconds,
             assign_seconds = t.elapsed().as_secs_f64(),
-            round_seconds = round_start.elapsed().as_secs_f64(),
             "k-means round"
         );
         if moved <= params.tol() {
@@ -466,14 +446,9 @@ fn rounds(
             break;
         }
     }
-    let t = std::time::Instant::now();
     if let Some(b) = &mut bounds {
         refresh_stale(x, fit, b);
     }
-    tracing::debug!(
-        seconds = t.elapsed().as_secs_f64(),
-        "stale similarities rescored"
-    );
     fit.converged = converged;
     converged
 }

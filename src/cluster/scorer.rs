@@ -23,7 +23,7 @@ use super::centroids::Centroids;
 use crate::sparse::{self, Csr};
 
 /// Documents per assignment task. Fixed, so sums do not depend on the thread count.
-const ASSIGN_CHUNK: usize = 256;
+pub(super) const ASSIGN_CHUNK: usize = 256;
 
 /// inner loop has no remainder and vectorises (8 × f32 is one AVX register).
 const LANES: usize = 8;
