@@ -1,26 +1,37 @@
-//! Staging and committing outputs, so a reader never sees a half-written partition.
+//! Staging and committing outputs, so a reader never sees a half-written partition or a mix
+//! of two clusterings.
 //!
 //! A run writes every table file under `OUT/_staging/<run id>/`; the leading underscore makes
-//! pyarrow, DuckDB, polars and Spark ignore it. A partition is committed by putting its staged
-//! directory of each table in place (`OUT/labels/dt=…`). A new partition is renamed in. An
-//! existing one is swapped with the staged one in a single step (Linux `renameat2` with
-//! `RENAME_EXCHANGE`), so at every moment the path holds the old directory or the new one,
-//! and the staged path then holds the old version, which is no longer committed and is
-//! removed. Where the swap is not available (another OS, a file system without it), the old
-//! version is first moved aside into the staging directory: a crash between the two renames
-//! leaves that partition absent until the next run. Small files such as the manifest are
-//! written to a temporary file and renamed.
+//! pyarrow, DuckDB, polars and Spark ignore it. A commit covers a set of partitions (one in
+//! `partition` scope, every partition and the cluster tables in `global` scope) and goes:
 //!
-//! After a partition's tables are in place, a commit record (`OUT/_commits/<key>/commit.json`)
-//! stores the input fingerprint and parameter hash it was computed from; `skip_existing` reads
-//! it. The record is removed before a partition is replaced and written after, so it never
-//! vouches for a partition that is being swapped.
+//! 1. write the journal `OUT/_staging/<run id>/_journal-<n>.json`: every (table, partition) to put
+//!    in place, with the SHA-256 of each new file, and the commit records to write;
+//! 2. remove the commit records of those partitions, so `skip_existing` trusts none of them
+//!    while they change;
+//! 3. put each table partition in place. On local disk a new partition directory is renamed
+//!    in and an existing one is swapped with the staged one in one step (Linux `renameat2`
+//!    with `RENAME_EXCHANGE`), so the path always holds the old directory or the new one. On
+//!    an object store the staged file is copied over the committed one (a server-side copy
+//!    replaces the object in one step);
+//! 4. write the commit records (`OUT/_commits/<key>/commit.json`);
+//! 5. remove the journal, then the staged files (after a swap they hold the old versions).
+//!
+//! A run killed between 1 and 5 leaves its journal. The next run that holds the locks of every
+//! partition in it rolls it forward: it redoes step 3 for each entry whose committed file does
+//! not have the new hash yet (the staged files are kept until the journal is gone), then steps
+//! 4 and 5. So a crash leaves, per table partition, the old or the new version, and the whole
+//! set ends on the new clustering, never a mix. Where the swap is not available (another OS, a
+//! file system without it), the old version is first moved aside into the staging directory;
+//! a crash between those two renames leaves that one partition absent until the roll-forward.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::dataset::PartitionKey;
+use super::store;
 use super::write::{PART_FILE, Table};
 use super::{InputError, OutputError};
 
@@ -29,6 +40,10 @@ pub const STAGING_DIR: &str = "_staging";
 
 /// Directory under the output path that holds commit records.
 pub const COMMITS_DIR: &str = "_commits";
+
+/// The journals of commits in progress, in the run's staging directory:
+/// `_journal-<n>.json`, one per commit (partitions of one run commit concurrently).
+const JOURNAL_PREFIX: &str = "_journal-";
 
 /// What a committed partition was computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,31 +54,77 @@ pub struct CommitRecord {
     pub run_id: String,
 }
 
+/// One table partition a commit puts in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    table: String,
+    /// The partition's directory form, `dt=2018-06-01`.
+    partition: String,
+    /// SHA-256 of the new file (local disk, where the roll-forward must tell a swapped
+    /// directory from one still waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+}
+
+/// Everything one commit does, written before its first change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Journal {
+    run_id: String,
+    entries: Vec<Entry>,
+    /// The commit records to write, by partition directory.
+    records: Vec<(String, CommitRecord)>,
+}
+
 fn record_path(out: &Path, key: &PartitionKey) -> PathBuf {
     out.join(COMMITS_DIR).join(key.dir()).join("commit.json")
 }
 
 /// The commit record of partition `key`, if it has one and every table in `tables` is present.
-pub fn committed(out: &Path, key: &PartitionKey, tables: &[Table]) -> Option<CommitRecord> {
-    let text = fs_err::read_to_string(record_path(out, key)).ok()?;
-    let record: CommitRecord = serde_json::from_str(&text).ok()?;
-    tables
-        .iter()
-        .all(|&t| Staging::committed_file(out, t, key).exists())
-        .then_some(record)
+pub fn committed(
+    out: &Path,
+    key: &PartitionKey,
+    tables: &[Table],
+) -> Result<Option<CommitRecord>, store::StoreError> {
+    let Some(bytes) = store::read(&record_path(out, key))? else {
+        return Ok(None);
+    };
+    let Ok(record) = serde_json::from_slice::<CommitRecord>(&bytes) else {
+        return Ok(None);
+    };
+    for &table in tables {
+        if !store::exists(&Staging::committed_file(out, table, key))? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(record))
 }
 
 /// The partitions of `table` under `out` that hold a committed data file, sorted (one empty
 /// key for an unpartitioned output, none when the table does not exist).
 pub fn committed_partitions(out: &Path, table: Table) -> Result<Vec<PartitionKey>, InputError> {
     let dir = out.join(table.name());
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
     let mut keys = Vec::new();
-    for path in super::dataset::walk(&dir)? {
-        if path.file_name().is_some_and(|n| n == PART_FILE) {
-            keys.push(super::dataset::parse_hive_path(&dir, &path)?);
+    if let Some(remote) = store::remote(&dir)? {
+        for object in store::list(&remote)? {
+            let hidden = object
+                .relative
+                .split('/')
+                .any(|s| s.starts_with(['_', '.']));
+            if !hidden && object.relative.rsplit('/').next() == Some(PART_FILE) {
+                keys.push(super::dataset::parse_hive_path(
+                    &dir,
+                    Path::new(&object.url),
+                )?);
+            }
+        }
+    } else {
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        for path in super::dataset::walk(&dir)? {
+            if path.file_name().is_some_and(|n| n == PART_FILE) {
+                keys.push(super::dataset::parse_hive_path(&dir, &path)?);
+            }
         }
     }
     keys.sort();
@@ -75,21 +136,26 @@ pub fn committed_partitions(out: &Path, table: Table) -> Result<Vec<PartitionKey
 pub struct Staging {
     out: PathBuf,
     dir: PathBuf,
+    remote: bool,
+    /// Commits so far, numbering the journals.
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl Staging {
-    /// Creates `OUT/_staging/<run id>/`, creating `OUT` if needed. The run id is
-    /// `<start>-<host>-<pid>`, so a later run can tell from the name alone whether this one is
-    /// still alive (a marker file inside would leave a window where the directory has none).
+    /// Creates `OUT/_staging/<run id>/`, creating `OUT` if needed (on an object store there
+    /// are no directories to create). The run id is `<start>-<host>-<pid>`.
     pub fn create(out: &Path, started_at: u64) -> Result<Self, OutputError> {
         let owner = super::lock::current_owner(started_at);
-        let dir = out
-            .join(STAGING_DIR)
-            .join(format!("{}-{}-{}", owner.started_at, owner.host, owner.pid));
-        fs_err::create_dir_all(&dir)?;
+        let dir = out.join(STAGING_DIR).join(owner.run_id());
+        let remote = store::is_remote(out);
+        if !remote {
+            fs_err::create_dir_all(&dir)?;
+        }
         Ok(Self {
             out: out.into(),
             dir,
+            remote,
+            commits: Default::default(),
         })
     }
 
@@ -111,79 +177,183 @@ impl Staging {
         out.join(table.name()).join(key.dir()).join(PART_FILE)
     }
 
-    /// Removes the staging directories of runs that are gone (killed); staging of live runs,
-    /// or of runs on other hosts, is left alone.
-    pub fn remove_stale(out: &Path) -> Result<(), OutputError> {
-        let dir = out.join(STAGING_DIR);
-        if !dir.exists() {
-            return Ok(());
-        }
-        for entry in fs_err::read_dir(&dir)? {
-            let run = entry?.path();
-            let name = run
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if parse_run_id(&name).is_some_and(|o| !super::lock::is_alive(&o)) {
-                tracing::warn!(dir = %run.display(), "removing staging left by an interrupted run");
-                fs_err::remove_dir_all(&run)?;
+    /// Cleans up after runs that are gone: a run's journal is rolled forward when this run can
+    /// hold the locks of every partition in it, and its staging is then removed. Staging of
+    /// live runs is left alone. `live` tells whether a run id belongs to a running job.
+    pub fn recover(
+        out: &Path,
+        own_run: &str,
+        live: &dyn Fn(&str) -> bool,
+        lock_for: &mut dyn FnMut(&[PartitionKey]) -> bool,
+    ) -> Result<(), OutputError> {
+        let staging = out.join(STAGING_DIR);
+        let runs: Vec<String> = if store::is_remote(out) {
+            store::list_dirs(&staging)?
+        } else if staging.is_dir() {
+            fs_err::read_dir(&staging)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for run in runs {
+            if run == own_run || live(&run) {
+                continue;
+            }
+            let dir = staging.join(&run);
+            let journals = journals(&dir)?;
+            let mut rolled = true;
+            for (path, journal) in &journals {
+                let keys: Vec<PartitionKey> = journal
+                    .records
+                    .iter()
+                    .map(|(dir, _)| PartitionKey::from_dir(dir))
+                    .collect();
+                if !lock_for(&keys) {
+                    tracing::warn!(
+                        run,
+                        "an interrupted commit's partitions are locked by a running job; it is rolled forward later"
+                    );
+                    rolled = false;
+                    continue;
+                }
+                tracing::warn!(
+                    run,
+                    partitions = keys.len(),
+                    "rolling forward a commit interrupted by a crash"
+                );
+                let staged = Staging {
+                    out: out.into(),
+                    dir: dir.clone(),
+                    remote: store::is_remote(out),
+                    commits: Default::default(),
+                };
+                staged.apply(path, journal, true)?;
+            }
+            if rolled {
+                if journals.is_empty() {
+                    tracing::warn!(dir = %dir.display(), "removing staging left by an interrupted run");
+                }
+                remove_dir(&dir)?;
             }
         }
         Ok(())
     }
 
-    /// Commits partition `key` ([`Staging::commit`]) and then writes its commit record.
-    pub fn commit_with_record(
-        &self,
-        key: &PartitionKey,
-        record: &CommitRecord,
-    ) -> Result<(), OutputError> {
-        let path = record_path(&self.out, key);
-        if path.exists() {
-            fs_err::remove_file(&path)?;
-        }
-        self.commit(key)?;
-        write_atomic(
-            &path,
-            &serde_json::to_vec_pretty(record).expect("record serialises"),
-        )
-    }
-
-    /// Moves the staged directories of partition `key` into place, replacing old versions.
-    pub fn commit(&self, key: &PartitionKey) -> Result<(), OutputError> {
-        for table in Table::ALL {
-            let staged = self.dir.join(table.name()).join(key.dir());
-            if !staged.exists() {
-                continue;
-            }
-            let target = self.out.join(table.name()).join(key.dir());
-            if let Some(parent) = target.parent() {
-                fs_err::create_dir_all(parent)?;
-            }
-            if target.exists() {
-                if exchange(&staged, &target)? {
-                    // The staged path now holds the old version.
-                    fs_err::remove_dir_all(&staged)?;
+    /// Commits partitions `records` together: every staged table file of each is put in
+    /// place, then their commit records are written (the protocol in the module docs).
+    pub fn commit(&self, records: &[(PartitionKey, CommitRecord)]) -> Result<(), OutputError> {
+        let mut entries = Vec::new();
+        for (key, _) in records {
+            for table in Table::ALL {
+                let staged = self.file(table, key);
+                if !store::exists(&staged)? {
                     continue;
                 }
-                let old = self
+                let sha256 = if self.remote {
+                    None
+                } else {
+                    Some(sha256_of(&staged)?.expect("the staged file exists"))
+                };
+                entries.push(Entry {
+                    table: table.name().to_owned(),
+                    partition: key.dir().display().to_string(),
+                    sha256,
+                });
+            }
+        }
+        let journal = Journal {
+            run_id: self.run_id(),
+            entries,
+            records: records
+                .iter()
+                .map(|(k, r)| (k.dir().display().to_string(), r.clone()))
+                .collect(),
+        };
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = self.dir.join(format!("{JOURNAL_PREFIX}{n}.json"));
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&journal).expect("journal serialises"),
+        )?;
+        for (key, _) in records {
+            store::remove(&record_path(&self.out, key))?;
+        }
+        self.apply(&path, &journal, false)
+    }
+
+    /// Steps 3-5 of a commit, or of its roll-forward (`path` is its journal): every step can
+    /// be redone. A roll-forward skips the entries already in place.
+    fn apply(
+        &self,
+        path: &Path,
+        journal: &Journal,
+        rolling_forward: bool,
+    ) -> Result<(), OutputError> {
+        for entry in &journal.entries {
+            let table_dir = |root: &Path| root.join(&entry.table).join(&entry.partition);
+            let (staged, target) = (table_dir(&self.dir), table_dir(&self.out));
+            if self.remote {
+                let staged_file = staged.join(PART_FILE);
+                if store::exists(&staged_file)? {
+                    store::copy(&staged_file, &target.join(PART_FILE))?;
+                }
+                continue;
+            }
+            let new = entry.sha256.as_deref();
+            if rolling_forward && sha256_of(&target.join(PART_FILE))?.as_deref() == new {
+                continue; // already in place
+            }
+            if rolling_forward && sha256_of(&staged.join(PART_FILE))?.as_deref() != new {
+                tracing::error!(
+                    table = entry.table,
+                    partition = entry.partition,
+                    "neither the committed nor the staged file is the journal's version; left as it is"
+                );
+                continue;
+            }
+            place(
+                &staged,
+                &target,
+                &self
                     .dir
                     .join("_replaced")
-                    .join(table.name())
-                    .join(key.dir());
-                fs_err::create_dir_all(old.parent().expect("has a parent"))?;
-                fs_err::rename(&target, &old)?;
-                fs_err::rename(&staged, &target)?;
-                fs_err::remove_dir_all(&old)?;
-            } else {
-                fs_err::rename(&staged, &target)?;
+                    .join(&entry.table)
+                    .join(&entry.partition),
+            )?;
+        }
+        for (dir, record) in &journal.records {
+            let key = PartitionKey::from_dir(dir);
+            write_atomic(
+                &record_path(&self.out, &key),
+                &serde_json::to_vec_pretty(record).expect("record serialises"),
+            )?;
+        }
+        store::remove(path)?;
+        // The staged paths now hold old versions, or nothing: no longer committed anywhere.
+        for entry in &journal.entries {
+            let staged = self.dir.join(&entry.table).join(&entry.partition);
+            if self.remote {
+                store::remove(&staged.join(PART_FILE))?;
+            } else if staged.exists() {
+                fs_err::remove_dir_all(&staged)?;
             }
+        }
+        let replaced = self.dir.join("_replaced");
+        if !self.remote && replaced.exists() {
+            fs_err::remove_dir_all(&replaced)?;
         }
         Ok(())
     }
 
     /// Removes the staging directory (and `OUT/_staging` when no other run uses it).
     pub fn finish(self) -> Result<(), OutputError> {
+        if self.remote {
+            return Ok(remove_dir(&self.dir)?);
+        }
         fs_err::remove_dir_all(&self.dir)?;
         let parent = self.out.join(STAGING_DIR);
         // Another run may create or remove its own directory meanwhile: only an empty parent
@@ -193,6 +363,104 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// The journals in the staging directory `dir` of one run, in commit order.
+fn journals(dir: &Path) -> Result<Vec<(PathBuf, Journal)>, OutputError> {
+    let names: Vec<String> = if let Some(remote) = store::remote(dir)? {
+        store::list(&remote)?
+            .into_iter()
+            .map(|o| o.relative)
+            .filter(|r| !r.contains('/'))
+            .collect()
+    } else {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let mut numbered: Vec<(u64, String)> = names
+        .into_iter()
+        .filter_map(|n| {
+            let i = n
+                .strip_prefix(JOURNAL_PREFIX)?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((i, n))
+        })
+        .collect();
+    numbered.sort();
+    let mut journals = Vec::with_capacity(numbered.len());
+    for (_, name) in numbered {
+        let path = dir.join(name);
+        if let Some(bytes) = store::read(&path)? {
+            match serde_json::from_slice::<Journal>(&bytes) {
+                Ok(journal) => journals.push((path, journal)),
+                Err(e) => {
+                    tracing::warn!(journal = %path.display(), error = %e, "unreadable journal ignored")
+                }
+            }
+        }
+    }
+    Ok(journals)
+}
+
+/// Removes the directory `dir`, local or remote, with everything under it.
+fn remove_dir(dir: &Path) -> Result<(), store::StoreError> {
+    if store::is_remote(dir) {
+        return store::remove_all(dir);
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(store::StoreError {
+            op: "remove",
+            url: dir.display().to_string(),
+            message: e.to_string(),
+            failure: store::Failure::Other,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The SHA-256 of the local file `path` in hex, or `None` when there is none.
+fn sha256_of(path: &Path) -> Result<Option<String>, OutputError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(
+            sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+        .into()),
+    }
+}
+
+/// Puts the local directory `staged` at `target`: renamed in when `target` is absent, swapped
+/// with it in one step when it exists, or (without the swap) the old one moved to `aside`
+/// first. Afterwards `staged` holds the old version or nothing.
+fn place(staged: &Path, target: &Path, aside: &Path) -> Result<(), OutputError> {
+    if let Some(parent) = target.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    if !target.exists() {
+        fs_err::rename(staged, target)?;
+        return Ok(());
+    }
+    if exchange(staged, target)? {
+        return Ok(());
+    }
+    fs_err::create_dir_all(aside.parent().expect("has a parent"))?;
+    fs_err::rename(target, aside)?;
+    fs_err::rename(staged, target)?;
+    Ok(())
 }
 
 /// Swaps the paths `a` and `b`, both existing, in one atomic step (Linux `renameat2` with
@@ -234,19 +502,12 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// The owner encoded in a run id `<start>-<host>-<pid>` (host names may contain `-`).
-fn parse_run_id(name: &str) -> Option<super::lock::LockOwner> {
-    let (start, rest) = name.split_once('-')?;
-    let (host, pid) = rest.rsplit_once('-')?;
-    Some(super::lock::LockOwner {
-        pid: pid.parse().ok()?,
-        host: host.to_owned(),
-        started_at: start.parse().ok()?,
-    })
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename
+/// (on an object store, one put).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    if store::is_remote(path) {
+        return Ok(store::put(path, bytes::Bytes::copy_from_slice(bytes))?);
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
     let name = path
@@ -275,24 +536,38 @@ mod tests {
         PartitionKey(vec![("dt".into(), v.into())])
     }
 
+    fn record(k: &str) -> (PartitionKey, CommitRecord) {
+        (
+            key(k),
+            CommitRecord {
+                key: format!("dt={k}"),
+                input_fingerprint: "f".into(),
+                param_hash: "p".into(),
+                run_id: "run".into(),
+            },
+        )
+    }
+
+    /// Stages `body` as the labels file of partition `k`.
+    fn write(s: &Staging, k: &PartitionKey, body: &str) {
+        let f = s.file(Table::Labels, k);
+        fs_err::create_dir_all(f.parent().unwrap()).unwrap();
+        fs_err::write(f, body).unwrap();
+    }
+
     #[test]
     fn commit_replaces_only_the_given_partition() {
         let out = tempfile::tempdir().unwrap();
-        let write = |s: &Staging, k: &PartitionKey, body: &str| {
-            let f = s.file(Table::Labels, k);
-            fs_err::create_dir_all(f.parent().unwrap()).unwrap();
-            fs_err::write(f, body).unwrap();
-        };
         let first = Staging::create(out.path(), 1).unwrap();
         write(&first, &key("a"), "a1");
         write(&first, &key("b"), "b1");
-        first.commit(&key("a")).unwrap();
-        first.commit(&key("b")).unwrap();
+        first.commit(&[record("a")]).unwrap();
+        first.commit(&[record("b")]).unwrap();
         first.finish().unwrap();
 
         let second = Staging::create(out.path(), 2).unwrap();
         write(&second, &key("b"), "b2");
-        second.commit(&key("b")).unwrap();
+        second.commit(&[record("b")]).unwrap();
         second.finish().unwrap();
 
         let read = |k| {
@@ -308,36 +583,85 @@ mod tests {
     fn commit_records_vouch_only_for_complete_partitions() {
         let out = tempfile::tempdir().unwrap();
         let staging = Staging::create(out.path(), 3).unwrap();
-        let f = staging.file(Table::Labels, &key("a"));
-        fs_err::create_dir_all(f.parent().unwrap()).unwrap();
-        fs_err::write(&f, "x").unwrap();
-        let record = CommitRecord {
-            key: "dt=a".into(),
-            input_fingerprint: "f".into(),
-            param_hash: "p".into(),
-            run_id: "run".into(),
-        };
-        staging.commit_with_record(&key("a"), &record).unwrap();
+        write(&staging, &key("a"), "x");
+        let (_, rec) = record("a");
+        staging.commit(&[record("a")]).unwrap();
         staging.finish().unwrap();
         assert_eq!(
-            committed(out.path(), &key("a"), &[Table::Labels]),
-            Some(record)
+            committed(out.path(), &key("a"), &[Table::Labels]).unwrap(),
+            Some(rec)
         );
         assert_eq!(
-            committed(out.path(), &key("a"), &[Table::Labels, Table::Keywords]),
+            committed(out.path(), &key("a"), &[Table::Labels, Table::Keywords]).unwrap(),
             None
         );
-        assert_eq!(committed(out.path(), &key("b"), &[Table::Labels]), None);
+        assert_eq!(
+            committed(out.path(), &key("b"), &[Table::Labels]).unwrap(),
+            None
+        );
     }
 
     #[test]
-    fn run_ids_name_their_owner() {
-        let owner = parse_run_id("1700000000-my-host-1-4242").unwrap();
-        assert_eq!(
-            (owner.started_at, owner.host.as_str(), owner.pid),
-            (1_700_000_000, "my-host-1", 4242)
+    fn an_interrupted_commit_is_rolled_forward_and_its_staging_removed() {
+        let out = tempfile::tempdir().unwrap();
+        let first = Staging::create(out.path(), 1).unwrap();
+        write(&first, &key("a"), "a1");
+        write(&first, &key("b"), "b1");
+        first.commit(&[record("a"), record("b")]).unwrap();
+        first.finish().unwrap();
+        // A second commit of both partitions is killed after swapping `a` only: its journal
+        // and the staged `b` remain, and `a`'s staged path holds the old version.
+        let second = Staging::create(out.path(), 2).unwrap();
+        write(&second, &key("a"), "a2");
+        write(&second, &key("b"), "b2");
+        let journal = |s: &Staging| {
+            let mut entries = Vec::new();
+            for k in ["a", "b"] {
+                entries.push(Entry {
+                    table: "labels".into(),
+                    partition: format!("dt={k}"),
+                    sha256: sha256_of(&s.file(Table::Labels, &key(k))).unwrap(),
+                });
+            }
+            Journal {
+                run_id: s.run_id(),
+                entries,
+                records: vec![
+                    ("dt=a".into(), record("a").1),
+                    ("dt=b".into(), record("b").1),
+                ],
+            }
+        };
+        let j = journal(&second);
+        write_atomic(
+            &second.dir.join(format!("{JOURNAL_PREFIX}0.json")),
+            &serde_json::to_vec(&j).unwrap(),
+        )
+        .unwrap();
+        let labels = |k: &str| Staging::committed_file(out.path(), Table::Labels, &key(k));
+        place(
+            &second.dir.join("labels/dt=a"),
+            labels("a").parent().unwrap(),
+            &second.dir.join("_replaced/labels/dt=a"),
+        )
+        .unwrap();
+        let read = |k: &str| fs_err::read_to_string(labels(k)).unwrap();
+        assert_eq!((read("a"), read("b")), ("a2".into(), "b1".into()));
+        let second_run = second.run_id();
+        std::mem::forget(second);
+
+        // A locked-out recovery leaves everything; one that holds the locks rolls forward.
+        let refuse = |_: &[PartitionKey]| false;
+        Staging::recover(out.path(), "other", &|_| false, &mut { refuse }).unwrap();
+        assert_eq!(read("b"), "b1");
+        Staging::recover(out.path(), "other", &|_| false, &mut |_| true).unwrap();
+        assert_eq!((read("a"), read("b")), ("a2".into(), "b2".into()));
+        assert!(!out.path().join(STAGING_DIR).join(second_run).exists());
+        assert!(
+            committed(out.path(), &key("b"), &[Table::Labels])
+                .unwrap()
+                .is_some()
         );
-        assert!(parse_run_id("garbage").is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 
-use super::{InputError, Unreadable, error_chain};
+use super::{InputError, Unreadable, error_chain, store};
 
 /// Value every partition key takes in the outputs of a `global` run.
 pub const ALL_PARTITIONS: &str = "__all__";
@@ -41,6 +41,17 @@ impl Serialize for PartitionKey {
 }
 
 impl PartitionKey {
+    /// The key of a relative directory `dt=2018-06-01` or `year=2018/month=06` (segments that
+    /// are not `key=value` are ignored; the empty string is the unpartitioned key).
+    pub fn from_dir(dir: &str) -> Self {
+        Self(
+            dir.split('/')
+                .filter_map(|s| s.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
     /// The relative directory of this partition, `dt=2018-06-01` or `year=2018/month=06`.
     pub fn dir(&self) -> PathBuf {
         self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
@@ -132,6 +143,34 @@ impl PartitionFilter {
         self.0.is_empty()
     }
 
+    /// Keeps the files of `keyed` whose key passes; an error when the filter names a key the
+    /// input (at `root`, with partition keys `keys`) does not have, or nothing passes.
+    fn select<T>(
+        &self,
+        root: &Path,
+        keys: &[String],
+        keyed: &mut Vec<(PartitionKey, T)>,
+    ) -> Result<(), InputError> {
+        if let Some(unknown) = self.0.keys().find(|k| !keys.contains(k)) {
+            return Err(InputError::UnknownPartitionKey {
+                key: unknown.clone(),
+                keys: keys.to_vec(),
+            });
+        }
+        keyed.retain(|(key, _)| self.matches(key));
+        if keyed.is_empty() {
+            return Err(InputError::NoMatchingPartition {
+                path: root.into(),
+                filter: self
+                    .0
+                    .iter()
+                    .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}={v}")))
+                    .collect(),
+            });
+        }
+        Ok(())
+    }
+
     /// True when `key` passes every restricted key.
     pub fn matches(&self, key: &PartitionKey) -> bool {
         self.0.iter().all(|(k, values)| {
@@ -151,6 +190,10 @@ impl Dataset {
         id_column: &str,
         text_column: &str,
     ) -> Result<Self, InputError> {
+        if let Some(remote) = store::remote(root)? {
+            let files = discover_remote(&remote, root, filter, id_column, text_column)?;
+            return Self::from_checked(root, files);
+        }
         let meta = std::fs::metadata(root).map_err(|source| match stat_error(root, source) {
             InputError::DanglingSymlink { .. } if root.symlink_metadata().is_err() => {
                 InputError::PathNotFound { path: root.into() }
@@ -176,10 +219,29 @@ impl Dataset {
             });
         }
 
-        let mut by_key: BTreeMap<PartitionKey, (Vec<InputFile>, Option<InputError>)> =
-            BTreeMap::new();
+        let mut checked = Vec::with_capacity(files.len());
         for (key, path) in files {
             let (file, problem) = check_file(&path, id_column, text_column)?;
+            checked.push((key, file, problem));
+        }
+        Self::from_checked(
+            root,
+            Checked {
+                partition_keys,
+                files: checked,
+            },
+        )
+    }
+
+    /// Groups checked files into partitions. Fails when every partition has a problem.
+    fn from_checked(root: &Path, checked: Checked) -> Result<Self, InputError> {
+        let Checked {
+            partition_keys,
+            files,
+        } = checked;
+        let mut by_key: BTreeMap<PartitionKey, (Vec<InputFile>, Option<InputError>)> =
+            BTreeMap::new();
+        for (key, file, problem) in files {
             let entry = by_key.entry(key).or_default();
             entry.0.push(file);
             if entry.1.is_none() {
@@ -216,6 +278,132 @@ impl Dataset {
 
 /// A file with the partition key its path encodes.
 type KeyedFile = (PartitionKey, PathBuf);
+
+/// Every selected file with its key, stat and footer problem, before grouping.
+struct Checked {
+    partition_keys: Vec<String>,
+    files: Vec<(PartitionKey, InputFile, Option<InputError>)>,
+}
+
+/// Lists the remote input `root` and checks every selected file's footer, [`store::CONCURRENCY`]
+/// requests at a time: one listing, then one or two ranged reads per file.
+fn discover_remote(
+    remote: &store::Remote,
+    root: &Path,
+    filter: &PartitionFilter,
+    id_column: &str,
+    text_column: &str,
+) -> Result<Checked, InputError> {
+    let hidden = |relative: &str| relative.split('/').any(|s| s.starts_with(['_', '.']));
+    let mut listed: Vec<store::Listed> = store::list(remote)?
+        .into_iter()
+        .filter(|o| !hidden(&o.relative))
+        .collect();
+    let single_file = listed.is_empty();
+    if single_file {
+        // Not a prefix with objects under it: the path may be one object.
+        match store::get_size(root)? {
+            Some((size, mtime_ns)) => listed.push(store::Listed {
+                url: remote.url.clone(),
+                relative: String::new(),
+                size,
+                mtime_ns,
+                e_tag: None,
+            }),
+            None => return Err(InputError::PathNotFound { path: root.into() }),
+        }
+    }
+    let mut keyed: Vec<(PartitionKey, store::Listed)> = Vec::with_capacity(listed.len());
+    let mut keys: Option<Vec<String>> = None;
+    for object in listed {
+        let path = PathBuf::from(&object.url);
+        let key = if single_file {
+            PartitionKey::default()
+        } else {
+            parse_hive_path(root, &path)?
+        };
+        let names: Vec<String> = key.0.iter().map(|(k, _)| k.clone()).collect();
+        match &keys {
+            None => keys = Some(names),
+            Some(expected) if *expected != names => {
+                return Err(InputError::InconsistentPartitionKeys {
+                    path,
+                    expected: expected.clone(),
+                    found: names,
+                });
+            }
+            Some(_) => {}
+        }
+        keyed.push((key, object));
+    }
+    let keys = keys.unwrap_or_default();
+    filter.select(root, &keys, &mut keyed)?;
+    let footers = store::block_on(async {
+        use futures::StreamExt;
+        futures::stream::iter(keyed.iter().map(|(_, object)| async move {
+            let path = PathBuf::from(&object.url);
+            let Some(r) = store::remote(&path)? else {
+                unreachable!("listed under a remote root")
+            };
+            if object.size == 0 {
+                return Ok::<_, InputError>(Err(InputError::CorruptFile {
+                    path,
+                    reason: Unreadable::Empty,
+                }));
+            }
+            let mut reader = store::ObjectFile::new(r, object.size);
+            let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new();
+            Ok(
+                match parquet::arrow::arrow_reader::ArrowReaderMetadata::load_async(
+                    &mut reader,
+                    options,
+                )
+                .await
+                {
+                    Ok(meta) => check_schema(&path, meta.schema(), id_column, text_column)
+                        .map(|()| meta.metadata().file_metadata().num_rows().max(0) as u64),
+                    Err(parquet::errors::ParquetError::External(e)) => {
+                        return Err(InputError::Io {
+                            source: std::io::Error::other(store::redact(&format!(
+                                "cannot read the footer of `{}`: {e}",
+                                path.display()
+                            ))),
+                        });
+                    }
+                    Err(e) => Err(InputError::CorruptFile {
+                        path,
+                        reason: e.into(),
+                    }),
+                },
+            )
+        }))
+        .buffered(store::CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+    });
+    let mut files = Vec::with_capacity(keyed.len());
+    for ((key, object), footer) in keyed.into_iter().zip(footers) {
+        let footer = footer?;
+        let mut file = InputFile {
+            path: PathBuf::from(&object.url),
+            size: object.size,
+            mtime_ns: object.mtime_ns,
+            n_rows: 0,
+        };
+        let problem = match footer {
+            Ok(n_rows) => {
+                file.n_rows = n_rows;
+                None
+            }
+            Err(problem) => Some(problem),
+        };
+        files.push((key, file, problem));
+    }
+    Ok(Checked {
+        partition_keys: keys,
+        files,
+    })
+}
 
 /// True for names that readers of hive datasets skip: `_SUCCESS`, `_staging`, `.crc` files.
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -316,23 +504,7 @@ fn list_files(
         }
         keyed.push((key, path));
     }
-    if let Some(unknown) = filter.0.keys().find(|k| !keys.contains(k)) {
-        return Err(InputError::UnknownPartitionKey {
-            key: unknown.clone(),
-            keys,
-        });
-    }
-    keyed.retain(|(key, _)| filter.matches(key));
-    if keyed.is_empty() {
-        return Err(InputError::NoMatchingPartition {
-            path: root.into(),
-            filter: filter
-                .0
-                .iter()
-                .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}={v}")))
-                .collect(),
-        });
-    }
+    filter.select(root, &keys, &mut keyed)?;
     Ok((keys, keyed))
 }
 
@@ -408,6 +580,18 @@ fn check_footer(
     let file_meta = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
         .map_err(|e| unreadable(e.into()))?;
+    check_schema(path, &schema, id_column, text_column)?;
+    Ok(file_meta.num_rows().max(0) as u64)
+}
+
+/// Checks that `schema` (of the file at `path`) has string columns `id_column` and
+/// `text_column`.
+fn check_schema(
+    path: &Path,
+    schema: &arrow::datatypes::Schema,
+    id_column: &str,
+    text_column: &str,
+) -> Result<(), InputError> {
     for column in [id_column, text_column] {
         match schema.field_with_name(column) {
             Err(_) => {
@@ -436,7 +620,7 @@ fn check_footer(
             }
         }
     }
-    Ok(file_meta.num_rows().max(0) as u64)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,66 +1,125 @@
-//! One run at a time per output partition: `OUT/_locks/<partition>/lock.json`.
+//! One run at a time per output partition: `OUT/_locks/<partition>/lock.json`, held as a lease.
 //!
 //! A run locks every partition it will write (in `global` scope also `__all__`), in sorted
 //! order, all or nothing: two runs on the same output stop each other at once, while runs on
 //! different partitions (an Airflow backfill fanned out one task per partition) proceed side
-//! by side. Each lock file appears atomically with its content (a hard link), so of two runs
-//! starting together exactly one gets it. It holds the owner's pid, host and start time. A lock whose owner is a
-//! process on this host that no longer exists (a run killed with SIGKILL) is stale: it is
-//! taken over with a warning. Liveness is checked through `/proc/<pid>`, so on a host without
-//! `/proc` a lock is only taken over by hand (delete the file).
+//! by side. A lock file is created only if absent: on local disk by hard-linking a complete
+//! file into place, on an object store by a conditional put (`If-None-Match: *`), so of two
+//! runs starting together exactly one gets it. It holds the owner (pid, host, run id), when it
+//! was acquired, and when its lease expires. The run renews the lease every
+//! [`RENEW_EVERY`] for another [`LEASE`].
+//!
+//! A lock is stale when its lease has expired (more than [`MAX_CLOCK_SKEW`] ago, so hosts'
+//! clocks may differ by that much), or, as a fast path, when its owner is a process of this
+//! host that no longer exists. Another run takes a stale lock over with a warning, race-free:
+//! on an object store by a conditional put on the version it read (`If-Match`); on local disk
+//! by renaming the stale file aside and checking that what it moved is what it read. Of two
+//! runs taking over one stale lock, one wins and the other finds a live lock. A run whose
+//! renewal finds its lock taken over has lost it, and commits nothing more.
 
-use std::io::Write;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use object_store::UpdateVersion;
 use serde::{Deserialize, Serialize};
 
 use super::OutputError;
-
 use super::dataset::PartitionKey;
+use super::store::{self, Conditional};
 
 /// Directory under the output path that holds the partition locks.
 pub const LOCKS_DIR: &str = "_locks";
+
+/// How long a lease lasts from its last renewal.
+pub const LEASE: Duration = Duration::from_secs(120);
+
+/// How often a running job renews its leases.
+pub const RENEW_EVERY: Duration = Duration::from_secs(30);
+
+/// How far apart two hosts' clocks may be: a lease counts as expired only this long after its
+/// `expires_at`.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 /// The lock file of partition `key` under output `out`.
 pub fn lock_path(out: &Path, key: &PartitionKey) -> PathBuf {
     out.join(LOCKS_DIR).join(key.dir()).join("lock.json")
 }
 
-/// Who holds a lock.
+/// Who holds a lock, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockOwner {
     pub pid: u32,
     pub host: String,
     /// Unix seconds.
     pub started_at: u64,
+    /// The run's id (`<started_at>-<host>-<pid>`).
+    #[serde(default)]
+    pub run_id: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub acquired_at: u64,
+    /// Unix seconds; a lock written without a lease never expires by time.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+impl LockOwner {
+    /// The id of the run this owner is: `<started_at>-<host>-<pid>`.
+    pub fn run_id(&self) -> String {
+        format!("{}-{}-{}", self.started_at, self.host, self.pid)
+    }
 }
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "output `{}` is locked by a running job (pid {}, host `{}`, started at {})\nhint: wait for it to finish; if it is gone, delete `{}`",
-        out.display(), owner.pid, owner.host, owner.started_at, path.display()
+        "output `{}` is locked by a running job (pid {}, host `{}`, run {}, lease until {})\nhint: wait for it to finish; a lock left by a job that is gone expires {}s after its last renewal",
+        out.display(), owner.pid, owner.host, owner.run_id(),
+        owner.expires_at.map_or("-".to_owned(), |t| t.to_string()),
+        LEASE.as_secs() + MAX_CLOCK_SKEW.as_secs()
     )]
     Held {
         out: PathBuf,
         path: PathBuf,
-        owner: LockOwner,
+        owner: Box<LockOwner>,
     },
+    #[error(
+        "lost the lock `{}`: its lease expired and another run took it over; nothing more is committed",
+        path.display()
+    )]
+    Lost { path: PathBuf },
     #[error(transparent)]
     Output(#[from] OutputError),
 }
 
-/// A held lock; released (the file removed) on [`RunLock::release`] or drop.
-#[derive(Debug)]
-pub struct RunLock {
-    path: PathBuf,
-    released: bool,
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-/// The locks of every partition a run writes.
+/// A held lock.
 #[derive(Debug)]
-pub struct RunLocks(Vec<RunLock>);
+struct RunLock {
+    path: PathBuf,
+    /// What this run last wrote there.
+    body: Vec<u8>,
+    /// The object's version after that write (object stores).
+    version: Option<UpdateVersion>,
+}
+
+/// The locks of every partition a run writes, renewed on a timer until released.
+#[derive(Debug)]
+pub struct RunLocks {
+    locks: Arc<Mutex<Vec<RunLock>>>,
+    lost: Arc<AtomicBool>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    renewer: Option<std::thread::JoinHandle<()>>,
+}
 
 impl RunLocks {
     /// Locks partitions `keys` of output `out`, all or nothing.
@@ -70,18 +129,85 @@ impl RunLocks {
         sorted.dedup();
         let mut held = Vec::with_capacity(sorted.len());
         for key in sorted {
-            // On error the locks taken so far are released by their drop.
-            held.push(RunLock::acquire(out, &lock_path(out, key), started_at)?);
+            match RunLock::acquire(out, &lock_path(out, key), started_at) {
+                Ok(lock) => held.push(lock),
+                Err(e) => {
+                    for lock in held {
+                        let _ = lock.release();
+                    }
+                    return Err(e);
+                }
+            }
         }
-        Ok(Self(held))
+        let locks = Arc::new(Mutex::new(held));
+        let lost = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let renewer = {
+            let (locks, lost) = (locks.clone(), lost.clone());
+            std::thread::Builder::new()
+                .name("textcluster-lease".into())
+                .spawn(move || {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(RENEW_EVERY)
+                    {
+                        for lock in locks.lock().expect("not poisoned").iter_mut() {
+                            match lock.renew(started_at) {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    tracing::error!(lock = %lock.path.display(), "lost a lock: another run took it over");
+                                    lost.store(true, Ordering::SeqCst);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(lock = %lock.path.display(), error = %e, "cannot renew a lease; retrying at the next renewal")
+                                }
+                            }
+                        }
+                    }
+                })
+                .map_err(OutputError::from)?
+        };
+        Ok(Self {
+            locks,
+            lost,
+            stop: Some(stop),
+            renewer: Some(renewer),
+        })
     }
 
-    /// Removes every lock file.
-    pub fn release(self) -> Result<(), OutputError> {
-        for lock in self.0 {
+    /// An error when a renewal found one of the locks taken over.
+    pub fn check(&self) -> Result<(), LockError> {
+        if self.lost.load(Ordering::SeqCst) {
+            let locks = self.locks.lock().expect("not poisoned");
+            let path = locks.first().map(|l| l.path.clone()).unwrap_or_default();
+            return Err(LockError::Lost { path });
+        }
+        Ok(())
+    }
+
+    fn stop_renewing(&mut self) {
+        drop(self.stop.take());
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
+    }
+
+    /// Removes every lock file this run still holds.
+    pub fn release(mut self) -> Result<(), OutputError> {
+        self.stop_renewing();
+        let locks = std::mem::take(&mut *self.locks.lock().expect("not poisoned"));
+        for lock in locks {
             lock.release()?;
         }
         Ok(())
+    }
+}
+
+impl Drop for RunLocks {
+    fn drop(&mut self) {
+        self.stop_renewing();
+        for lock in std::mem::take(&mut *self.locks.lock().expect("not poisoned")) {
+            let _ = lock.release();
+        }
     }
 }
 
@@ -92,33 +218,89 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The owner record of this process.
+/// The owner record of this process, with a lease from now.
 pub fn current_owner(started_at: u64) -> LockOwner {
-    LockOwner {
+    let now = now_secs();
+    let mut owner = LockOwner {
         pid: std::process::id(),
         host: host_name(),
         started_at,
-    }
+        run_id: String::new(),
+        acquired_at: now,
+        expires_at: Some(now + LEASE.as_secs()),
+    };
+    owner.run_id = owner.run_id();
+    owner
 }
 
-/// True unless `owner` is known to be gone: a process of this host that no longer exists.
+/// True unless `owner` is known to be gone: a process of this host that no longer exists, or
+/// a lease that expired more than [`MAX_CLOCK_SKEW`] ago.
 pub fn is_alive(owner: &LockOwner) -> bool {
-    if owner.host != host_name() {
-        return true; // cannot tell for another host: assume it runs
-    }
     let proc_root = Path::new("/proc");
-    if !proc_root.join("self").exists() {
-        return true;
+    if owner.host == host_name() && proc_root.join("self").exists() {
+        return proc_root.join(owner.pid.to_string()).exists();
     }
-    proc_root.join(owner.pid.to_string()).exists()
+    match owner.expires_at {
+        Some(t) => now_secs() <= t + MAX_CLOCK_SKEW.as_secs(),
+        None => true, // no lease and another host: cannot tell, assume it runs
+    }
 }
 
-/// Creates `path` holding `body`, failing with `AlreadyExists` if it exists. The body is
-/// written to a file of this process first and hard-linked into place, so no other run ever
-/// sees the lock empty (and takes it over as stale). Not synced to disk: a lock only guards
-/// running processes, and one left unreadable by a machine crash is stale anyway. Where hard
-/// links are not supported, the file is created with `create_new` and then written.
+/// The ids of the runs that hold a live lock under output `out`.
+pub fn live_runs(out: &Path) -> Result<HashSet<String>, OutputError> {
+    let dir = out.join(LOCKS_DIR);
+    let paths: Vec<PathBuf> = if let Some(remote) = store::remote(&dir)? {
+        store::list(&remote)?
+            .into_iter()
+            .filter(|o| o.relative.ends_with("lock.json"))
+            .map(|o| PathBuf::from(o.url))
+            .collect()
+    } else if dir.is_dir() {
+        super::dataset::walk(&dir)
+            .map_err(|e| OutputError::from(std::io::Error::other(e.to_string())))?
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "lock.json"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let bodies: Vec<Option<Vec<u8>>> = if store::is_remote(out) {
+        let remotes: Vec<store::Remote> = paths
+            .iter()
+            .filter_map(|p| store::remote(p).ok().flatten())
+            .collect();
+        store::block_on(async {
+            use futures::StreamExt;
+            use object_store::ObjectStoreExt;
+            futures::stream::iter(remotes.iter().map(|r| async move {
+                match r.store.get(&r.key).await {
+                    Ok(got) => got.bytes().await.ok().map(|b| b.to_vec()),
+                    Err(_) => None,
+                }
+            }))
+            .buffered(store::CONCURRENCY)
+            .collect()
+            .await
+        })
+    } else {
+        paths.iter().map(|p| std::fs::read(p).ok()).collect()
+    };
+    Ok(bodies
+        .into_iter()
+        .flatten()
+        .filter_map(|b| serde_json::from_slice::<LockOwner>(&b).ok())
+        .filter(is_alive)
+        .map(|o| o.run_id())
+        .collect())
+}
+
+/// Creates the local file `path` holding `body`, failing with `AlreadyExists` if it exists.
+/// The body is written to a file of this process first and hard-linked into place, so no
+/// other run ever sees the lock empty (and takes it over as stale). Not synced to disk: a lock
+/// only guards running processes. Where hard links are not supported, the file is created with
+/// `create_new` and then written.
 fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map_or("lock".into(), |n| n.to_string_lossy());
@@ -183,64 +365,136 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
+/// Removes the local lock `path` if it still holds exactly `stale`: the file is renamed to a
+/// name of this process, and put back if it turns out to be another run's fresh lock. Returns
+/// whether the stale lock was removed.
+fn take_over_local(path: &Path, stale: &[u8]) -> std::io::Result<bool> {
+    let aside = path.with_file_name(format!(".lock.json.{}.stale", std::process::id()));
+    match std::fs::rename(path, &aside) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        r => r?,
+    }
+    let moved = std::fs::read(&aside).unwrap_or_default();
+    if moved != stale {
+        // Another run replaced it meanwhile: give its lock back (unless a third made one).
+        let _ = std::fs::hard_link(&aside, path);
+        let _ = std::fs::remove_file(&aside);
+        return Ok(false);
+    }
+    std::fs::remove_file(&aside)?;
+    Ok(true)
+}
+
 impl RunLock {
     /// Takes the lock file `path` of output directory `out`.
     fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
-        let dir = path.parent().expect("a lock file has a parent");
-        fs_err::create_dir_all(dir).map_err(OutputError::from)?;
-        remove_stale_temporaries(dir);
+        let remote = store::is_remote(path);
+        if !remote {
+            let dir = path.parent().expect("a lock file has a parent");
+            fs_err::create_dir_all(dir).map_err(OutputError::from)?;
+            remove_stale_temporaries(dir);
+        }
         let path = path.to_path_buf();
-        let me = current_owner(started_at);
-        let body = serde_json::to_vec(&me).expect("lock owner serialises");
-        for _ in 0..2 {
-            match create_with(&path, &body) {
-                Ok(()) => {
-                    return Ok(Self {
-                        path,
-                        released: false,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner: Option<LockOwner> = fs_err::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| serde_json::from_str(&s).ok());
-                    match owner {
-                        Some(owner) if is_alive(&owner) => {
-                            return Err(LockError::Held {
-                                out: out.into(),
-                                path,
-                                owner,
-                            });
-                        }
-                        stale => {
-                            tracing::warn!(lock = %path.display(), owner = ?stale, "taking over a stale lock left by a run that is gone");
-                            fs_err::remove_file(&path).map_err(OutputError::from)?;
-                        }
+        let body = serde_json::to_vec(&current_owner(started_at)).expect("lock owner serialises");
+        for _ in 0..3 {
+            // Create it; on failure read who holds it, and the version read.
+            let existing: Option<(Vec<u8>, Option<UpdateVersion>)> = if remote {
+                match store::put_if(&path, body.clone(), None).map_err(OutputError::from)? {
+                    Conditional::Written(version) => {
+                        return Ok(Self {
+                            path,
+                            body,
+                            version: Some(version),
+                        });
                     }
+                    Conditional::Lost => store::get_versioned(&path)
+                        .map_err(OutputError::from)?
+                        .map(|(b, v)| (b, Some(v))),
                 }
-                Err(e) => return Err(OutputError::from(e).into()),
+            } else {
+                match create_with(&path, &body) {
+                    Ok(()) => {
+                        return Ok(Self {
+                            path,
+                            body,
+                            version: None,
+                        });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        std::fs::read(&path).ok().map(|b| (b, None))
+                    }
+                    Err(e) => return Err(OutputError::from(e).into()),
+                }
+            };
+            let Some((held, version)) = existing else {
+                continue; // released meanwhile: try again
+            };
+            let owner: Option<LockOwner> = serde_json::from_slice(&held).ok();
+            if let Some(owner) = owner.as_ref().filter(|o| is_alive(o)) {
+                return Err(LockError::Held {
+                    out: out.into(),
+                    path,
+                    owner: Box::new(owner.clone()),
+                });
+            }
+            tracing::warn!(lock = %path.display(), owner = ?owner, "taking over a stale lock: its owner is gone or its lease expired");
+            if remote {
+                match store::put_if(&path, body.clone(), version).map_err(OutputError::from)? {
+                    Conditional::Written(version) => {
+                        return Ok(Self {
+                            path,
+                            body,
+                            version: Some(version),
+                        });
+                    }
+                    Conditional::Lost => continue, // another run took it over first
+                }
+            } else {
+                take_over_local(&path, &held).map_err(OutputError::from)?;
             }
         }
         Err(OutputError::from(std::io::Error::other(format!(
-            "could not take `{}`: another run took it first",
+            "could not take `{}`: other runs kept taking it first",
             path.display()
         )))
         .into())
     }
 
-    /// Removes the lock file.
-    pub fn release(mut self) -> Result<(), OutputError> {
-        self.released = true;
-        fs_err::remove_file(&self.path)?;
-        Ok(())
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        if !self.released {
-            let _ = fs_err::remove_file(&self.path);
+    /// Extends the lease. `Ok(false)` when the lock is no longer this run's.
+    fn renew(&mut self, started_at: u64) -> Result<bool, OutputError> {
+        let mut owner: LockOwner = serde_json::from_slice(&self.body).expect("our own body");
+        owner.expires_at = Some(now_secs() + LEASE.as_secs());
+        owner.started_at = started_at;
+        let body = serde_json::to_vec(&owner).expect("lock owner serialises");
+        if let Some(version) = self.version.clone() {
+            return match store::put_if(&self.path, body.clone(), Some(version))? {
+                Conditional::Written(v) => {
+                    self.version = Some(v);
+                    self.body = body;
+                    Ok(true)
+                }
+                Conditional::Lost => Ok(false),
+            };
         }
+        if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
+            return Ok(false);
+        }
+        super::commit::write_atomic(&self.path, &body)?;
+        self.body = body;
+        Ok(true)
+    }
+
+    /// Removes the lock if it is still this run's.
+    fn release(self) -> Result<(), OutputError> {
+        let current = if self.version.is_some() {
+            store::get_versioned(&self.path)?.map(|(b, _)| b)
+        } else {
+            std::fs::read(&self.path).ok()
+        };
+        if current.as_deref() == Some(&self.body[..]) {
+            store::remove(&self.path)?;
+        }
+        Ok(())
     }
 }
 
@@ -278,6 +532,9 @@ mod tests {
             pid: u32::MAX - 3,
             host: host_name(),
             started_at: 1,
+            run_id: String::new(),
+            acquired_at: 1,
+            expires_at: None,
         };
         let elsewhere = LockOwner {
             host: "another-host".into(),
@@ -332,12 +589,60 @@ mod tests {
     }
 
     #[test]
+    fn another_hosts_lock_is_respected_until_its_lease_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), &key("a"));
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        let elsewhere = |expires_at| LockOwner {
+            pid: 1,
+            host: "pod-that-was-killed".into(),
+            started_at: 5,
+            run_id: "5-pod-that-was-killed-1".into(),
+            acquired_at: 5,
+            expires_at: Some(expires_at),
+        };
+        let now = now_secs();
+        fs_err::write(&path, serde_json::to_vec(&elsewhere(now + 60)).unwrap()).unwrap();
+        let err = RunLocks::acquire(dir.path(), &[key("a")], 1).unwrap_err();
+        assert!(matches!(err, LockError::Held { .. }), "{err}");
+        assert!(
+            live_runs(dir.path())
+                .unwrap()
+                .contains("5-pod-that-was-killed-1")
+        );
+        let expired = now - LEASE.as_secs() - MAX_CLOCK_SKEW.as_secs() - 1;
+        fs_err::write(&path, serde_json::to_vec(&elsewhere(expired)).unwrap()).unwrap();
+        assert!(live_runs(dir.path()).unwrap().is_empty());
+        let locks = RunLocks::acquire(dir.path(), &[key("a")], 1).unwrap();
+        let owner: LockOwner = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+        assert_eq!(owner.pid, std::process::id());
+        assert!(owner.expires_at.unwrap() >= now + LEASE.as_secs());
+        locks.release().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_local_takeover_never_removes_a_fresh_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.json");
+        fs_err::write(&path, b"fresh").unwrap();
+        assert!(!take_over_local(&path, b"stale").unwrap());
+        assert_eq!(fs_err::read(&path).unwrap(), b"fresh");
+        assert!(take_over_local(&path, b"fresh").unwrap());
+        assert!(!path.exists());
+        assert!(!take_over_local(&path, b"fresh").unwrap());
+    }
+
+    #[test]
     fn a_lock_of_a_dead_process_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let dead = LockOwner {
             pid: u32::MAX - 7,
             host: host_name(),
             started_at: 0,
+            run_id: String::new(),
+            acquired_at: 0,
+            expires_at: None,
         };
         let path = lock_path(dir.path(), &key("a"));
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod dataset;
 pub mod lock;
 pub mod read;
+pub mod store;
 pub mod write;
 
 use std::path::PathBuf;
@@ -105,6 +106,8 @@ pub enum InputError {
         #[from]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// Why a Parquet file cannot be read.
@@ -140,7 +143,11 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 impl InputError {
     /// True when the cause is the environment (permissions, disk) rather than the data.
     pub fn is_environmental(&self) -> bool {
-        matches!(self, InputError::Io { .. })
+        match self {
+            InputError::Io { .. } => true,
+            InputError::Store(e) => !e.is_user_error(),
+            _ => false,
+        }
     }
 }
 
@@ -152,6 +159,8 @@ pub enum OutputError {
         #[from]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     #[error("cannot write Parquet file `{}`", path.display())]
     Parquet {
         path: PathBuf,

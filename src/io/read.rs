@@ -145,30 +145,53 @@ fn decode(path: &Path, columns: &[&str]) -> Result<Vec<ArrayRef>, Decoding> {
             reason,
         })
     };
-    let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
-        .map_err(|e| corrupt(e.into()))?;
-    let schema = builder.schema().clone();
-    let mut indices = Vec::with_capacity(columns.len());
-    for &name in columns {
-        let i = schema.index_of(name).map_err(|_| {
-            Decoding::Input(InputError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_owned(),
-                available: schema.fields().iter().map(|f| f.name().clone()).collect(),
-            })
-        })?;
-        indices.push(i);
-    }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| corrupt(e.into()))?;
+    let batches: Vec<RecordBatch> =
+        if let Some(remote) = super::store::remote(path).map_err(|e| Decoding::Input(e.into()))? {
+            super::store::block_on(async {
+                use futures::TryStreamExt;
+                use object_store::ObjectStoreExt;
+                use parquet::arrow::ParquetRecordBatchStreamBuilder;
+                let size = remote
+                    .store
+                    .head(&remote.key)
+                    .await
+                    .map_err(|e| {
+                        remote_failure(path, parquet::errors::ParquetError::External(Box::new(e)))
+                    })?
+                    .size;
+                let reader = super::store::ObjectFile::new(remote, size);
+                let builder = ParquetRecordBatchStreamBuilder::new(reader)
+                    .await
+                    .map_err(|e| remote_failure(path, e))?;
+                let indices = projection(path, builder.schema(), columns)?;
+                let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+                let stream = builder
+                    .with_projection(mask)
+                    .with_batch_size(64 * 1024)
+                    .build()
+                    .map_err(|e| corrupt(e.into()))?;
+                stream.try_collect::<Vec<_>>().await.map_err(|e| match e {
+                    parquet::errors::ParquetError::External(_) => remote_failure(path, e),
+                    e => Decoding::Arrow(e.into()),
+                })
+            })?
+        } else {
+            let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+                .map_err(|e| corrupt(e.into()))?;
+            let indices = projection(path, builder.schema(), columns)?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| corrupt(e.into()))?;
+            reader
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Decoding::Arrow)?
+        };
     let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); columns.len()];
-    for batch in reader {
-        let batch = batch.map_err(Decoding::Arrow)?;
+    for batch in batches {
         for (part, &name) in parts.iter_mut().zip(columns) {
             part.push(
                 batch
@@ -191,6 +214,42 @@ fn decode(path: &Path, columns: &[&str]) -> Result<Vec<ArrayRef>, Decoding> {
         .collect()
 }
 
+/// The indices of `columns` in `schema`, the schema of the file at `path`.
+fn projection(
+    path: &Path,
+    schema: &arrow::datatypes::Schema,
+    columns: &[&str],
+) -> Result<Vec<usize>, Decoding> {
+    columns
+        .iter()
+        .map(|&name| {
+            schema.index_of(name).map_err(|_| {
+                Decoding::Input(InputError::MissingColumn {
+                    path: path.to_path_buf(),
+                    column: name.to_owned(),
+                    available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// A failed remote read of `path`: the store's error (environmental), or a bad footer.
+fn remote_failure(path: &Path, e: parquet::errors::ParquetError) -> Decoding {
+    match e {
+        parquet::errors::ParquetError::External(e) => Decoding::Input(InputError::Io {
+            source: std::io::Error::other(super::store::redact(&format!(
+                "cannot read `{}`: {e}",
+                path.display()
+            ))),
+        }),
+        e => Decoding::Input(InputError::CorruptFile {
+            path: path.to_path_buf(),
+            reason: e.into(),
+        }),
+    }
+}
+
 /// Reads one of textcluster's own output files, checking that it has `table`'s columns with
 /// their types (extra columns are allowed and dropped).
 pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputError> {
@@ -201,13 +260,13 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
         path: path.to_path_buf(),
         reason,
     };
-    if !path.exists() {
+    // Output files are small: a remote one is fetched whole.
+    let Some(bytes) = super::store::read(path)? else {
         return Err(InputError::PathNotFound {
             path: path.to_path_buf(),
         });
-    }
-    let file = fs_err::File::open(path)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| corrupt(e.into()))?;
     let found = builder.schema().clone();
     let wanted = table.schema();

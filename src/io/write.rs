@@ -130,14 +130,23 @@ fn properties() -> WriterProperties {
 /// Writes `batch` as a new Parquet file at `path`, creating parent directories, and returns
 /// the file's size in bytes.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputError> {
-    if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    let file = fs_err::File::create(path)?;
     let parquet_error = |source| OutputError::Parquet {
         path: path.into(),
         source,
     };
+    if super::store::is_remote(path) {
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties()))
+            .map_err(parquet_error)?;
+        writer.write(batch).map_err(parquet_error)?;
+        let bytes = writer.into_inner().map_err(parquet_error)?;
+        let n_bytes = bytes.len() as u64;
+        super::store::put(path, bytes.into())?;
+        return Ok(n_bytes);
+    }
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    let file = fs_err::File::create(path)?;
     let mut writer =
         ArrowWriter::try_new(file, batch.schema(), Some(properties())).map_err(parquet_error)?;
     writer.write(batch).map_err(parquet_error)?;

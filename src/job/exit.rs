@@ -94,6 +94,12 @@ impl ExitStatus {
             Some(Self::of_manifest_error(e))
         } else if let Some(e) = e.downcast_ref::<InputError>() {
             Some(Self::of_input_error(e))
+        } else if let Some(e) = e.downcast_ref::<crate::io::store::StoreError>() {
+            Some(if e.is_user_error() {
+                ExitStatus::UserError
+            } else {
+                ExitStatus::Environment
+            })
         } else if e.is::<SpecError>() {
             Some(ExitStatus::UserError)
         } else if e.is::<OutputError>() || e.is::<LockError>() || e.is::<std::io::Error>() {
@@ -111,6 +117,9 @@ impl ExitStatus {
             | JobError::UnsupportedScheme { .. }
             | JobError::OutputExists { .. } => ExitStatus::UserError,
             JobError::Input(e) => Self::of_input_error(e),
+            JobError::Output(crate::io::OutputError::Store(e)) if e.is_user_error() => {
+                ExitStatus::UserError
+            }
             JobError::Output(_) | JobError::Lock(_) => ExitStatus::Environment,
         }
     }

@@ -242,18 +242,32 @@ impl Manifest {
     /// Reads the latest manifest under the output path `out`.
     pub fn read(out: &Path) -> Result<Self, ManifestError> {
         let path = out.join(MANIFEST_FILE);
-        if !path.is_file() {
+        if !crate::io::store::is_remote(out) && !path.is_file() {
             return Err(ManifestError::Missing { out: out.into() });
         }
-        Self::read_file(&path)
+        Self::read_file(&path).map_err(|e| match e {
+            ManifestError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ManifestError::Missing { out: out.into() }
+            }
+            e => e,
+        })
     }
 
     /// Reads a manifest file (the latest, or one under `_runs/`).
     pub fn read_file(path: &Path) -> Result<Self, ManifestError> {
-        let text = fs_err::read_to_string(path).map_err(|source| ManifestError::Read {
+        let read_error = |source| ManifestError::Read {
             path: path.into(),
             source,
-        })?;
+        };
+        let text = if crate::io::store::is_remote(path) {
+            let bytes = crate::io::store::read(path)
+                .map_err(|e| read_error(e.into()))?
+                .ok_or_else(|| read_error(std::io::ErrorKind::NotFound.into()))?;
+            String::from_utf8(bytes)
+                .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?
+        } else {
+            fs_err::read_to_string(path).map_err(read_error)?
+        };
         let parse_error = |source| ManifestError::Parse {
             path: path.into(),
             source,

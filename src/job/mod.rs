@@ -73,7 +73,7 @@ pub enum JobError {
     )]
     OutputInsideInput { output: PathBuf, input: PathBuf },
     #[error(
-        "`{key}` is `{url}`, and this build cannot read or write `{scheme}://` paths; it supports local paths and `file://`\nhint: object stores (`s3://` and the other `object_store` schemes) are not supported yet; nothing was written"
+        "`{key}` is `{url}`, and `{scheme}://` is not a supported scheme; supported are local paths, `file://`, and {}\nhint: nothing was written", crate::io::store::REMOTE_SCHEMES.iter().map(|s| format!("`{s}://`")).collect::<Vec<_>>().join(", ")
     )]
     UnsupportedScheme {
         key: &'static str,

@@ -45,6 +45,7 @@ impl JobPlan {
     pub fn resolve(mut spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
         spec.input.path = local_path("input.path", &spec.input.path)?;
         spec.output.path = local_path("output.path", &spec.output.path)?;
+        crate::io::store::configure(&spec.storage);
         let mut problems: Vec<ParamError> = Vec::new();
         let vectorize = spec
             .vectorize
@@ -103,33 +104,23 @@ impl JobPlan {
     }
 }
 
-/// The URL schemes a path may carry.
-pub const SUPPORTED_SCHEMES: &[&str] = &["file"];
-
-/// `path` as a local path: a plain path as is, `file:///x` as `/x`; any other URL scheme
-/// (`s3://`, `hdfs://`, a typo such as `s4://`) is refused, so a URL never becomes a local
-/// directory named after it.
+/// `path` as the job uses it: a plain path as is, `file:///x` as `/x`, an object-store URL
+/// (`s3://bucket/x`, see [`crate::io::store::REMOTE_SCHEMES`]) as is; any other URL scheme
+/// (`hdfs://`, a typo such as `s4://`) is refused, so a URL never becomes a local directory
+/// named after it.
 fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
-    let text = path.to_string_lossy();
-    let Some((scheme, rest)) = text.split_once("://") else {
+    let Some(scheme) = crate::io::store::scheme(path) else {
         return Ok(path.to_path_buf());
     };
-    let is_scheme = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !is_scheme {
-        return Ok(path.to_path_buf());
-    }
-    match scheme.to_ascii_lowercase().as_str() {
+    let text = path.to_string_lossy();
+    let rest = &text[scheme.len() + 3..];
+    match scheme.as_str() {
         "file" if rest.starts_with('/') => Ok(PathBuf::from(rest)),
+        s if crate::io::store::REMOTE_SCHEMES.contains(&s) => Ok(path.to_path_buf()),
         _ => Err(JobError::UnsupportedScheme {
             key,
             url: text.to_string(),
-            scheme: scheme.to_owned(),
+            scheme: text[..scheme.len()].to_owned(),
         }),
     }
 }
@@ -139,6 +130,17 @@ fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
 /// existing ancestor through its symlinks, the rest (which cannot hold symlinks yet) lexically,
 /// so neither `link-to-input/out` nor `missing/../input/out` slips through.
 fn check_output_location(input: &Path, output: &Path) -> Result<(), JobError> {
+    use crate::io::store::is_remote;
+    if is_remote(input) || is_remote(output) {
+        let text = |p: &Path| format!("{}/", p.to_string_lossy().trim_end_matches('/'));
+        if text(output).starts_with(&text(input)) {
+            return Err(JobError::OutputInsideInput {
+                output: output.into(),
+                input: input.into(),
+            });
+        }
+        return Ok(());
+    }
     if resolve(output).starts_with(resolve(input)) {
         return Err(JobError::OutputInsideInput {
             output: output.into(),
@@ -185,25 +187,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_local_paths_only_with_file_and_refused_otherwise() {
+    fn object_store_urls_pass_and_other_schemes_are_refused() {
         let ok = |p: &str| local_path("output.path", Path::new(p)).unwrap();
+        assert_eq!(ok("s3://bucket/out"), PathBuf::from("s3://bucket/out"));
+        assert_eq!(ok("gs://b/x"), PathBuf::from("gs://b/x"));
         assert_eq!(ok("out/x"), PathBuf::from("out/x"));
         assert_eq!(ok("file:///tmp/out"), PathBuf::from("/tmp/out"));
         assert_eq!(
             ok("dir/with ://odd name"),
             PathBuf::from("dir/with ://odd name")
         );
-        for url in [
-            "s3://bucket/out",
-            "S4://typo",
-            "hdfs://nn/x",
-            "gs://b/x",
-            "file://relative",
-        ] {
+        for url in ["S4://typo", "hdfs://nn/x", "file://relative"] {
             let e = local_path("output.path", Path::new(url)).unwrap_err();
             assert!(matches!(e, JobError::UnsupportedScheme { .. }), "{url}");
             assert!(
-                e.to_string().contains("`file://`") && e.to_string().contains(url),
+                e.to_string().contains("`file://`")
+                    && e.to_string().contains("`s3://`")
+                    && e.to_string().contains(url),
                 "{e}"
             );
         }

@@ -109,6 +109,7 @@ enum Outcome {
 /// Everything one run shares between partitions.
 struct Context<'a> {
     plan: &'a JobPlan,
+    locks: &'a RunLocks,
     staging: Staging,
     run_id: String,
     param_hash: String,
@@ -184,10 +185,18 @@ impl Context<'_> {
 
     /// True when `skip_existing` is on and `key` is committed from the same input and params.
     fn already_done(&self, key: &PartitionKey, fingerprint: &str, tables: &[Table]) -> bool {
-        self.plan.spec.output.mode == OutputMode::SkipExisting
-            && committed(self.plan.output(), key, tables).is_some_and(|r| {
+        if self.plan.spec.output.mode != OutputMode::SkipExisting {
+            return false;
+        }
+        match committed(self.plan.output(), key, tables) {
+            Ok(record) => record.is_some_and(|r| {
                 r.input_fingerprint == fingerprint && r.param_hash == self.param_hash
-            })
+            }),
+            Err(e) => {
+                tracing::warn!(partition = %key, error = %e, "cannot read the commit record; the partition is redone");
+                false
+            }
+        }
     }
 
     /// Writes `batch` as `table`'s staged file of partition `key`.
@@ -253,19 +262,22 @@ impl Context<'_> {
         })
     }
 
-    /// Commits partition `key` and keeps its staged files for the manifest.
-    fn commit(&self, key: &PartitionKey, fingerprint: &str) -> Result<(), JobError> {
+    /// Commits partitions `keys` together, all from input `fingerprint`, if this run still
+    /// holds its locks.
+    fn commit(&self, keys: &[&PartitionKey], fingerprint: &str) -> Result<(), JobError> {
+        self.locks.check()?;
         {
             let mut removed = self.success_removed.lock().expect("no panic while held");
             if !*removed {
-                if self.success.exists() {
-                    fs_err::remove_file(&self.success).map_err(OutputError::from)?;
-                }
+                crate::io::store::remove(&self.success).map_err(OutputError::from)?;
                 *removed = true;
             }
         }
-        self.staging
-            .commit_with_record(key, &self.record(key, fingerprint))?;
+        let records: Vec<(PartitionKey, CommitRecord)> = keys
+            .iter()
+            .map(|&k| (k.clone(), self.record(k, fingerprint)))
+            .collect();
+        self.staging.commit(&records)?;
         Ok(())
     }
 }
@@ -289,12 +301,12 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         lock_keys.push(PartitionKey::all(&plan.dataset.partition_keys));
     }
     let lock = RunLocks::acquire(out, &lock_keys, started_secs)?;
-    Staging::remove_stale(out)?;
+    recover(out, &lock_keys, started_secs)?;
     if plan.spec.output.mode == OutputMode::ErrorIfExists {
         for key in &lock_keys {
             for table in Table::ALL {
                 let path = Staging::committed_file(out, table, key);
-                if path.exists() {
+                if crate::io::store::exists(&path).map_err(OutputError::from)? {
                     return Err(JobError::OutputExists { path });
                 }
             }
@@ -305,6 +317,7 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
     let run_id = staging.run_id();
     let context = Context {
         plan,
+        locks: &lock,
         staging,
         run_id: run_id.clone(),
         param_hash: param_hash(plan),
@@ -410,6 +423,40 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
     })
 }
 
+/// Rolls forward the commits of runs that died midway and removes their staging. A journal
+/// whose partitions this run has not locked is rolled forward if their locks can be taken.
+fn recover(
+    out: &std::path::Path,
+    locked: &[PartitionKey],
+    started_secs: u64,
+) -> Result<(), JobError> {
+    let live = crate::io::lock::live_runs(out)?;
+    let own = crate::io::lock::current_owner(started_secs).run_id();
+    let mut extra: Vec<RunLocks> = Vec::new();
+    let mut lock_for = |keys: &[PartitionKey]| {
+        let missing: Vec<PartitionKey> = keys
+            .iter()
+            .filter(|k| !locked.contains(k))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        match RunLocks::acquire(out, &missing, started_secs) {
+            Ok(locks) => {
+                extra.push(locks);
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    Staging::recover(out, &own, &|run| live.contains(run), &mut lock_for)?;
+    for locks in extra {
+        locks.release()?;
+    }
+    Ok(())
+}
+
 type Reports = (Vec<PartitionReport>, Vec<ClusteringReport>);
 
 /// The failure of a caught panic.
@@ -489,7 +536,7 @@ fn run_one(
                 || context.stage_cluster_tables(&run.clustered),
             );
             let (labels, write_seconds) = (labels?, write_seconds?);
-            context.commit(&partition.key, &fingerprint)?;
+            context.commit(&[&partition.key], &fingerprint)?;
             Ok::<_, JobError>((
                 labels,
                 run.clustered.report(plan.cluster.k(), write_seconds),
@@ -564,10 +611,14 @@ fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
         if options.interrupted().is_some() {
             return Ok(None);
         }
-        for p in partitions {
-            context.commit(&p.key, &fingerprint)?;
-        }
-        context.commit(&all, &fingerprint)?;
+        // One commit for the whole clustering: a crash midway is rolled forward by the next
+        // run, so no mix of two clusterings survives.
+        let keys: Vec<&PartitionKey> = partitions
+            .iter()
+            .map(|p| &p.key)
+            .chain(std::iter::once(&all))
+            .collect();
+        context.commit(&keys, &fingerprint)?;
         Ok(Some((
             outcomes,
             run.clustered.report(plan.cluster.k(), write_seconds),

@@ -4,6 +4,7 @@
 //! `--set` are parsed as TOML values (`2` is an integer, `0.5` a float, `true` a boolean);
 //! anything else is taken as a string. Relative paths are relative to the working directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,29 @@ pub struct JobSpec {
     #[serde(default)]
     pub keywords: KeywordParams,
     pub output: OutputSpec,
+    /// Options for the object stores of `s3://`, `gs://` and `az://` paths (`aws_region`,
+    /// `endpoint`, `allow_http`, ...), on top of the standard environment. Secret values are
+    /// written as `***` wherever the spec is shown.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "redacted"
+    )]
+    pub storage: BTreeMap<String, String>,
+}
+
+/// The `[storage]` table with every secret value replaced by `***`.
+fn redacted<S: serde::Serializer>(
+    options: &BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(options.len()))?;
+    for (k, v) in options {
+        let secret = crate::io::store::is_secret_option(k);
+        map.serialize_entry(k, if secret { "***" } else { v.as_str() })?;
+    }
+    map.end()
 }
 
 /// The `[input]` section.

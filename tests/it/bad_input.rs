@@ -1,6 +1,7 @@
 //! Bad input: a clear message naming the file, column or key, exit code 1, nothing written.
 
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{BinaryArray, Int32Array, RecordBatch, StringArray};
@@ -415,19 +416,39 @@ fn ten_thousand_partitions_of_one_document_each() {
 fn a_url_path_is_refused_by_scheme_and_never_becomes_a_local_directory() {
     let dir = tempfile::tempdir().unwrap();
     for (key, url) in [
-        ("output.path", "s3://bucket/out"),
         ("input.path", "hdfs://namenode/corpus"),
         ("output.path", "s4://typo/out"),
     ] {
         let set = format!("{key}={url}");
         let err = fails(&textcluster(&["run", "jobs/sample.toml", "--set", &set]), 1);
-        assert!(err.contains(url) && err.contains("`file://`"), "{err}");
+        assert!(
+            err.contains(url) && err.contains("`file://`") && err.contains("`s3://`"),
+            "{err}"
+        );
         let scheme = url.split_once(':').unwrap().0;
         assert!(
             !repo().join(format!("{scheme}:")).exists(),
             "a local `{scheme}:` directory"
         );
     }
+    // s3:// goes to S3 (here no endpoint answers: exit 2), never to a local `s3:` directory.
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args([
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            "output.path=s3://bucket/out",
+        ])
+        .current_dir(repo())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    fails(&unreachable, 2);
+    assert!(!repo().join("s3:").exists(), "a local `s3:` directory");
     // file:// is a local path.
     let out = dir.path().join("out");
     let set = format!("output.path=file://{}", out.display());

@@ -11,4 +11,5 @@ mod jobs;
 mod production;
 mod report;
 mod run;
+mod s3;
 mod util;

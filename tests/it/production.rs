@@ -440,21 +440,13 @@ fn metrics_file_reports_the_run_and_keeps_the_last_success_time() {
     );
 }
 
-/// `strace`, which the swap test uses to hold a commit step open, if this machine has it.
-fn strace() -> Option<PathBuf> {
-    ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 #[test]
 fn a_kill_while_partitions_are_swapped_in_never_leaves_one_absent() {
     let Some(strace) = strace() else {
         eprintln!("skipped: no strace on this machine");
         return;
     };
-    let (dir, _input, out, job) = setup(3, 4);
+    let (_dir, _input, out, job) = setup(3, 4);
     let job = job.to_str().unwrap();
     ok(&textcluster(&["run", job]));
     let tables = ["labels", "centroids", "keywords", "similarity"];
@@ -470,44 +462,16 @@ fn a_kill_while_partitions_are_swapped_in_never_leaves_one_absent() {
     };
     // Every rename-family call waits 150 ms before it runs, so each commit step is held open
     // long enough for a kill to land inside it; kills at spread offsets hit different steps.
-    let pid_file = dir.path().join("pid");
     let mut killed_in_commit = 0;
     for offset_ms in [250, 450, 650, 900, 1200, 1600, 2100, 2700] {
-        let _ = std::fs::remove_file(&pid_file);
-        let script = format!(
-            "echo $$ > {:?}; exec {:?} -q run {job}",
-            pid_file,
-            env!("CARGO_BIN_EXE_textcluster")
+        let finished = run_killed_after(
+            &strace,
+            "rename,renameat,renameat2",
+            150_000,
+            &["run", job],
+            &[],
+            Duration::from_millis(offset_ms),
         );
-        let mut child = Command::new(&strace)
-            .args([
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=rename,renameat,renameat2",
-                "-e",
-                "inject=rename,renameat,renameat2:delay_enter=150000",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .current_dir(repo())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(offset_ms));
-        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-            // SIGKILL to the job itself (strace then exits).
-            Command::new("kill")
-                .args(["-9", pid.trim()])
-                .stderr(std::process::Stdio::null())
-                .status()
-                .unwrap();
-        }
-        let finished = child.wait().unwrap().success();
         killed_in_commit += usize::from(!finished && out.join("_staging").exists());
         every_partition(&format!("killed after {offset_ms} ms"));
     }
@@ -519,4 +483,111 @@ fn a_kill_while_partitions_are_swapped_in_never_leaves_one_absent() {
     ok(&textcluster(&["run", job]));
     every_partition("after the resumed run");
     assert!(!out.join("_staging").exists());
+}
+
+#[test]
+fn a_kill_inside_a_global_commit_is_rolled_forward_to_one_clustering() {
+    let Some(strace) = strace() else {
+        eprintln!("skipped: no strace on this machine");
+        return;
+    };
+    let (dir, _input, out, job) = setup(3, 4);
+    let job = job.to_str().unwrap();
+    let global = ["--set", "cluster.scope=global"];
+    let tables_of = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        snapshot(root)
+            .into_iter()
+            .filter(|(f, _, _)| !f.starts_with('_'))
+            .map(|(f, b, _)| (f, b))
+            .collect()
+    };
+    // The two clusterings: the committed one (seed 1) and the one being committed (seed 2).
+    let other = dir.path().join("other");
+    let with_out = |o: &Path| format!("output.path={}", o.display());
+    ok(&textcluster(
+        &[
+            &[
+                "run",
+                job,
+                "--set",
+                &with_out(&other),
+                "--set",
+                "cluster.seed=2",
+            ][..],
+            &global[..],
+        ]
+        .concat(),
+    ));
+    let new = tables_of(&other);
+    let mut rolled_forward = 0;
+    for offset_ms in [300, 500, 700, 950, 1250, 1600, 2000, 2500] {
+        let _ = std::fs::remove_dir_all(&out);
+        ok(&textcluster(
+            &[&["run", job, "--set", "cluster.seed=1"][..], &global[..]].concat(),
+        ));
+        let old = tables_of(&out);
+        run_killed_after(
+            &strace,
+            "rename,renameat,renameat2",
+            150_000,
+            &[
+                "run",
+                job,
+                "--set",
+                "cluster.scope=global",
+                "--set",
+                "cluster.seed=2",
+            ],
+            &[],
+            Duration::from_millis(offset_ms),
+        );
+        // Right after the kill: every table partition is there, as the old or the new version.
+        let after = tables_of(&out);
+        assert_eq!(
+            after.len(),
+            old.len(),
+            "killed after {offset_ms} ms: {:?}",
+            tree(&out)
+        );
+        for ((f, bytes), ((_, o), (_, n))) in after.iter().zip(old.iter().zip(&new)) {
+            assert!(
+                bytes == o || bytes == n,
+                "killed after {offset_ms} ms: {f} is neither version"
+            );
+        }
+        let journal = tree(&out.join("_staging"))
+            .iter()
+            .any(|f| f.contains("/_journal-"));
+        // The next run rolls an interrupted commit forward before anything else: with the
+        // new clustering's parameters and skip_existing it then finds every partition done.
+        let resumed = textcluster(
+            &[
+                &[
+                    "run",
+                    job,
+                    "--set",
+                    "cluster.seed=2",
+                    "--set",
+                    "output.mode=skip_existing",
+                ][..],
+                &global[..],
+            ]
+            .concat(),
+        );
+        ok(&resumed);
+        if journal {
+            rolled_forward += 1;
+            let statuses = statuses(&out);
+            assert!(
+                statuses.iter().all(|s| s == "skipped"),
+                "killed after {offset_ms} ms: {statuses:?}"
+            );
+        }
+        assert!(
+            tables_of(&out) == new,
+            "killed after {offset_ms} ms: a mix of two clusterings survived"
+        );
+        assert!(!out.join("_staging").exists());
+    }
+    assert!(rolled_forward > 0, "no kill landed inside a commit");
 }

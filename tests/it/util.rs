@@ -198,3 +198,55 @@ pub fn clusters_of_topic(
         .map(|r| r.1)
         .collect()
 }
+
+/// `strace`, which the kill tests use to hold syscalls open, if this machine has it.
+pub fn strace() -> Option<PathBuf> {
+    ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs the binary with `args` in the repository root under `strace`, each call of `inject`
+/// (a comma-separated syscall list) delayed by `delay_us` microseconds, with extra `envs`;
+/// SIGKILLs the job itself after `after`. Returns true when the run finished first.
+pub fn run_killed_after(
+    strace: &Path,
+    inject: &str,
+    delay_us: u32,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    after: std::time::Duration,
+) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let command: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    let script = format!(
+        "echo $$ > {:?}; exec {:?} -q {}",
+        pid_file,
+        env!("CARGO_BIN_EXE_textcluster"),
+        command.join(" ")
+    );
+    let mut child = Command::new(strace)
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={inject}"))
+        .arg("-e")
+        .arg(format!("inject={inject}:delay_enter={delay_us}"))
+        .args(["sh", "-c", &script])
+        .envs(envs.iter().copied())
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        // SIGKILL to the job itself (strace then exits).
+        Command::new("kill")
+            .args(["-9", pid.trim()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+    }
+    child.wait().unwrap().success()
+}

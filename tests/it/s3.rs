@@ -1,0 +1,536 @@
+//! Jobs on `s3://`, against a real S3 API: moto in server mode on 127.0.0.1, one server per
+//! test on its own port, each with its own bucket (`tests/s3/venv.sh` installs moto, boto3 and
+//! pyarrow into a cached virtualenv on first use).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::util::{hive_tree, repo, run_killed_after, strace, tree};
+
+/// A secret that must never appear in any output.
+const SECRET: &str = "moto-secret-Zq8v1XkP";
+
+/// The virtualenv's python, set up once per test binary.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("tests/s3/venv.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot set up the moto virtualenv:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server that checks credentials (moto's IAM authentication: every request must be
+    /// signed by a known access key).
+    pub fn start_with_auth() -> Self {
+        Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("moto.log");
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .envs(env.iter().copied())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// `command` with the environment that points it at this server.
+    pub fn env<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        command
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+    }
+
+    /// Runs `tests/s3/s3util.py` with `args` and returns stdout.
+    pub fn util(&self, args: &[&str]) -> String {
+        let out = self
+            .env(Command::new(python()).arg(repo().join("tests/s3/s3util.py")))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "s3util {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A new bucket with the sample corpus (or `local`) under `in/`; returns its URL.
+    pub fn bucket(&self, name: &str, local: &Path) -> String {
+        self.util(&["mkbucket", name]);
+        let url = format!("s3://{name}");
+        self.util(&["upload", local.to_str().unwrap(), &format!("{url}/in")]);
+        url
+    }
+
+    /// Runs the binary with `args` against this server.
+    pub fn textcluster(&self, args: &[&str]) -> Output {
+        self.env(&mut Command::new(env!("CARGO_BIN_EXE_textcluster")))
+            .args(args)
+            .current_dir(repo())
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap()
+    }
+
+    /// The output tree under `url` downloaded to `local`.
+    pub fn download(&self, url: &str, local: &Path) {
+        self.util(&["download", url, local.to_str().unwrap()]);
+    }
+
+    /// Requests the server has answered so far.
+    pub fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("\" 2") || l.contains("\" 3") || l.contains("\" 4") || l.contains("\" 5")
+            })
+            .count()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn assert_ok(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{stderr}",
+        output.status.code()
+    );
+    stderr
+}
+
+/// The Parquet files of every table under `dir`, with their bytes.
+fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet") && !f.starts_with('_'))
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+const TABLES: [&str; 4] = ["labels", "centroids", "keywords", "similarity"];
+
+#[test]
+fn the_sample_job_on_s3_writes_what_it_writes_on_local_disk() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("sample-job", &repo().join("data/sample"));
+    let local = tempfile::tempdir().unwrap();
+    let local_out = local.path().join("out");
+    for scope in ["partition", "global"] {
+        let (input, output) = (format!("{bucket}/in"), format!("{bucket}/out-{scope}"));
+        let requests_before = moto.requests();
+        let remote = moto.textcluster(&[
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            &format!("input.path={input}"),
+            "--set",
+            &format!("output.path={output}"),
+            "--set",
+            &format!("cluster.scope={scope}"),
+        ]);
+        let stderr = assert_ok(&remote);
+        // One listing, a ranged read per footer and per row group, a few puts per commit: a
+        // reader fetching page by page, or a retry storm, would be ten times more.
+        let requests = moto.requests() - requests_before;
+        eprintln!("{scope} scope on s3: {requests} requests");
+        assert!(
+            requests < 150,
+            "{scope}: {requests} requests for 3 partitions"
+        );
+        let disk = moto.textcluster(&[
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            &format!("output.path={}", local_out.join(scope).display()),
+            "--set",
+            &format!("cluster.scope={scope}"),
+        ]);
+        assert_ok(&disk);
+        let downloaded = local.path().join(format!("s3-{scope}"));
+        moto.download(&output, &downloaded);
+        let (got, want) = (tables(&downloaded), tables(&local_out.join(scope)));
+        assert_eq!(got.len(), want.len(), "{scope}: {:?}", tree(&downloaded));
+        for ((gf, gb), (wf, wb)) in got.iter().zip(&want) {
+            assert_eq!(gf, wf);
+            assert!(gb == wb, "{scope}: {gf} differs between s3 and local disk");
+        }
+        // Committed as on disk: manifest, _SUCCESS, commit records; no staging or locks left.
+        let files = tree(&downloaded);
+        assert!(files.contains(&"_SUCCESS".to_owned()), "{files:?}");
+        assert!(files.contains(&"manifest.json".to_owned()));
+        assert!(files.iter().any(|f| f.starts_with("_commits/")));
+        assert!(
+            !files
+                .iter()
+                .any(|f| f.starts_with("_staging/") || f.starts_with("_locks/")),
+            "{files:?}"
+        );
+        // A third-party reader sees every table.
+        let rows: serde_json::Value = serde_json::from_str(
+            &moto.util(&[&["read-tables", &output][..], &TABLES[..]].concat()),
+        )
+        .unwrap();
+        assert_eq!(rows["labels"], 2000, "{rows}");
+        // No secret in the log, the manifest or anything written.
+        assert!(!stderr.contains(SECRET));
+        for f in &files {
+            let bytes = std::fs::read(downloaded.join(f)).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SECRET),
+                "{f} holds the secret"
+            );
+        }
+        let manifest = std::fs::read_to_string(downloaded.join("manifest.json")).unwrap();
+        assert!(
+            manifest.contains(&format!("\"root\": \"{input}\"")),
+            "{manifest}"
+        );
+    }
+    // skip_existing on s3 reads the commit records and skips every partition.
+    let again = moto.textcluster(&[
+        "run",
+        "jobs/sample.toml",
+        "--set",
+        &format!("input.path={bucket}/in"),
+        "--set",
+        &format!("output.path={bucket}/out-partition"),
+        "--set",
+        "output.mode=skip_existing",
+    ]);
+    let stderr = assert_ok(&again);
+    assert!(stderr.contains("skipped"), "{stderr}");
+}
+
+#[test]
+fn runs_on_disjoint_partitions_of_one_s3_output_all_commit_and_one_partition_has_one_winner() {
+    let moto = Moto::start();
+    let corpus = tempfile::tempdir().unwrap();
+    hive_tree(corpus.path(), 4, 30);
+    let bucket = moto.bucket("concurrent", corpus.path());
+    let job = corpus.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[input]\npath = \"{bucket}/in\"\n[vectorize]\nmin_df = 1\nmax_df = 1.0\n[cluster]\nk = 3\n[output]\npath = \"{bucket}/out\"\n"
+        ),
+    )
+    .unwrap();
+    let job = job.to_str().unwrap();
+    let spawn = |partition: &str| -> Child {
+        moto.env(&mut Command::new(env!("CARGO_BIN_EXE_textcluster")))
+            .args(["-q", "run", job, "--partition", partition])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<Child> = (1..=4)
+        .map(|d| spawn(&format!("dt=2018-06-0{d}")))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_ok(&out);
+    }
+    let downloaded = tempfile::tempdir().unwrap();
+    moto.download(&format!("{bucket}/out"), downloaded.path());
+    for d in 1..=4 {
+        for table in TABLES {
+            let f = downloaded
+                .path()
+                .join(format!("{table}/dt=2018-06-0{d}/part-00000.parquet"));
+            assert!(f.exists(), "{} missing", f.display());
+        }
+    }
+    // Two runs on one partition at once: one wins, the other is refused with exit 2 (or, when
+    // the first has finished before the second starts, both succeed one after the other).
+    let mut refused = 0;
+    for _ in 0..3 {
+        let pair = [spawn("dt=2018-06-01"), spawn("dt=2018-06-01")];
+        let codes: Vec<Output> = pair
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        for out in &codes {
+            let code = out.status.code();
+            assert!(
+                code == Some(0) || code == Some(2),
+                "exit {code:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if code == Some(2) {
+                refused += 1;
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("is locked by a running job")
+                );
+            }
+        }
+        assert!(codes.iter().any(|o| o.status.success()), "neither run won");
+    }
+    assert!(refused > 0, "no pair of runs overlapped");
+}
+
+#[test]
+fn a_stale_lock_on_s3_is_taken_over_and_a_live_one_respected() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("leases", &repo().join("data/sample"));
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lock = |expires_at: u64| {
+        let body = serde_json::json!({
+            "pid": 7, "host": "pod-gone-1234", "started_at": now - 4000,
+            "run_id": format!("{}-pod-gone-1234-7", now - 4000),
+            "acquired_at": now - 4000, "expires_at": expires_at,
+        });
+        let file = dir.path().join("lock.json");
+        std::fs::write(&file, body.to_string()).unwrap();
+        moto.util(&[
+            "put",
+            &format!("{bucket}/out/_locks/dt=2018-06-01/lock.json"),
+            file.to_str().unwrap(),
+        ]);
+    };
+    let run = || {
+        moto.textcluster(&[
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            &format!("input.path={bucket}/in"),
+            "--set",
+            &format!("output.path={bucket}/out"),
+            "--partition",
+            "dt=2018-06-01",
+        ])
+    };
+    lock(now + 3600);
+    let refused = run();
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pod-gone-1234"));
+    lock(now - 3600);
+    let stderr = assert_ok(&run());
+    assert!(stderr.contains("taking over a stale lock"), "{stderr}");
+}
+
+#[test]
+fn bad_credentials_a_missing_bucket_and_no_endpoint_are_retryable_errors_named_clearly() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("errors", &repo().join("data/sample"));
+    let run = |input: &str, endpoint: &str, env: &[(&str, &str)]| {
+        let started = Instant::now();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_textcluster"));
+        moto.env(&mut command)
+            .args([
+                "run",
+                "jobs/sample.toml",
+                "--set",
+                &format!("input.path={input}"),
+            ])
+            .args(["--set", &format!("output.path={bucket}/out")])
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .current_dir(repo());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        (out, started.elapsed())
+    };
+    let (missing, _) = run("s3://no-such-bucket-xyz/in", &moto.endpoint, &[]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-bucket-xyz"), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (unreachable, took) = run(
+        &format!("{bucket}/in"),
+        &format!("http://127.0.0.1:{closed}"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1") || stderr.contains("connect"),
+        "{stderr}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "gave up only after {took:?}"
+    );
+    assert!(!stderr.contains(SECRET));
+
+    // Bad credentials: a server that checks them knows no access key at all.
+    let checking = Moto::start_with_auth();
+    let (denied, _) = run("s3://any-bucket/in", &checking.endpoint, &[]);
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("any-bucket"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[test]
+fn kills_during_an_s3_run_leave_readable_tables_and_a_rerun_completes_them_byte_for_byte() {
+    let Some(strace) = strace() else {
+        eprintln!("skipped: no strace on this machine");
+        return;
+    };
+    let moto = Moto::start();
+    let bucket = moto.bucket("kills", &repo().join("data/sample"));
+    let input = format!("input.path={bucket}/in");
+    let args = |out: &str, seed: u32| -> Vec<String> {
+        [
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            &input,
+            "--set",
+            &format!("output.path={bucket}/{out}"),
+            "--set",
+            &format!("cluster.seed={seed}"),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let run = |a: &[String]| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_ok(&moto.textcluster(&a))
+    };
+    // What an uninterrupted run of the new parameters writes, on a fresh output.
+    run(&args("clean", 1));
+    let dir = tempfile::tempdir().unwrap();
+    moto.download(&format!("{bucket}/clean"), &dir.path().join("clean"));
+    let want = tables(&dir.path().join("clean"));
+    // The output under test holds an older run's tables (seed 0); each attempt at seed 1 is
+    // killed partway, with every socket send held 25 ms so the commits are spread out.
+    run(&args("out", 0));
+    let mut killed = 0;
+    for (i, offset_ms) in [400, 800, 1200, 1600, 2000].into_iter().enumerate() {
+        let endpoint = moto.endpoint.clone();
+        let run_args = args("out", 1);
+        let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+        let finished = run_killed_after(
+            &strace,
+            "sendto,sendmsg,writev",
+            25_000,
+            &run_args,
+            &[
+                ("AWS_ENDPOINT_URL", &endpoint),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+                ("AWS_REGION", "us-east-1"),
+            ],
+            Duration::from_millis(offset_ms),
+        );
+        killed += usize::from(!finished);
+        // A third-party reader sees every table whole, each partition the old or new version.
+        let rows: serde_json::Value = serde_json::from_str(
+            &moto.util(&[&["read-tables", &format!("{bucket}/out")][..], &TABLES[..]].concat()),
+        )
+        .unwrap();
+        assert_eq!(
+            rows["labels"], 2000,
+            "kill {i} after {offset_ms} ms: {rows}"
+        );
+        // The rerun with skip_existing completes the partitions the killed run did not.
+        let mut again = args("out", 1);
+        again.extend(["--set".to_owned(), "output.mode=skip_existing".to_owned()]);
+        run(&again);
+        let got_dir = dir.path().join(format!("after-{i}"));
+        moto.download(&format!("{bucket}/out"), &got_dir);
+        let got = tables(&got_dir);
+        assert_eq!(got.len(), want.len(), "kill {i}");
+        for ((gf, gb), (wf, wb)) in got.iter().zip(&want) {
+            assert_eq!(gf, wf);
+            assert!(
+                gb == wb,
+                "kill {i} after {offset_ms} ms: {gf} differs from the clean run"
+            );
+        }
+        assert!(
+            !tree(&got_dir).iter().any(|f| f.starts_with("_staging/")),
+            "kill {i}: staging left"
+        );
+        // Back to the old tables for the next kill.
+        run(&args("out", 0));
+    }
+    assert!(
+        killed >= 3,
+        "only {killed} of 5 runs were killed before they finished"
+    );
+}
