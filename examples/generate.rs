@@ -62,7 +62,12 @@ struct Source {
 }
 
 fn load(root: &Path) -> anyhow::Result<Source> {
-    let dataset = Dataset::discover(root, &PartitionFilter::default(), "doc_id", "text")?;
+    let dataset = Dataset::discover(
+        &textcluster::io::Selection::all(root),
+        &PartitionFilter::default(),
+        "doc_id",
+        "text",
+    )?;
     let mut source = Source {
         labels: Vec::new(),
         pools: Vec::new(),

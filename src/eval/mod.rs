@@ -113,8 +113,18 @@ pub fn evaluate(
     };
     let labels_dir = out.join("labels");
     let none = PartitionFilter::default();
-    let labels = Dataset::discover(&labels_dir, &none, "doc_id", "doc_id")?;
-    let gold_set = Dataset::discover(gold, &none, id_column, label_column)?;
+    let labels = Dataset::discover(
+        &crate::io::Selection::all(&labels_dir),
+        &none,
+        "doc_id",
+        "doc_id",
+    )?;
+    let gold_set = Dataset::discover(
+        &crate::io::Selection::all(gold),
+        &none,
+        id_column,
+        label_column,
+    )?;
 
     let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"]).map_err(query)?;
     // The label column may be the id column itself: read it once.

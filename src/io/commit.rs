@@ -139,6 +139,8 @@ pub struct Staging {
     remote: bool,
     /// Commits so far, numbering the journals.
     commits: std::sync::atomic::AtomicU64,
+    /// The table files this run has staged, so a commit on an object store need not ask.
+    staged: std::sync::Mutex<std::collections::HashSet<(Table, PartitionKey)>>,
 }
 
 impl Staging {
@@ -156,6 +158,7 @@ impl Staging {
             dir,
             remote,
             commits: Default::default(),
+            staged: Default::default(),
         })
     }
 
@@ -170,6 +173,21 @@ impl Staging {
     /// Where `table`'s file for partition `key` is staged.
     pub fn file(&self, table: Table, key: &PartitionKey) -> PathBuf {
         self.dir.join(table.name()).join(key.dir()).join(PART_FILE)
+    }
+
+    /// Writes `batch` as `table`'s staged file of partition `key`; returns its size in bytes.
+    pub fn write(
+        &self,
+        table: Table,
+        key: &PartitionKey,
+        batch: &arrow::array::RecordBatch,
+    ) -> Result<u64, OutputError> {
+        let n_bytes = super::write::write_parquet(&self.file(table, key), batch)?;
+        self.staged
+            .lock()
+            .expect("not poisoned")
+            .insert((table, key.clone()));
+        Ok(n_bytes)
     }
 
     /// Where `table`'s file for partition `key` lives once committed.
@@ -228,6 +246,7 @@ impl Staging {
                     dir: dir.clone(),
                     remote: store::is_remote(out),
                     commits: Default::default(),
+                    staged: Default::default(),
                 };
                 staged.apply(path, journal, true)?;
             }
@@ -248,7 +267,13 @@ impl Staging {
         for (key, _) in records {
             for table in Table::ALL {
                 let staged = self.file(table, key);
-                if !store::exists(&staged)? {
+                let is_staged = if self.remote {
+                    let written = self.staged.lock().expect("not poisoned");
+                    written.contains(&(table, key.clone()))
+                } else {
+                    staged.exists()
+                };
+                if !is_staged {
                     continue;
                 }
                 let sha256 = if self.remote {
@@ -293,16 +318,26 @@ impl Staging {
         journal: &Journal,
         rolling_forward: bool,
     ) -> Result<(), OutputError> {
-        for entry in &journal.entries {
+        let file_of = |root: &Path, entry: &Entry| {
+            root.join(&entry.table)
+                .join(&entry.partition)
+                .join(PART_FILE)
+        };
+        if self.remote {
+            // Copies of different objects are independent: sent side by side. A roll-forward
+            // copies what is still staged (the staged files outlive the journal).
+            let mut pairs = Vec::with_capacity(journal.entries.len());
+            for entry in &journal.entries {
+                let staged = file_of(&self.dir, entry);
+                if !rolling_forward || store::exists(&staged)? {
+                    pairs.push((staged, file_of(&self.out, entry)));
+                }
+            }
+            store::copy_all(&pairs)?;
+        }
+        for entry in journal.entries.iter().filter(|_| !self.remote) {
             let table_dir = |root: &Path| root.join(&entry.table).join(&entry.partition);
             let (staged, target) = (table_dir(&self.dir), table_dir(&self.out));
-            if self.remote {
-                let staged_file = staged.join(PART_FILE);
-                if store::exists(&staged_file)? {
-                    store::copy(&staged_file, &target.join(PART_FILE))?;
-                }
-                continue;
-            }
             let new = entry.sha256.as_deref();
             if rolling_forward && sha256_of(&target.join(PART_FILE))?.as_deref() == new {
                 continue; // already in place
@@ -334,11 +369,17 @@ impl Staging {
         }
         store::remove(path)?;
         // The staged paths now hold old versions, or nothing: no longer committed anywhere.
-        for entry in &journal.entries {
+        if self.remote {
+            let staged: Vec<PathBuf> = journal
+                .entries
+                .iter()
+                .map(|e| file_of(&self.dir, e))
+                .collect();
+            store::remove_many(&staged)?;
+        }
+        for entry in journal.entries.iter().filter(|_| !self.remote) {
             let staged = self.dir.join(&entry.table).join(&entry.partition);
-            if self.remote {
-                store::remove(&staged.join(PART_FILE))?;
-            } else if staged.exists() {
+            if staged.exists() {
                 fs_err::remove_dir_all(&staged)?;
             }
         }

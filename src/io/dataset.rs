@@ -105,6 +105,111 @@ impl Partition {
     }
 }
 
+/// What `input.path` selects: a root directory (or file), and, for a list of paths or a glob,
+/// the patterns that files under the root must match (relative to it, `/`-separated).
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub root: PathBuf,
+    patterns: Option<globset::GlobSet>,
+}
+
+/// True when `text` holds a glob metacharacter.
+fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '[', '{'])
+}
+
+impl Selection {
+    /// Everything under `root`.
+    pub fn all(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            patterns: None,
+        }
+    }
+
+    /// One path, a glob (`corpus/dt=2018-06-0[1-3]`, `s3://b/corpus/dt=2018-06-*`), or several
+    /// of either. The root is the deepest directory above every path's first glob segment, so
+    /// the hive keys below it are kept: `[corpus/dt=1, corpus/dt=2]` has root `corpus` and
+    /// partitions `dt=1`, `dt=2`. A `*` does not cross a `/`.
+    pub fn new(paths: &[&Path]) -> Result<Self, InputError> {
+        let texts: Vec<String> = paths
+            .iter()
+            .map(|p| p.to_string_lossy().trim_end_matches('/').to_owned())
+            .collect();
+        if let [one] = &texts[..]
+            && !is_glob(one)
+        {
+            return Ok(Self {
+                root: PathBuf::from(one),
+                patterns: None,
+            });
+        }
+        // Each path's literal part: its segments before the first with a glob character.
+        let literal: Vec<Vec<&str>> = texts
+            .iter()
+            .map(|t| t.split('/').take_while(|s| !is_glob(s)).collect())
+            .collect();
+        let mut common: Vec<&str> = literal.first().cloned().unwrap_or_default();
+        for l in &literal[1..] {
+            let n = common.iter().zip(l).take_while(|(a, b)| a == b).count();
+            common.truncate(n);
+        }
+        // A literal path that is the common part itself (a list of one partition and a file
+        // under it, say) selects its parent's child: keep the root one level up.
+        if literal
+            .iter()
+            .zip(&texts)
+            .any(|(l, t)| l.len() == common.len() && !is_glob(t))
+        {
+            common.pop();
+        }
+        let root = common.join("/");
+        let mut builder = globset::GlobSetBuilder::new();
+        for text in &texts {
+            let relative = text
+                .get(root.len()..)
+                .unwrap_or_default()
+                .trim_start_matches('/');
+            let relative = if is_glob(text) {
+                relative.to_owned()
+            } else {
+                globset::escape(relative)
+            };
+            for pattern in [relative.clone(), format!("{relative}/**")] {
+                let glob = globset::GlobBuilder::new(&pattern)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| InputError::BadGlob {
+                        pattern: text.clone(),
+                        reason: e.kind().to_string(),
+                    })?;
+                builder.add(glob);
+            }
+        }
+        let patterns = builder.build().map_err(|e| InputError::BadGlob {
+            pattern: texts.join(", "),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            root: PathBuf::from(if root.is_empty() { "." } else { &root }),
+            patterns: Some(patterns),
+        })
+    }
+
+    /// True when the file `path` under the root is selected.
+    fn selects(&self, path: &Path) -> bool {
+        let Some(patterns) = &self.patterns else {
+            return true;
+        };
+        let (root, path) = (self.root.to_string_lossy(), path.to_string_lossy());
+        let relative = path
+            .strip_prefix(root.as_ref())
+            .unwrap_or(&path)
+            .trim_start_matches('/');
+        patterns.is_match(relative)
+    }
+}
+
 /// The selected input: partition keys and partitions, sorted by key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dataset {
@@ -182,16 +287,17 @@ impl PartitionFilter {
 }
 
 impl Dataset {
-    /// Finds the partitions and files under `root` that pass `filter`, and checks that every
+    /// Finds the partitions and files of `selection` that pass `filter`, and checks that every
     /// file has string columns `id_column` and `text_column`.
     pub fn discover(
-        root: &Path,
+        selection: &Selection,
         filter: &PartitionFilter,
         id_column: &str,
         text_column: &str,
     ) -> Result<Self, InputError> {
+        let root = selection.root.as_path();
         if let Some(remote) = store::remote(root)? {
-            let files = discover_remote(&remote, root, filter, id_column, text_column)?;
+            let files = discover_remote(&remote, selection, filter, id_column, text_column)?;
             return Self::from_checked(root, files);
         }
         let meta = std::fs::metadata(root).map_err(|source| match stat_error(root, source) {
@@ -209,7 +315,7 @@ impl Dataset {
                 vec![(PartitionKey::default(), root.to_path_buf())],
             )
         } else {
-            list_files(root, filter)?
+            list_files(selection, filter)?
         };
         if !filter.is_empty() && partition_keys.is_empty() && meta.is_file() {
             let key = filter.0.keys().next().expect("filter is not empty").clone();
@@ -289,17 +395,22 @@ struct Checked {
 /// requests at a time: one listing, then one or two ranged reads per file.
 fn discover_remote(
     remote: &store::Remote,
-    root: &Path,
+    selection: &Selection,
     filter: &PartitionFilter,
     id_column: &str,
     text_column: &str,
 ) -> Result<Checked, InputError> {
+    let root = selection.root.as_path();
     let hidden = |relative: &str| relative.split('/').any(|s| s.starts_with(['_', '.']));
-    let mut listed: Vec<store::Listed> = store::list(remote)?
+    let all = store::list(remote)?;
+    let single_file = all.is_empty();
+    let mut listed: Vec<store::Listed> = all
         .into_iter()
-        .filter(|o| !hidden(&o.relative))
+        .filter(|o| !hidden(&o.relative) && selection.selects(Path::new(&o.url)))
         .collect();
-    let single_file = listed.is_empty();
+    if listed.is_empty() && !single_file {
+        return Err(InputError::NoParquetFiles { path: root.into() });
+    }
     if single_file {
         // Not a prefix with objects under it: the path may be one object.
         match store::get_size(root)? {
@@ -480,10 +591,12 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
 
 /// Lists the files under `root` with their partition keys and keeps those passing `filter`.
 fn list_files(
-    root: &Path,
+    selection: &Selection,
     filter: &PartitionFilter,
 ) -> Result<(Vec<String>, Vec<KeyedFile>), InputError> {
-    let paths = walk(root)?;
+    let root = selection.root.as_path();
+    let mut paths = walk(root)?;
+    paths.retain(|p| selection.selects(p));
     let Some(first) = paths.first() else {
         return Err(InputError::NoParquetFiles { path: root.into() });
     };
@@ -686,6 +799,40 @@ mod tests {
                 Err(e) => proptest::prop_assert!(false, "unexpected error: {}", e),
             }
         }
+    }
+
+    #[test]
+    fn globs_and_lists_select_below_a_root_that_keeps_the_hive_keys() {
+        let sel = |paths: &[&str]| {
+            let paths: Vec<&Path> = paths.iter().map(Path::new).collect();
+            Selection::new(&paths).unwrap()
+        };
+        let one = sel(&["/c"]);
+        assert_eq!(one.root, Path::new("/c"));
+        assert!(one.selects(Path::new("/c/dt=9/x.parquet")));
+
+        let glob = sel(&["/c/dt=2018-06-0[12]"]);
+        assert_eq!(glob.root, Path::new("/c"));
+        assert!(glob.selects(Path::new("/c/dt=2018-06-01/part-0.parquet")));
+        assert!(!glob.selects(Path::new("/c/dt=2018-06-03/part-0.parquet")));
+        let star = sel(&["s3://b/c/dt=2018-06-*/part-*.parquet"]);
+        assert_eq!(star.root, Path::new("s3://b/c"));
+        assert!(star.selects(Path::new("s3://b/c/dt=2018-06-30/part-1.parquet")));
+        assert!(!star.selects(Path::new("s3://b/c/dt=2018-06-30/x/part-1.parquet")));
+
+        let list = sel(&["/c/dt=1", "/c/dt=3/"]);
+        assert_eq!(list.root, Path::new("/c"));
+        assert!(list.selects(Path::new("/c/dt=1/a.parquet")));
+        assert!(list.selects(Path::new("/c/dt=3/a.parquet")));
+        assert!(!list.selects(Path::new("/c/dt=2/a.parquet")));
+        assert!(
+            !list.selects(Path::new("/c/dt=10/a.parquet")),
+            "a literal is not a prefix"
+        );
+        let mixed = sel(&["/c/dt=1*", "/c/dt=3"]);
+        assert!(mixed.selects(Path::new("/c/dt=10/a.parquet")));
+        assert!(!mixed.selects(Path::new("/c/dt=2/a.parquet")));
+        assert!(Selection::new(&[Path::new("/c/dt=[")]).is_err());
     }
 
     #[test]

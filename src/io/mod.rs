@@ -17,7 +17,7 @@ pub mod write;
 
 use std::path::PathBuf;
 
-pub use dataset::{Dataset, InputFile, Partition, PartitionFilter, PartitionKey};
+pub use dataset::{Dataset, InputFile, Partition, PartitionFilter, PartitionKey, Selection};
 pub use read::{Documents, read_files, read_output, read_partition};
 pub use write::Table;
 
@@ -27,6 +27,8 @@ pub use write::Table;
 pub enum InputError {
     #[error("input path `{}` does not exist", path.display())]
     PathNotFound { path: PathBuf },
+    #[error("`input.path` pattern `{pattern}` is not a valid glob: {reason}")]
+    BadGlob { pattern: String, reason: String },
     #[error("no Parquet files under `{}`", path.display())]
     NoParquetFiles { path: PathBuf },
     #[error("`{}`: directory `{segment}` is not a `key=value` partition with a non-empty value", path.display())]

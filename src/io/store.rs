@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -544,6 +544,46 @@ pub fn copy(from: &Path, to: &Path) -> Result<(), StoreError> {
         remote(to)?.expect("copy takes remote paths"),
     );
     block_on(f.store.copy(&f.key, &t.key)).map_err(|e| StoreError::new("copy", &f.url, e))
+}
+
+/// Copies each remote `(from, to)` pair, [`CONCURRENCY`] at a time.
+pub fn copy_all(pairs: &[(PathBuf, PathBuf)]) -> Result<(), StoreError> {
+    let mut resolved = Vec::with_capacity(pairs.len());
+    for (from, to) in pairs {
+        let (f, t) = (
+            remote(from)?.expect("copy takes remote paths"),
+            remote(to)?.expect("copy takes remote paths"),
+        );
+        resolved.push((f, t));
+    }
+    block_on(
+        futures::stream::iter(resolved.iter().map(|(f, t)| async move {
+            f.store
+                .copy(&f.key, &t.key)
+                .await
+                .map_err(|e| StoreError::new("copy", &f.url, e))
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_for_each(|()| async { Ok(()) }),
+    )
+}
+
+/// Removes each remote object of `paths`, [`CONCURRENCY`] at a time; a missing one is fine.
+pub fn remove_many(paths: &[PathBuf]) -> Result<(), StoreError> {
+    let mut resolved = Vec::with_capacity(paths.len());
+    for path in paths {
+        resolved.push(remote(path)?.expect("remove_many takes remote paths"));
+    }
+    block_on(
+        futures::stream::iter(resolved.iter().map(|r| async move {
+            match r.store.delete(&r.key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(StoreError::new("remove", &r.url, e)),
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_for_each(|()| async { Ok(()) }),
+    )
 }
 
 /// Removes the object or file at `path`; nothing there is not an error.

@@ -18,7 +18,7 @@ use super::OutputError;
 pub const PART_FILE: &str = "part-00000.parquet";
 
 /// An output table; each is a directory under the output path, partitioned like the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     /// `doc_id, cluster, similarity`: one row per document with a text.
     Labels,

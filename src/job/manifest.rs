@@ -317,8 +317,11 @@ impl Manifest {
         let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
         PartitionFilter::parse(&restriction)
             .and_then(|filter| {
-                let root = root.unwrap_or(&input.path);
-                Dataset::discover(root, &filter, &input.id_column, &input.text_column)
+                let selection = match root {
+                    Some(root) => crate::io::Selection::all(root),
+                    None => input.path.selection()?,
+                };
+                Dataset::discover(&selection, &filter, &input.id_column, &input.text_column)
             })
             .map(|dataset| {
                 dataset

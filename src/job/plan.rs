@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::spec::JobSpec;
+use super::spec::{InputPath, JobSpec};
 use super::{JobError, ParamError, ParamErrors};
 use crate::cluster::{Scope, ValidClusterParams};
 use crate::io::{Dataset, PartitionFilter};
@@ -43,7 +43,14 @@ pub struct Columns<'a> {
 impl JobPlan {
     /// Checks every parameter (reporting all problems at once), then finds and checks input.
     pub fn resolve(mut spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
-        spec.input.path = local_path("input.path", &spec.input.path)?;
+        spec.input.path = match &spec.input.path {
+            InputPath::One(p) => InputPath::One(local_path("input.path", p)?),
+            InputPath::Many(ps) => InputPath::Many(
+                ps.iter()
+                    .map(|p| local_path("input.path", p))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
         spec.output.path = local_path("output.path", &spec.output.path)?;
         crate::io::store::configure(&spec.storage);
         let mut problems: Vec<ParamError> = Vec::new();
@@ -63,9 +70,10 @@ impl JobPlan {
             .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         if let (Some(vectorize), Some(cluster), Some(keywords)) = (vectorize, cluster, keywords) {
-            check_output_location(&spec.input.path, &spec.output.path)?;
+            let selection = spec.input.path.selection()?;
+            check_output_location(&selection.root, &spec.output.path)?;
             let dataset = Dataset::discover(
-                &spec.input.path,
+                &selection,
                 filter,
                 &spec.input.id_column,
                 &spec.input.text_column,

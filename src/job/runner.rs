@@ -40,7 +40,6 @@ use super::tables;
 use crate::cluster::Scope;
 use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
 use crate::io::lock::RunLocks;
-use crate::io::write::write_parquet;
 use crate::io::{OutputError, Partition, PartitionKey, Table, error_chain};
 
 /// How to run.
@@ -201,7 +200,7 @@ impl Context<'_> {
 
     /// Writes `batch` as `table`'s staged file of partition `key`.
     fn stage(&self, table: Table, key: &PartitionKey, batch: &RecordBatch) -> Result<(), JobError> {
-        let n_bytes = write_parquet(&self.staging.file(table, key), batch)?;
+        let n_bytes = self.staging.write(table, key, batch)?;
         let committed = Staging::committed_file(self.plan.output(), table, key);
         let path = committed
             .strip_prefix(self.plan.output())

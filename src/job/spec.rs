@@ -53,8 +53,9 @@ fn redacted<S: serde::Serializer>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
-    /// A hive-partitioned directory, a plain directory of Parquet files, or one file.
-    pub path: PathBuf,
+    /// A hive-partitioned directory, a plain directory of Parquet files, or one file; or a
+    /// glob, or a list of those (a date range of partitions).
+    pub path: InputPath,
     /// The column holding the document text.
     #[serde(default = "default_text_column")]
     pub text_column: String,
@@ -64,6 +65,35 @@ pub struct InputSpec {
     /// Accept an id that occurs more than once in a partition (each occurrence is labelled).
     #[serde(default)]
     pub allow_duplicate_ids: bool,
+}
+
+/// `input.path`: one path or glob, or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InputPath {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl InputPath {
+    /// Every path given, in order.
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            InputPath::One(p) => vec![p.as_path()],
+            InputPath::Many(ps) => ps.iter().map(PathBuf::as_path).collect(),
+        }
+    }
+
+    /// The selection these paths make.
+    pub fn selection(&self) -> Result<crate::io::Selection, crate::io::InputError> {
+        crate::io::Selection::new(&self.paths())
+    }
+}
+
+impl From<PathBuf> for InputPath {
+    fn from(p: PathBuf) -> Self {
+        InputPath::One(p)
+    }
 }
 
 fn default_text_column() -> String {
@@ -242,7 +272,7 @@ mod tests {
         assert_eq!(spec.cluster.scope, crate::cluster::Scope::Global);
         assert_eq!(spec.vectorize.max_df, DfBound::Fraction(0.7));
         assert_eq!(spec.vectorize.min_df, DfBound::Count(5));
-        assert_eq!(spec.input.path, PathBuf::from("../shared/data/x"));
+        assert_eq!(spec.input.path, PathBuf::from("../shared/data/x").into());
         assert!(!spec.vectorize.sublinear_tf);
     }
 

@@ -586,3 +586,53 @@ fn spark_and_hive_output_reads_as_spark_reads_it() {
     let labels = read_labels(&out.join("labels/dt=__HIVE_DEFAULT_PARTITION__/part-00000.parquet"));
     assert_eq!(labels.len(), 18);
 }
+
+#[test]
+fn input_path_may_be_a_glob_or_a_list_that_selects_a_date_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let filtered = dir.path().join("filtered");
+    run_sample(
+        &filtered,
+        &[
+            "--partition",
+            "dt=2018-06-01",
+            "--partition",
+            "dt=2018-06-02",
+        ],
+    );
+    let want = |table: &str, p: &str| {
+        std::fs::read(filtered.join(table).join(p).join("part-00000.parquet")).unwrap()
+    };
+    let list = r#"input.path=["data/sample/dt=2018-06-01", "data/sample/dt=2018-06-02"]"#;
+    for (name, set) in [
+        ("glob", "input.path=data/sample/dt=2018-06-0[12]"),
+        ("list", list),
+    ] {
+        let out = dir.path().join(name);
+        run_sample(&out, &["--set", set]);
+        let m = manifest(&out);
+        let keys: Vec<&str> = m.partitions.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["dt=2018-06-01", "dt=2018-06-02"], "{name}");
+        assert_eq!(m.input.root, "data/sample", "{name}");
+        for p in ["dt=2018-06-01", "dt=2018-06-02"] {
+            let got = std::fs::read(out.join("labels").join(p).join("part-00000.parquet")).unwrap();
+            assert!(
+                got == want("labels", p),
+                "{name}: {p} differs from --partition"
+            );
+        }
+        assert!(!out.join("labels/dt=2018-06-03").exists(), "{name}");
+    }
+    let err = fails(
+        &textcluster(&[
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            "input.path=data/sample/dt=[",
+            "--set",
+            "output.path=/tmp/unused-x",
+        ]),
+        1,
+    );
+    assert!(err.contains("not a valid glob"), "{err}");
+}
