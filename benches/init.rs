@@ -23,7 +23,13 @@ fn corpus() -> Csr {
     } else {
         Path::new("data/sample")
     };
-    let dataset = Dataset::discover(root, &PartitionFilter::default(), "doc_id", "text").unwrap();
+    let dataset = Dataset::discover(
+        &textcluster::io::Selection::all(root),
+        &PartitionFilter::default(),
+        "doc_id",
+        "text",
+    )
+    .unwrap();
     let docs: Vec<_> = dataset
         .partitions
         .iter()

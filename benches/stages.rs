@@ -25,9 +25,13 @@ fn documents() -> Vec<Documents> {
     } else {
         Path::new("data/sample")
     };
-    let dataset =
-        textcluster::io::Dataset::discover(root, &PartitionFilter::default(), "doc_id", "text")
-            .unwrap();
+    let dataset = textcluster::io::Dataset::discover(
+        &textcluster::io::Selection::all(root),
+        &PartitionFilter::default(),
+        "doc_id",
+        "text",
+    )
+    .unwrap();
     dataset
         .partitions
         .iter()

@@ -300,13 +300,16 @@ impl Staging {
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let path = self.dir.join(format!("{JOURNAL_PREFIX}{n}.json"));
+        crash_point("staged");
         write_atomic(
             &path,
             &serde_json::to_vec_pretty(&journal).expect("journal serialises"),
         )?;
+        crash_point("journal-written");
         for (key, _) in records {
             store::remove(&record_path(&self.out, key))?;
         }
+        crash_point("records-removed");
         self.apply(&path, &journal, false)
     }
 
@@ -333,7 +336,14 @@ impl Staging {
                     pairs.push((staged, file_of(&self.out, entry)));
                 }
             }
-            store::copy_all(&pairs)?;
+            if crash_testing() {
+                for pair in &pairs {
+                    store::copy_all(std::slice::from_ref(pair))?;
+                    crash_point("first-placed");
+                }
+            } else {
+                store::copy_all(&pairs)?;
+            }
         }
         for entry in journal.entries.iter().filter(|_| !self.remote) {
             let table_dir = |root: &Path| root.join(&entry.table).join(&entry.partition);
@@ -359,7 +369,9 @@ impl Staging {
                     .join(&entry.table)
                     .join(&entry.partition),
             )?;
+            crash_point("first-placed");
         }
+        crash_point("all-placed");
         for (dir, record) in &journal.records {
             let key = PartitionKey::from_dir(dir);
             write_atomic(
@@ -367,7 +379,9 @@ impl Staging {
                 &serde_json::to_vec_pretty(record).expect("record serialises"),
             )?;
         }
+        crash_point("records-written");
         store::remove(path)?;
+        crash_point("journal-removed");
         // The staged paths now hold old versions, or nothing: no longer committed anywhere.
         if self.remote {
             let staged: Vec<PathBuf> = journal
@@ -448,6 +462,27 @@ fn journals(dir: &Path) -> Result<Vec<(PathBuf, Journal)>, OutputError> {
         }
     }
     Ok(journals)
+}
+
+/// Failpoint for the test suite, compiled only into debug builds: with
+/// `TEXTCLUSTER_FAILPOINT_KILL=<step>` the process SIGKILLs itself when a commit reaches
+/// `step`, so each crash point of the protocol can be tested exactly.
+pub(crate) fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("TEXTCLUSTER_FAILPOINT_KILL").is_ok_and(|s| s == step) {
+        // SAFETY: kill(2) with this process's own pid; no memory is involved.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
+/// True when a crash failpoint is set: copies then go one at a time, so a kill can land
+/// between two of them.
+fn crash_testing() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("TEXTCLUSTER_FAILPOINT_KILL").is_some()
 }
 
 /// Removes the directory `dir`, local or remote, with everything under it.

@@ -407,8 +407,10 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         && committed_keys.is_empty()
         && manifest.interrupted_by.is_none());
     if wrote_output {
+        crate::io::commit::crash_point("before-manifest");
         manifest.write(out)?;
         if status == RunStatus::Succeeded {
+            crate::io::commit::crash_point("before-success");
             write_atomic(&success, b"")?;
         }
     } else {

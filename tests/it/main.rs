@@ -8,7 +8,7 @@ mod exit_codes;
 mod fuzz;
 mod hardening;
 mod jobs;
-mod production;
+pub mod production;
 mod report;
 mod run;
 mod s3;

@@ -485,12 +485,22 @@ fn a_kill_while_partitions_are_swapped_in_never_leaves_one_absent() {
     assert!(!out.join("_staging").exists());
 }
 
+/// The steps of a commit where `TEXTCLUSTER_FAILPOINT_KILL` makes a debug build SIGKILL
+/// itself, in protocol order (the README's table).
+pub const CRASH_POINTS: [&str; 9] = [
+    "staged",
+    "journal-written",
+    "records-removed",
+    "first-placed",
+    "all-placed",
+    "records-written",
+    "journal-removed",
+    "before-manifest",
+    "before-success",
+];
+
 #[test]
-fn a_kill_inside_a_global_commit_is_rolled_forward_to_one_clustering() {
-    let Some(strace) = strace() else {
-        eprintln!("skipped: no strace on this machine");
-        return;
-    };
+fn a_kill_at_each_commit_step_leaves_old_or_new_and_the_next_run_ends_on_the_new_clustering() {
     let (dir, _input, out, job) = setup(3, 4);
     let job = job.to_str().unwrap();
     let global = ["--set", "cluster.scope=global"];
@@ -501,65 +511,57 @@ fn a_kill_inside_a_global_commit_is_rolled_forward_to_one_clustering() {
             .map(|(f, b, _)| (f, b))
             .collect()
     };
-    // The two clusterings: the committed one (seed 1) and the one being committed (seed 2).
+    // The committed clustering (seed 1) and the one being committed (seed 2), in global
+    // scope: one commit covers 3 label partitions and the 3 cluster tables.
     let other = dir.path().join("other");
-    let with_out = |o: &Path| format!("output.path={}", o.display());
+    let with_out = format!("output.path={}", other.display());
     ok(&textcluster(
         &[
-            &[
-                "run",
-                job,
-                "--set",
-                &with_out(&other),
-                "--set",
-                "cluster.seed=2",
-            ][..],
+            &["run", job, "--set", &with_out, "--set", "cluster.seed=2"][..],
             &global[..],
         ]
         .concat(),
     ));
     let new = tables_of(&other);
-    let mut rolled_forward = 0;
-    for offset_ms in [300, 500, 700, 950, 1250, 1600, 2000, 2500] {
+    for step in CRASH_POINTS {
         let _ = std::fs::remove_dir_all(&out);
         ok(&textcluster(
             &[&["run", job, "--set", "cluster.seed=1"][..], &global[..]].concat(),
         ));
         let old = tables_of(&out);
-        run_killed_after(
-            &strace,
-            "rename,renameat,renameat2",
-            150_000,
-            &[
-                "run",
-                job,
-                "--set",
-                "cluster.scope=global",
-                "--set",
-                "cluster.seed=2",
-            ],
-            &[],
-            Duration::from_millis(offset_ms),
-        );
-        // Right after the kill: every table partition is there, as the old or the new version.
-        let after = tables_of(&out);
+        let killed = Command::new(env!("CARGO_BIN_EXE_textcluster"))
+            .args(
+                [
+                    &["-q", "run", job, "--set", "cluster.seed=2"][..],
+                    &global[..],
+                ]
+                .concat(),
+            )
+            .env("TEXTCLUSTER_FAILPOINT_KILL", step)
+            .current_dir(repo())
+            .output()
+            .unwrap();
         assert_eq!(
-            after.len(),
-            old.len(),
-            "killed after {offset_ms} ms: {:?}",
-            tree(&out)
+            killed.status.code(),
+            None,
+            "{step}: the failpoint did not kill the run"
         );
+        let after = tables_of(&out);
+        assert_eq!(after.len(), old.len(), "{step}: {:?}", tree(&out));
+        let mut n_new = 0;
         for ((f, bytes), ((_, o), (_, n))) in after.iter().zip(old.iter().zip(&new)) {
-            assert!(
-                bytes == o || bytes == n,
-                "killed after {offset_ms} ms: {f} is neither version"
-            );
+            assert!(bytes == o || bytes == n, "{step}: {f} is neither version");
+            n_new += usize::from(bytes == n && o != n);
+            read_batches(&out.join(f));
         }
         let journal = tree(&out.join("_staging"))
             .iter()
             .any(|f| f.contains("/_journal-"));
-        // The next run rolls an interrupted commit forward before anything else: with the
-        // new clustering's parameters and skip_existing it then finds every partition done.
+        let changed = old.iter().zip(&new).filter(|(o, n)| o != n).count();
+        assert!(
+            n_new == 0 || n_new == changed || journal,
+            "{step}: a mix of two clusterings ({n_new} of {changed} files new) with no journal to finish it"
+        );
         let resumed = textcluster(
             &[
                 &[
@@ -575,19 +577,22 @@ fn a_kill_inside_a_global_commit_is_rolled_forward_to_one_clustering() {
             .concat(),
         );
         ok(&resumed);
+        let statuses = statuses(&out);
         if journal {
-            rolled_forward += 1;
-            let statuses = statuses(&out);
             assert!(
                 statuses.iter().all(|s| s == "skipped"),
-                "killed after {offset_ms} ms: {statuses:?}"
+                "{step}: not rolled forward: {statuses:?}"
             );
         }
         assert!(
             tables_of(&out) == new,
-            "killed after {offset_ms} ms: a mix of two clusterings survived"
+            "{step}: the rerun did not end on the new clustering"
         );
-        assert!(!out.join("_staging").exists());
+        assert!(!out.join("_staging").exists(), "{step}: staging left");
+        assert!(out.join("_SUCCESS").exists(), "{step}");
+        eprintln!(
+            "crash at {step}: {n_new}/{changed} changed files new after the kill, journal {journal}, rerun {:?}",
+            statuses[0]
+        );
     }
-    assert!(rolled_forward > 0, "no kill landed inside a commit");
 }

@@ -534,3 +534,102 @@ fn kills_during_an_s3_run_leave_readable_tables_and_a_rerun_completes_them_byte_
         "only {killed} of 5 runs were killed before they finished"
     );
 }
+
+#[test]
+fn a_kill_at_each_commit_step_on_s3_leaves_readable_tables_and_the_rerun_ends_on_the_new_clustering()
+ {
+    let moto = Moto::start();
+    let bucket = moto.bucket("crash-points", &repo().join("data/sample"));
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &str, seed: u32| -> Vec<String> {
+        [
+            "run",
+            "jobs/sample.toml",
+            "--set",
+            &format!("input.path={bucket}/in"),
+            "--set",
+            &format!("output.path={bucket}/{out}"),
+            "--set",
+            &format!("cluster.seed={seed}"),
+            "--set",
+            "cluster.scope=global",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let run = |a: &[String], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_textcluster"));
+        moto.env(&mut command).args(a).current_dir(repo());
+        if let Some(step) = env {
+            command.env("TEXTCLUSTER_FAILPOINT_KILL", step);
+        }
+        command.output().unwrap()
+    };
+    let fetch = |out: &str, name: &str| {
+        let local = dir.path().join(name);
+        moto.download(&format!("{bucket}/{out}"), &local);
+        local
+    };
+    assert_ok(&run(&args("new", 2), None));
+    let new = tables(&fetch("new", "new"));
+    assert_ok(&run(&args("old", 1), None));
+    let old = tables(&fetch("old", "old"));
+    // Five of the protocol's crash points, one inside each of its phases (all nine are
+    // tested on local disk): before the journal, between journal and first copy, between
+    // two copies, after the records, after the journal is gone.
+    let steps = [
+        "staged",
+        "records-removed",
+        "first-placed",
+        "records-written",
+        "journal-removed",
+    ];
+    for step in steps {
+        assert!(crate::production::CRASH_POINTS.contains(&step));
+        let out = format!("out-{step}");
+        assert_ok(&run(&args(&out, 1), None));
+        let killed = run(&args(&out, 2), Some(step));
+        assert_eq!(killed.status.code(), None, "{step}: not killed");
+        // pyarrow reads every table; each file is the old or the new version.
+        let after_dir = dir.path().join(format!("{step}-after"));
+        let rows = moto.util(
+            &[
+                &[
+                    "read-and-download",
+                    &format!("{bucket}/{out}"),
+                    after_dir.to_str().unwrap(),
+                ][..],
+                &TABLES[..],
+            ]
+            .concat(),
+        );
+        let rows: serde_json::Value = serde_json::from_str(rows.lines().last().unwrap()).unwrap();
+        assert_eq!(rows["labels"], 2000, "{step}: {rows}");
+        let after = tables(&after_dir);
+        assert_eq!(after.len(), old.len(), "{step}");
+        let mut n_new = 0;
+        for ((f, bytes), ((_, o), (_, n))) in after.iter().zip(old.iter().zip(&new)) {
+            assert!(bytes == o || bytes == n, "{step}: {f} is neither version");
+            n_new += usize::from(bytes == n && o != n);
+        }
+        let journal = tree(&after_dir).iter().any(|f| f.contains("/_journal-"));
+        let mut again = args(&out, 2);
+        again.extend(["--set".to_owned(), "output.mode=skip_existing".to_owned()]);
+        let stderr = assert_ok(&run(&again, None));
+        if journal {
+            assert!(stderr.contains("rolling forward"), "{step}: {stderr}");
+        }
+        let done_dir = fetch(&out, &format!("{step}-done"));
+        assert!(
+            tables(&done_dir) == new,
+            "{step}: the rerun did not end on the new clustering"
+        );
+        assert!(
+            !tree(&done_dir).iter().any(|f| f.starts_with("_staging/")),
+            "{step}: staging left"
+        );
+        eprintln!(
+            "crash at {step} on s3: {n_new} changed files new after the kill, journal {journal}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ usage: s3util.py mkbucket BUCKET
        s3util.py download s3://BUCKET/PREFIX LOCAL_DIR
        s3util.py put s3://BUCKET/KEY LOCAL_FILE
        s3util.py read-tables s3://BUCKET/PREFIX TABLE...   (pyarrow: rows per table, as JSON)
+       s3util.py read-and-download s3://BUCKET/PREFIX LOCAL_DIR TABLE...   (both of the above)
 """
 import json
 import os
@@ -49,6 +50,10 @@ def main(cmd, *args):
         url, local = args
         bucket, key = split(url)
         client().upload_file(local, bucket, key)
+    elif cmd == "read-and-download":
+        url, local, *tables = args
+        main("download", url, local)
+        main("read-tables", url, *tables)
     elif cmd == "read-tables":
         import pyarrow.dataset as ds
         from pyarrow import fs
