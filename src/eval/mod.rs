@@ -285,6 +285,23 @@ fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> PolarsResult<LazyFr
         .partitions
         .iter()
         .map(|p| {
+            let mut exprs: Vec<Expr> = columns.iter().map(|c| col(*c)).collect();
+            exprs.push(lit(p.key.to_string()).alias("__partition"));
+            if p.files.iter().any(|f| crate::io::store::is_remote(&f.path)) {
+                // Files on an object store are fetched and decoded in memory (polars is built
+                // without its own cloud readers).
+                let mut frames = Vec::with_capacity(p.files.len());
+                for f in &p.files {
+                    let bytes = crate::io::store::read(&f.path)
+                        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?
+                        .unwrap_or_default();
+                    let frame = ParquetReader::new(std::io::Cursor::new(bytes))
+                        .with_columns(Some(columns.iter().map(|c| (*c).to_owned()).collect()))
+                        .finish()?;
+                    frames.push(frame.lazy().select(exprs.clone()));
+                }
+                return concat(frames, UnionArgs::default());
+            }
             let paths: Vec<PlRefPath> = p
                 .files
                 .iter()
@@ -294,8 +311,6 @@ fn concat_partitions(dataset: &Dataset, columns: &[&str]) -> PolarsResult<LazyFr
                 hive_options: HiveOptions::new_disabled(),
                 ..ScanArgsParquet::default()
             };
-            let mut exprs: Vec<Expr> = columns.iter().map(|c| col(*c)).collect();
-            exprs.push(lit(p.key.to_string()).alias("__partition"));
             Ok(LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?.select(exprs))
         })
         .collect::<PolarsResult<_>>()?;

@@ -115,7 +115,14 @@ impl<'m> TextSource<'m> {
     /// its files are gone or unreadable: the report is still useful without them.
     fn documents(&self, key: &PartitionKey, without: &str) -> Option<Documents> {
         let files = self.manifest.input_files(key, self.input.as_deref());
-        if files.is_empty() || files.iter().any(|f| !f.is_file()) {
+        let present = |f: &PathBuf| {
+            if crate::io::store::is_remote(f) {
+                crate::io::store::exists(f).unwrap_or(false)
+            } else {
+                f.is_file()
+            }
+        };
+        if files.is_empty() || !files.iter().all(present) {
             warn!(partition = %key, "input files not found; {without} (use --input)");
             return None;
         }

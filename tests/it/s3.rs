@@ -160,6 +160,11 @@ fn assert_ok(output: &Output) -> String {
     stderr
 }
 
+fn assert_ok_stdout(output: &Output) -> String {
+    assert_ok(output);
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
 /// The Parquet files of every table under `dir`, with their bytes.
 fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
     tree(dir)
@@ -251,6 +256,24 @@ fn the_sample_job_on_s3_writes_what_it_writes_on_local_disk() {
             "{manifest}"
         );
     }
+    // eval and report read an S3 output (and the S3 input for gold labels and examples) as
+    // they read one on disk.
+    let eval =
+        |out: &str, gold: &str| assert_ok_stdout(&moto.textcluster(&["eval", out, "--gold", gold]));
+    let local_global = local_out.join("global");
+    assert_eq!(
+        eval(&format!("{bucket}/out-global"), &format!("{bucket}/in")),
+        eval(local_global.to_str().unwrap(), "data/sample"),
+        "eval differs between s3 and local disk"
+    );
+    let report = moto.textcluster(&[
+        "report",
+        &format!("{bucket}/out-global"),
+        "--output",
+        &format!("{bucket}/report.html"),
+    ]);
+    let stderr = assert_ok(&report);
+    assert!(!stderr.contains("input files not found"), "{stderr}");
     // skip_existing on s3 reads the commit records and skips every partition.
     let again = moto.textcluster(&[
         "run",
