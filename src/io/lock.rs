@@ -124,6 +124,16 @@ pub struct RunLocks {
 impl RunLocks {
     /// Locks partitions `keys` of output `out`, all or nothing.
     pub fn acquire(out: &Path, keys: &[PartitionKey], started_at: u64) -> Result<Self, LockError> {
+        Self::acquire_renewing(out, keys, started_at, RENEW_EVERY)
+    }
+
+    /// [`RunLocks::acquire`], renewing every `renew_every`.
+    fn acquire_renewing(
+        out: &Path,
+        keys: &[PartitionKey],
+        started_at: u64,
+        renew_every: Duration,
+    ) -> Result<Self, LockError> {
         let mut sorted: Vec<&PartitionKey> = keys.iter().collect();
         sorted.sort();
         sorted.dedup();
@@ -148,7 +158,7 @@ impl RunLocks {
                 .name("textcluster-lease".into())
                 .spawn(move || {
                     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                        stopped.recv_timeout(RENEW_EVERY)
+                        stopped.recv_timeout(renew_every)
                     {
                         for lock in locks.lock().expect("not poisoned").iter_mut() {
                             match lock.renew(started_at) {
@@ -619,6 +629,38 @@ mod tests {
         assert!(owner.expires_at.unwrap() >= now + LEASE.as_secs());
         locks.release().unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn leases_are_renewed_and_a_lock_taken_over_meanwhile_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), &key("a"));
+        let locks =
+            RunLocks::acquire_renewing(dir.path(), &[key("a")], 1, Duration::from_millis(20))
+                .unwrap();
+        let first = fs_err::read(&path).unwrap();
+        // Renewals rewrite the lock (same owner, a lease from now) and keep it held.
+        std::thread::sleep(Duration::from_millis(1100));
+        let renewed: LockOwner = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+        let before: LockOwner = serde_json::from_slice(&first).unwrap();
+        assert_eq!(renewed.run_id, before.run_id);
+        assert!(
+            renewed.expires_at > before.expires_at,
+            "{renewed:?} vs {before:?}"
+        );
+        assert!(locks.check().is_ok());
+        // Another run takes the lock over (as after an expired lease): the next renewal sees
+        // it, and the run may commit nothing more.
+        let other = LockOwner {
+            pid: 1,
+            host: "elsewhere".into(),
+            ..renewed
+        };
+        fs_err::write(&path, serde_json::to_vec(&other).unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(matches!(locks.check(), Err(LockError::Lost { .. })));
+        locks.release().unwrap();
+        assert!(path.exists(), "a lost lock is not ours to remove");
     }
 
     #[test]
