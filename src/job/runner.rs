@@ -431,7 +431,21 @@ fn recover(
     locked: &[PartitionKey],
     started_secs: u64,
 ) -> Result<(), JobError> {
-    let live = crate::io::lock::live_runs(out)?;
+    // Which runs are alive is asked only when another run's staging is there (reading every
+    // lock costs a request per partition on an object store); if it cannot be told, every
+    // run counts as alive and nothing is removed.
+    let live = std::cell::OnceCell::new();
+    let is_live = |run: &str| {
+        live.get_or_init(|| match crate::io::lock::live_runs(out) {
+            Ok(runs) => Some(runs),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell which runs are alive; no staging is removed");
+                None
+            }
+        })
+        .as_ref()
+        .is_none_or(|runs| runs.contains(run))
+    };
     let own = crate::io::lock::current_owner(started_secs).run_id();
     let mut extra: Vec<RunLocks> = Vec::new();
     let mut lock_for = |keys: &[PartitionKey]| {
@@ -451,7 +465,7 @@ fn recover(
             Err(_) => false,
         }
     };
-    Staging::recover(out, &own, &|run| live.contains(run), &mut lock_for)?;
+    Staging::recover(out, &own, &is_live, &mut lock_for)?;
     for locks in extra {
         locks.release()?;
     }
