@@ -141,20 +141,7 @@ impl StoreError {
 /// replaced by `***`.
 pub fn redact(text: &str) -> String {
     let mut text = text.to_owned();
-    let secret_name = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        [
-            "secret",
-            "token",
-            "password",
-            "access_key",
-            "account_key",
-            "sas",
-            "credential",
-        ]
-        .iter()
-        .any(|s| name.contains(s))
-    };
+    let secret_name = is_secret_option;
     let mut secrets: Vec<String> = std::env::vars()
         .filter(|(k, v)| secret_name(k) && v.len() >= 4)
         .map(|(_, v)| v)
@@ -534,16 +521,6 @@ pub fn put_if(
         ) => Ok(Conditional::Lost),
         Err(e) => Err(StoreError::new("write", &r.url, e)),
     }
-}
-
-/// Copies the remote object `from` to `to` inside one store (a server-side copy: `to` changes
-/// from its old version to the new one in one step).
-pub fn copy(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let (f, t) = (
-        remote(from)?.expect("copy takes remote paths"),
-        remote(to)?.expect("copy takes remote paths"),
-    );
-    block_on(f.store.copy(&f.key, &t.key)).map_err(|e| StoreError::new("copy", &f.url, e))
 }
 
 /// Copies each remote `(from, to)` pair, [`CONCURRENCY`] at a time.
