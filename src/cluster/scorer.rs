@@ -328,6 +328,67 @@ pub fn score_labels(x: &Csr, centroids: &Centroids, labels: &[i32]) -> (Vec<f32>
     (own, other)
 }
 
+/// The two most similar centroids of every row of `x`, for a fixed model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Nearest {
+    /// Most similar centroid (ties to the lowest id); `-1` for an empty row.
+    pub labels: Vec<i32>,
+    /// Cosine to it; 0 for an empty row.
+    pub similarity: Vec<f32>,
+    /// Second most similar centroid; `-1` for an empty row or when there is one centroid.
+    pub second: Vec<i32>,
+    /// Cosine to it; 0 when there is none.
+    pub second_similarity: Vec<f32>,
+}
+
+/// Assigns every row of `x` to its nearest centroid, with the runner-up: one scoring round
+/// against fixed centroids, as `assign` does with a saved model. Rows are scored in fixed
+/// chunks, so the result does not depend on the thread count.
+pub fn nearest(x: &Csr, centroids: &Centroids) -> Nearest {
+    let n = x.rows();
+    let mut out = Nearest {
+        labels: vec![-1; n],
+        similarity: vec![0.0; n],
+        second: vec![-1; n],
+        second_similarity: vec![0.0; n],
+    };
+    if centroids.n_clusters() == 0 {
+        return out;
+    }
+    let scorer = Scorer::new(centroids);
+    out.labels
+        .par_chunks_mut(ASSIGN_CHUNK)
+        .zip(out.similarity.par_chunks_mut(ASSIGN_CHUNK))
+        .zip(out.second.par_chunks_mut(ASSIGN_CHUNK))
+        .zip(out.second_similarity.par_chunks_mut(ASSIGN_CHUNK))
+        .enumerate()
+        .for_each(|(chunk, (((labels, sims), seconds), second_sims))| {
+            let mut scores = scorer.scores();
+            for offset in 0..labels.len() {
+                let row = sparse::row(x, chunk * ASSIGN_CHUNK + offset);
+                if row.nnz() == 0 {
+                    continue;
+                }
+                scorer.score(row, &mut scores);
+                let scores = &scores.as_flattened()[..scorer.k];
+                let (mut best, mut runner_up) = ((-1i32, f32::NEG_INFINITY), (-1i32, 0.0f32));
+                for (c, &v) in scores.iter().enumerate() {
+                    if v > best.1 {
+                        runner_up = best;
+                        best = (c as i32, v);
+                    } else if runner_up.0 < 0 || v > runner_up.1 {
+                        runner_up = (c as i32, v);
+                    }
+                }
+                labels[offset] = best.0;
+                sims[offset] = best.1;
+                seconds[offset] = runner_up.0;
+                second_sims[offset] = if runner_up.0 < 0 { 0.0 } else { runner_up.1 };
+            }
+        });
+    out
+}
+
 /// As [`score_labels`], in place, for the documents where `only[doc]` (all when `None`).
 pub(super) fn rescore(
     x: &Csr,
@@ -595,6 +656,26 @@ mod tests {
             })
             .collect();
         Centroids::from_rows(n_terms, rows)
+    }
+
+    #[test]
+    fn nearest_gives_the_best_and_the_runner_up_with_ties_to_the_lowest_id() {
+        let c = Centroids::from_rows(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.6, 0.8, 0.0]);
+        let x = Csr::new(
+            (4, 3),
+            vec![0, 1, 2, 4, 4],
+            vec![0, 1, 0, 1],
+            vec![1.0, 1.0, 0.6, 0.8],
+        );
+        let n = nearest(&x, &c);
+        assert_eq!(n.labels, [0, 1, 2, -1]);
+        assert_eq!(n.second, [2, 2, 1, -1]);
+        assert!((n.similarity[2] - 1.0).abs() < 1e-6);
+        assert!((n.second_similarity[0] - 0.6).abs() < 1e-6);
+        assert_eq!(n.second_similarity[3], 0.0);
+        // One centroid: no runner-up.
+        let one = nearest(&x, &Centroids::from_rows(3, vec![1.0, 0.0, 0.0]));
+        assert_eq!((one.labels[1], one.second[1]), (0, -1));
     }
 
     proptest::proptest! {

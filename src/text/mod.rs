@@ -4,7 +4,7 @@
 //! a document into terms; [`counts`] tokenises documents by chunks and merges the chunk
 //! dictionaries ([`interner`] is a chunk's dictionary); [`vocabulary`] picks the columns and
 //! their idf; [`tfidf`] weights the counted documents into L2-normalised rows of a
-//! [`crate::sparse::Csr`]. Reading documents from storage is [`crate::io`]'s job, not this
+//! [`crate::sparse::Csr`]; [`transform`] weights new documents against a fitted vocabulary. Reading documents from storage is [`crate::io`]'s job, not this
 //! module's.
 
 pub mod counts;
@@ -12,6 +12,7 @@ pub mod interner;
 pub mod params;
 pub mod tfidf;
 pub mod tokenize;
+pub mod transform;
 pub mod vocabulary;
 
 pub use counts::{CHUNK_DOCS, Counted, count};
@@ -20,4 +21,5 @@ pub use params::{
 };
 pub use tfidf::{Vectorized, fit_transform};
 pub use tokenize::{Analyzer, TokenBuffer, Tokenizer, WordFilters, is_numeric};
+pub use transform::{Transformed, Transformer};
 pub use vocabulary::Vocabulary;

@@ -137,7 +137,8 @@ impl Counted {
 }
 
 /// Term frequency weights, looked up for small counts: `count` or `1 + ln(count)`.
-struct TfTable {
+#[derive(Debug)]
+pub(super) struct TfTable {
     sublinear: bool,
     small: Vec<f32>,
 }
@@ -145,7 +146,7 @@ struct TfTable {
 impl TfTable {
     const SMALL: u32 = 256;
 
-    fn new(sublinear: bool) -> Self {
+    pub(super) fn new(sublinear: bool) -> Self {
         let small = (0..Self::SMALL)
             .map(|c| Self::compute(sublinear, c))
             .collect();
@@ -161,7 +162,7 @@ impl TfTable {
     }
 
     #[inline]
-    fn get(&self, count: u32) -> f32 {
+    pub(super) fn get(&self, count: u32) -> f32 {
         match self.small.get(count as usize) {
             Some(&w) => w,
             None => Self::compute(self.sublinear, count),
@@ -206,12 +207,18 @@ fn weight_chunk(
             indices[out + k] = c;
             data[out + k] = w;
         }
-        sparse::normalize(&mut data[out..out + row.len()]);
-        sparse::snap_to_sum_grid(&mut data[out..out + row.len()]);
+        finish_row(&mut data[out..out + row.len()]);
         out += row.len();
         start = end;
     }
     debug_assert_eq!(out, data.len());
+}
+
+/// L2-normalises a weighted row and snaps it to the summation grid: the last step of every
+/// TF-IDF row, fitted or transformed.
+pub(super) fn finish_row(values: &mut [f32]) {
+    sparse::normalize(values);
+    sparse::snap_to_sum_grid(values);
 }
 
 #[cfg(test)]

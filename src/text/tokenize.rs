@@ -179,6 +179,20 @@ impl Analyzer {
             }
     }
 
+    /// sha256 of the stop words (sorted, one per line): what a saved model checks the stop
+    /// words of a later run against, since a stop-word file can change after the fit.
+    pub fn stopwords_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut words: Vec<&str> = self.stopwords.iter().map(String::as_str).collect();
+        words.sort_unstable();
+        let mut h = Sha256::new();
+        for w in words {
+            h.update(w.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Collects the tokens of `text` (for tests and small inputs).
     pub fn tokens(&self, text: &str) -> Vec<String> {
         let mut out = Vec::new();
