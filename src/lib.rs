@@ -14,6 +14,7 @@ pub mod eval;
 pub mod io;
 pub mod job;
 pub mod label;
+pub mod model;
 pub mod report;
 pub mod sparse;
 pub mod text;

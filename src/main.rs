@@ -30,12 +30,23 @@ fn main() -> ExitCode {
     let json = cli.log_format == LogFormat::Json;
     let result: anyhow::Result<ExitStatus> = match &cli.command {
         Command::Run(args) => match configure_threads(args.threads).and_then(|()| {
-            // Only `run` holds locks and staging to clean up; other commands stop at once.
+            // Only `run` and `assign` hold locks and staging to clean up; others stop at once.
             cli::term::handle_stop_signals().map_err(anyhow::Error::from)
         }) {
             Ok(()) => cli::run::execute(args, json).map_err(anyhow::Error::from),
             Err(e) => Err(e),
         },
+        Command::Assign(args) => match configure_threads(args.run.threads)
+            .and_then(|()| cli::term::handle_stop_signals().map_err(anyhow::Error::from))
+        {
+            Ok(()) => cli::assign::execute(args, json).map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        },
+        Command::Fit(args) => configure_threads(args.threads).and_then(|()| {
+            cli::fit::execute(args, json)
+                .map(|()| ExitStatus::Success)
+                .map_err(anyhow::Error::from)
+        }),
         Command::Plan(args) => cli::plan::execute(args)
             .map(|()| ExitStatus::Success)
             .map_err(anyhow::Error::from),

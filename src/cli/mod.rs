@@ -1,7 +1,9 @@
 //! Command-line definitions (clap), one file per subcommand. Printing happens here and in
 //! `main.rs` only.
 
+pub mod assign;
 pub mod eval;
+pub mod fit;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -33,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a job: read, vectorise, cluster, label and write the outputs.
     Run(run::RunArgs),
+    /// Fit one model over the selected partitions (or a sample) and save it.
+    Fit(fit::FitArgs),
+    /// Label partitions against a saved model: no refit, stable cluster ids, drift figures.
+    Assign(assign::AssignArgs),
     /// Print the resolved plan as JSON and exit without doing any work.
     Plan(plan::PlanArgs),
     /// Score a run's labels against gold labels (NMI, ARI, purity, largest cluster).

@@ -32,6 +32,17 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
             interrupt: Some(super::term::stop_signal()),
         },
     )?;
+    report(args, &plan, &summary, json_logs)
+}
+
+/// Writes the metrics file, prints the one-line summary (and the failed partitions) of a
+/// finished run, and returns how to exit.
+pub fn report(
+    args: &RunArgs,
+    plan: &textcluster::job::JobPlan,
+    summary: &textcluster::job::RunSummary,
+    json_logs: bool,
+) -> Result<ExitStatus, JobError> {
     let m = &summary.manifest;
     if let Some(path) = &args.metrics_file {
         let previous = fs_err::read_to_string(path)
@@ -43,11 +54,49 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
     }
     let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
     use textcluster::job::manifest::PartitionStatus as S;
+    let model = m
+        .model
+        .as_ref()
+        .map(|r| format!(" with model {}", r.model_id))
+        .unwrap_or_default();
     let outputs = if summary.wrote_output {
-        format!("outputs in {}", plan.output().display())
+        format!("outputs in {}{model}", plan.output().display())
     } else {
         format!("nothing written, {} is unchanged", plan.output().display())
     };
+    if json_logs {
+        // One JSON object on stdout: what a scheduler keeps (an Airflow XCom, say).
+        let partitions: Vec<serde_json::Value> = m
+            .partitions
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "key": p.key,
+                    "status": p.status,
+                    "n_docs": p.n_docs,
+                    "model_id": p.model_id,
+                    "drift": p.drift,
+                    "error": p.error,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "status": m.status,
+            "exit_code": m.exit_code,
+            "run_id": m.run_id,
+            "output": plan.output().display().to_string(),
+            "wrote_output": summary.wrote_output,
+            "model_id": m.model.as_ref().map(|r| r.model_id.as_str()),
+            "succeeded": count(S::Succeeded),
+            "skipped": count(S::Skipped),
+            "failed": count(S::Failed),
+            "cancelled": count(S::Cancelled),
+            "seconds": m.seconds_total,
+            "partitions": partitions,
+        });
+        super::term::print_line(&line.to_string());
+        return Ok(summary.exit_status());
+    }
     super::term::print_line(&format!(
         "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; {outputs}",
         m.status,
@@ -57,15 +106,12 @@ pub fn execute(args: &RunArgs, json_logs: bool) -> Result<ExitStatus, JobError> 
         count(S::Cancelled),
         m.seconds_total,
     ));
-    // In JSON mode the runner's `partition failed` events already say this, one object each.
-    if !json_logs {
-        for p in m.partitions.iter().filter(|p| p.status == S::Failed) {
-            super::term::print_error_line(&format!(
-                "error: partition `{}` failed: {}",
-                p.key,
-                p.error.as_deref().unwrap_or("")
-            ));
-        }
+    for p in m.partitions.iter().filter(|p| p.status == S::Failed) {
+        super::term::print_error_line(&format!(
+            "error: partition `{}` failed: {}",
+            p.key,
+            p.error.as_deref().unwrap_or("")
+        ));
     }
     Ok(summary.exit_status())
 }

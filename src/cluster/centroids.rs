@@ -54,7 +54,7 @@ impl Centroids {
     }
 
     /// Appends a cluster given as its non-zero weights by increasing term.
-    pub(super) fn push_sparse(&mut self, indices: &[u32], weights: &[f32]) {
+    pub fn push_sparse(&mut self, indices: &[u32], weights: &[f32]) {
         self.indices.extend_from_slice(indices);
         self.weights.extend_from_slice(weights);
         self.indptr.push(self.indices.len());

@@ -27,7 +27,8 @@ use arrow::datatypes::Int32Type;
 use serde::Serialize;
 
 use super::EvalError;
-use crate::io::commit::{Staging, committed_partitions};
+use crate::io::commit::Staging;
+use crate::model::resolve::committed_clusterings;
 use crate::io::{PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
 use crate::text::TokenBuffer;
@@ -108,11 +109,13 @@ pub fn names_group(keyword: &str, label: &str) -> bool {
         })
 }
 
-/// One clustering to measure: its keywords table and its label partitions.
+/// One clustering to measure: its keywords table, its label partitions and the vectoriser
+/// settings its keywords come from.
 struct Clustering {
     name: String,
-    keywords_key: PartitionKey,
+    keywords: PathBuf,
     label_keys: Vec<PartitionKey>,
+    vectorize: crate::text::VectorizeParams,
 }
 
 /// Measures the keywords of the run under `out`. `majority` maps (group, cluster) to the
@@ -123,45 +126,41 @@ pub fn measure(
     majority: &HashMap<(String, i32), String>,
     top_n: usize,
 ) -> Result<LabelQuality, EvalError> {
-    let params = manifest
-        .spec
-        .vectorize
-        .check()
-        .map_err(|errors| EvalError::Params {
-            out: out.into(),
-            problems: errors.iter().map(ToString::to_string).collect(),
-        })?;
-    let analyzer = params.analyzer();
     // Keywords are whole words or the clustering's tokens, as the run chose.
     let words = manifest.spec.keywords_are_words();
-    let label_keys = committed_partitions(out, Table::Labels)?;
-    let global = manifest.spec.cluster.scope == crate::cluster::Scope::Global;
-    let clusterings: Vec<Clustering> = if global {
-        vec![Clustering {
-            name: "all".into(),
-            keywords_key: PartitionKey::all(&manifest.input.partition_keys),
-            label_keys: label_keys.clone(),
-        }]
-    } else {
-        label_keys
-            .iter()
-            .map(|k| Clustering {
-                name: k.to_string(),
-                keywords_key: k.clone(),
-                label_keys: vec![k.clone()],
-            })
-            .collect()
-    };
+    let shared_ids = super::shared_cluster_ids(manifest);
+    let clusterings: Vec<Clustering> = committed_clusterings(out, manifest)?
+        .into_iter()
+        .map(|c| Clustering {
+            // The groups of `super::evaluate`: one for shared cluster ids, else per partition.
+            name: if shared_ids {
+                "all".into()
+            } else {
+                c.label_keys.first().map(ToString::to_string).unwrap_or_default()
+            },
+            keywords: c.tables.file(Table::Keywords),
+            vectorize: c
+                .tables
+                .model()
+                .map_or_else(|| manifest.spec.vectorize.clone(), |m| m.vectorize.clone()),
+            label_keys: c.label_keys,
+        })
+        .collect();
     let input = &manifest.spec.input;
     let mut rows = Vec::new();
     let mut all_coverage = Vec::new();
     let mut all_precision = Vec::new();
     let (mut n_keywords, mut distinct) = (0usize, HashSet::new());
     for clustering in &clusterings {
-        let keywords = read_keywords(
-            &Staging::committed_file(out, Table::Keywords, &clustering.keywords_key),
-            top_n,
-        )?;
+        let params = clustering
+            .vectorize
+            .check()
+            .map_err(|errors| EvalError::Params {
+                out: out.into(),
+                problems: errors.iter().map(ToString::to_string).collect(),
+            })?;
+        let analyzer = params.analyzer();
+        let keywords = read_keywords(&clustering.keywords, top_n)?;
         // Every keyword of the clustering, once: its id, and which clusters rank it.
         let mut term_id: HashMap<&str, usize> = HashMap::new();
         for kw in keywords.values() {

@@ -95,6 +95,13 @@ pub struct UnsettledCluster {
     pub left_after_10: u64,
 }
 
+/// True when the run's cluster ids mean the same in every partition: labels assigned with a
+/// model (`assign`, `run` in `global` scope, or an older global run); false when each
+/// partition was clustered on its own.
+pub(crate) fn shared_cluster_ids(manifest: &Manifest) -> bool {
+    manifest.model.is_some() || manifest.spec.cluster.scope == Scope::Global
+}
+
 /// Scores the labels under `out` (a run's output path) against `gold`'s `label_column`,
 /// per partition when the run's manifest says it clustered in `partition` scope, and the top
 /// `top_n` keywords of each cluster ([`labels`]).
@@ -106,7 +113,7 @@ pub fn evaluate(
     top_n: usize,
 ) -> Result<Evaluation, EvalError> {
     let manifest = Manifest::read(out)?;
-    let per_partition = manifest.spec.cluster.scope == Scope::Partition;
+    let per_partition = !shared_cluster_ids(&manifest);
     let query = |source| EvalError::Query {
         out: out.into(),
         source,

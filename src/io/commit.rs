@@ -190,6 +190,31 @@ impl Staging {
         Ok(n_bytes)
     }
 
+    /// Starts `table`'s staged file of partition `key`, to be written batch by batch and
+    /// closed with [`Staging::close`].
+    pub fn writer(
+        &self,
+        table: Table,
+        key: &PartitionKey,
+    ) -> Result<super::write::TableWriter, OutputError> {
+        super::write::TableWriter::create(&self.file(table, key), table)
+    }
+
+    /// Closes a file started with [`Staging::writer`]; returns its rows and bytes.
+    pub fn close(
+        &self,
+        table: Table,
+        key: &PartitionKey,
+        writer: super::write::TableWriter,
+    ) -> Result<(u64, u64), OutputError> {
+        let written = writer.finish()?;
+        self.staged
+            .lock()
+            .expect("not poisoned")
+            .insert((table, key.clone()));
+        Ok(written)
+    }
+
     /// Where `table`'s file for partition `key` lives once committed.
     pub fn committed_file(out: &Path, table: Table, key: &PartitionKey) -> PathBuf {
         out.join(table.name()).join(key.dir()).join(PART_FILE)

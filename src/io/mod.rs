@@ -18,7 +18,7 @@ pub mod write;
 use std::path::PathBuf;
 
 pub use dataset::{Dataset, InputFile, Partition, PartitionFilter, PartitionKey, Selection};
-pub use read::{Documents, read_files, read_output, read_partition};
+pub use read::{DocumentBatches, Documents, read_files, read_output, read_partition};
 pub use write::Table;
 
 /// A problem with the input data or its location. These are the user's to fix: retrying

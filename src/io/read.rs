@@ -136,60 +136,11 @@ enum Decoding {
 
 /// The named columns of the file at `path`, each concatenated over its row groups.
 fn decode(path: &Path, columns: &[&str]) -> Result<Vec<ArrayRef>, Decoding> {
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-    let corrupt = |reason: Unreadable| {
-        Decoding::Input(InputError::CorruptFile {
-            path: path.to_path_buf(),
-            reason,
-        })
-    };
-    let batches: Vec<RecordBatch> =
-        if let Some(remote) = super::store::remote(path).map_err(|e| Decoding::Input(e.into()))? {
-            super::store::block_on(async {
-                use futures::TryStreamExt;
-                use object_store::ObjectStoreExt;
-                use parquet::arrow::ParquetRecordBatchStreamBuilder;
-                let size = remote
-                    .store
-                    .head(&remote.key)
-                    .await
-                    .map_err(|e| {
-                        remote_failure(path, parquet::errors::ParquetError::External(Box::new(e)))
-                    })?
-                    .size;
-                let reader = super::store::ObjectFile::new(remote, size);
-                let builder = ParquetRecordBatchStreamBuilder::new(reader)
-                    .await
-                    .map_err(|e| remote_failure(path, e))?;
-                let indices = projection(path, builder.schema(), columns)?;
-                let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-                let stream = builder
-                    .with_projection(mask)
-                    .with_batch_size(64 * 1024)
-                    .build()
-                    .map_err(|e| corrupt(e.into()))?;
-                stream.try_collect::<Vec<_>>().await.map_err(|e| match e {
-                    parquet::errors::ParquetError::External(_) => remote_failure(path, e),
-                    e => Decoding::Arrow(e.into()),
-                })
-            })?
-        } else {
-            let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
-                .map_err(|e| corrupt(e.into()))?;
-            let indices = projection(path, builder.schema(), columns)?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(64 * 1024)
-                .build()
-                .map_err(|e| corrupt(e.into()))?;
-            reader
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Decoding::Arrow)?
-        };
+    let mut source = open_batches(path, columns, 64 * 1024)?;
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    while let Some(batch) = source.next_batch(path) {
+        batches.push(batch?);
+    }
     let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); columns.len()];
     for batch in batches {
         for (part, &name) in parts.iter_mut().zip(columns) {
@@ -253,9 +204,6 @@ fn remote_failure(path: &Path, e: parquet::errors::ParquetError) -> Decoding {
 /// Reads one of textcluster's own output files, checking that it has `table`'s columns with
 /// their types (extra columns are allowed and dropped).
 pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputError> {
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
     let corrupt = |reason: Unreadable| InputError::CorruptFile {
         path: path.to_path_buf(),
         reason,
@@ -266,15 +214,45 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
             path: path.to_path_buf(),
         });
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| corrupt(e.into()))?;
+    decode_output(bytes::Bytes::from(bytes), table).map_err(|reason| match reason {
+        OutputDecoding::Missing { column, available } => InputError::MissingColumn {
+            path: path.to_path_buf(),
+            column,
+            available,
+        },
+        OutputDecoding::Unreadable(reason) => corrupt(reason),
+    })
+}
+
+/// Why [`decode_output`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputDecoding {
+    #[error("no column `{column}` (it has {})", available.join(", "))]
+    Missing {
+        column: String,
+        available: Vec<String>,
+    },
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+}
+
+/// Decodes the bytes of one of textcluster's own output files, checking that it has
+/// `table`'s columns with their types (extra columns are allowed and dropped).
+pub fn decode_output(
+    bytes: bytes::Bytes,
+    table: Table,
+) -> Result<Vec<RecordBatch>, OutputDecoding> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let corrupt = |reason: Unreadable| OutputDecoding::Unreadable(reason);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.into()))?;
     let found = builder.schema().clone();
     let wanted = table.schema();
     let mut indices = Vec::with_capacity(wanted.fields().len());
     for field in wanted.fields() {
         let Some((i, f)) = found.column_with_name(field.name()) else {
-            return Err(InputError::MissingColumn {
-                path: path.to_path_buf(),
+            return Err(OutputDecoding::Missing {
                 column: field.name().clone(),
                 available: found.fields().iter().map(|f| f.name().clone()).collect(),
             });
@@ -294,4 +272,225 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
         .build()
         .map_err(|e| corrupt(e.into()))?;
     reader.map(|b| b.map_err(|e| corrupt(e.into()))).collect()
+}
+
+/// The `model_id` of a committed labels file: its first row's (every row of a file carries
+/// the same). `None` for a file without rows or written before labels carried one.
+pub fn labels_model_id(path: &Path) -> Result<Option<String>, InputError> {
+    use arrow::array::AsArray;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let corrupt = |reason: Unreadable| InputError::CorruptFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(bytes) = super::store::read(path)? else {
+        return Err(InputError::PathNotFound {
+            path: path.to_path_buf(),
+        });
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .map_err(|e| corrupt(e.into()))?;
+    let Some((i, _)) = builder.schema().column_with_name("model_id") else {
+        return Ok(None);
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+    let mut reader = builder
+        .with_projection(mask)
+        .with_batch_size(1)
+        .build()
+        .map_err(|e| corrupt(e.into()))?;
+    let Some(batch) = reader.next().transpose().map_err(|e| corrupt(e.into()))? else {
+        return Ok(None);
+    };
+    let column = batch.column(0);
+    Ok(column
+        .as_string_opt::<i32>()
+        .filter(|c| !c.is_empty() && c.is_valid(0))
+        .map(|c| c.value(0).to_owned()))
+}
+
+/// The documents of one partition, batch by batch: memory holds one decoded batch (and the
+/// reader's current row group), whatever the partition's size.
+pub struct DocumentBatches<'p> {
+    partition: &'p Partition,
+    columns: [String; 2],
+    batch_size: usize,
+    /// The next file to open.
+    next_file: usize,
+    current: Option<(usize, BatchSource)>,
+}
+
+enum BatchSource {
+    Local(parquet::arrow::arrow_reader::ParquetRecordBatchReader),
+    Remote(parquet::arrow::async_reader::ParquetRecordBatchStream<super::store::ObjectFile>),
+}
+
+impl BatchSource {
+    /// The next batch of the file at `path`, `None` at its end.
+    fn next_batch(&mut self, path: &Path) -> Option<Result<RecordBatch, Decoding>> {
+        match self {
+            BatchSource::Local(reader) => reader.next().map(|b| b.map_err(Decoding::Arrow)),
+            BatchSource::Remote(stream) => {
+                use futures::StreamExt;
+                super::store::block_on(stream.next()).map(|b| {
+                    b.map_err(|e| match e {
+                        parquet::errors::ParquetError::External(_) => remote_failure(path, e),
+                        e => Decoding::Arrow(e.into()),
+                    })
+                })
+            }
+        }
+    }
+}
+
+/// Opens the file at `path` to read the named columns, `batch_size` rows at a time.
+fn open_batches(path: &Path, columns: &[&str], batch_size: usize) -> Result<BatchSource, Decoding> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let corrupt = |reason: Unreadable| {
+        Decoding::Input(InputError::CorruptFile {
+            path: path.to_path_buf(),
+            reason,
+        })
+    };
+    if let Some(remote) = super::store::remote(path).map_err(|e| Decoding::Input(e.into()))? {
+        super::store::block_on(async {
+            use object_store::ObjectStoreExt;
+            use parquet::arrow::ParquetRecordBatchStreamBuilder;
+            let size = remote
+                .store
+                .head(&remote.key)
+                .await
+                .map_err(|e| {
+                    remote_failure(path, parquet::errors::ParquetError::External(Box::new(e)))
+                })?
+                .size;
+            let reader = super::store::ObjectFile::new(remote, size);
+            let builder = ParquetRecordBatchStreamBuilder::new(reader)
+                .await
+                .map_err(|e| remote_failure(path, e))?;
+            let indices = projection(path, builder.schema(), columns)?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+            let stream = builder
+                .with_projection(mask)
+                .with_batch_size(batch_size)
+                .build()
+                .map_err(|e| corrupt(e.into()))?;
+            Ok(BatchSource::Remote(stream))
+        })
+    } else {
+        let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+            .map_err(|e| corrupt(e.into()))?;
+        let indices = projection(path, builder.schema(), columns)?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(|e| corrupt(e.into()))?;
+        Ok(BatchSource::Local(reader))
+    }
+}
+
+
+impl<'p> DocumentBatches<'p> {
+    /// Streams the id and text columns of `partition`, `batch_size` rows at a time.
+    pub fn new(partition: &'p Partition, id_column: &str, text_column: &str, batch_size: usize) -> Self {
+        Self {
+            partition,
+            columns: [id_column.to_owned(), text_column.to_owned()],
+            batch_size,
+            next_file: 0,
+            current: None,
+        }
+    }
+
+    /// The error of a failed read of `path`, naming the column when one column alone fails.
+    fn error(&self, path: &Path, e: Decoding) -> InputError {
+        match e {
+            Decoding::Input(e) => e,
+            Decoding::Arrow(source) => {
+                let column = self
+                    .columns
+                    .iter()
+                    .find(|c| decode(path, &[c.as_str()]).is_err())
+                    .cloned();
+                InputError::Decode {
+                    path: path.into(),
+                    what: format!("partition `{}`", self.partition.key),
+                    column,
+                    source,
+                }
+            }
+        }
+    }
+
+    fn next_batch(&mut self) -> Option<Result<(usize, RecordBatch), (usize, Decoding)>> {
+        loop {
+            if self.current.is_none() {
+                let i = self.next_file;
+                let file = self.partition.files.get(i)?;
+                self.next_file += 1;
+                match open_batches(
+                    &file.path,
+                    &[self.columns[0].as_str(), self.columns[1].as_str()],
+                    self.batch_size,
+                ) {
+                    Ok(source) => self.current = Some((i, source)),
+                    Err(e) => return Some(Err((i, e))),
+                }
+            }
+            let (i, source) = self.current.as_mut().expect("opened above");
+            let i = *i;
+            let next = source.next_batch(&self.partition.files[i].path);
+            match next {
+                Some(Ok(batch)) => return Some(Ok((i, batch))),
+                Some(Err(e)) => {
+                    self.current = None;
+                    self.next_file = self.partition.files.len();
+                    return Some(Err((i, e)));
+                }
+                None => self.current = None,
+            }
+        }
+    }
+}
+
+impl Iterator for DocumentBatches<'_> {
+    /// The index of the file the batch comes from, and its documents.
+    type Item = Result<(usize, Documents), InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_batch()? {
+            Ok((i, batch)) => {
+                let path = &self.partition.files[i].path;
+                let view = |column: &str| -> Result<StringViewArray, InputError> {
+                    let a = batch.column_by_name(column).expect("projected column");
+                    let view = arrow::compute::cast(a, &DataType::Utf8View).map_err(|e| {
+                        InputError::CorruptFile {
+                            path: path.clone(),
+                            reason: e.into(),
+                        }
+                    })?;
+                    Ok(view
+                        .as_any()
+                        .downcast_ref::<StringViewArray>()
+                        .expect("cast to Utf8View")
+                        .clone())
+                };
+                Some(
+                    view(&self.columns[0])
+                        .and_then(|ids| Ok((i, Documents { ids, texts: view(&self.columns[1])? }))),
+                )
+            }
+            Err((i, e)) => {
+                let path = self.partition.files[i].path.clone();
+                // Stop after an error: the partition cannot be assigned.
+                self.next_file = self.partition.files.len();
+                Some(Err(self.error(&path, e)))
+            }
+        }
+    }
 }

@@ -598,9 +598,22 @@ pub fn remove_all(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// The immediate sub-directories of the remote directory `dir` (their names).
+/// The immediate sub-directories of directory `dir` (their names; none when it is absent).
 pub fn list_dirs(dir: &Path) -> Result<Vec<String>, StoreError> {
-    let r = remote(dir)?.expect("list_dirs takes a remote path");
+    let Some(r) = remote(dir)? else {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(local_error("list", dir, e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        return Ok(names);
+    };
     let listed = block_on(r.store.list_with_delimiter(Some(&r.key)))
         .map_err(|e| StoreError::new("list", &r.url, e))?;
     let mut names: Vec<String> = listed

@@ -20,7 +20,8 @@ pub const PART_FILE: &str = "part-00000.parquet";
 /// An output table; each is a directory under the output path, partitioned like the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
-    /// `doc_id, cluster, similarity`: one row per document with a text.
+    /// `doc_id, cluster, similarity, second_cluster, second_similarity, model_id`: one row
+    /// per document with a text.
     Labels,
     /// `cluster, size, term, weight`: the non-zero centroid entries, long format.
     Centroids,
@@ -28,12 +29,18 @@ pub enum Table {
     Keywords,
     /// `cluster_a, cluster_b, cosine`: pairwise centroid cosine, `cluster_a < cluster_b`.
     Similarity,
+    /// `cluster, n_docs, mean_similarity, share_below_fit_p05, model_id`: per partition, one
+    /// row per cluster of the model its labels were assigned with.
+    Clusters,
+    /// `term_id, term, df, idf`: a model's vocabulary in term-id order (models only).
+    Vocabulary,
 }
 
 impl Table {
-    /// Every table, in commit order.
-    pub const ALL: [Table; 4] = [
+    /// Every table of an output partition, in commit order.
+    pub const ALL: [Table; 5] = [
         Table::Labels,
+        Table::Clusters,
         Table::Centroids,
         Table::Keywords,
         Table::Similarity,
@@ -46,6 +53,8 @@ impl Table {
             Table::Centroids => "centroids",
             Table::Keywords => "keywords",
             Table::Similarity => "similarity",
+            Table::Clusters => "clusters",
+            Table::Vocabulary => "vocabulary",
         }
     }
 
@@ -57,6 +66,22 @@ impl Table {
                 f("doc_id", DataType::Utf8),
                 f("cluster", DataType::Int32),
                 f("similarity", DataType::Float32),
+                f("second_cluster", DataType::Int32),
+                f("second_similarity", DataType::Float32),
+                f("model_id", DataType::Utf8),
+            ],
+            Table::Clusters => vec![
+                f("cluster", DataType::Int32),
+                f("n_docs", DataType::Int64),
+                f("mean_similarity", DataType::Float32),
+                f("share_below_fit_p05", DataType::Float32),
+                f("model_id", DataType::Utf8),
+            ],
+            Table::Vocabulary => vec![
+                f("term_id", DataType::Int32),
+                f("term", DataType::Utf8),
+                f("df", DataType::Int64),
+                f("idf", DataType::Float32),
             ],
             Table::Centroids => vec![
                 f("cluster", DataType::Int32),
@@ -119,12 +144,106 @@ pub const CREATED_BY: &str = concat!(
 );
 
 fn properties() -> WriterProperties {
+    properties_builder().build()
+}
+
+/// Rows per row group of a streamed table: the writer buffers one row group in memory.
+pub const STREAM_ROW_GROUP: usize = 64 * 1024;
+
+fn properties_builder() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid zstd level"),
         ))
         .set_created_by(CREATED_BY.to_owned())
-        .build()
+}
+
+/// `batch` as the bytes of a Parquet file.
+pub fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties()))?;
+    writer.write(batch)?;
+    writer.into_inner()
+}
+
+/// A table file written batch by batch, so memory holds one row group rather than the whole
+/// table: straight to the file on local disk; on an object store, into memory (compressed)
+/// and put in one request on [`TableWriter::finish`].
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    inner: TableSink,
+    n_rows: u64,
+}
+
+enum TableSink {
+    Local(ArrowWriter<std::fs::File>),
+    Remote(ArrowWriter<Vec<u8>>),
+}
+
+impl TableWriter {
+    /// Starts `table`'s file at `path`, creating parent directories.
+    pub fn create(path: &Path, table: Table) -> Result<Self, OutputError> {
+        let parquet_error = |source| OutputError::Parquet {
+            path: path.into(),
+            source,
+        };
+        let props = properties_builder()
+            .set_max_row_group_row_count(Some(STREAM_ROW_GROUP))
+            .build();
+        let inner = if super::store::is_remote(path) {
+            TableSink::Remote(
+                ArrowWriter::try_new(Vec::new(), table.schema(), Some(props))
+                    .map_err(parquet_error)?,
+            )
+        } else {
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            let file = fs_err::File::create(path)?.into_parts().0;
+            TableSink::Local(
+                ArrowWriter::try_new(file, table.schema(), Some(props)).map_err(parquet_error)?,
+            )
+        };
+        Ok(Self {
+            path: path.into(),
+            inner,
+            n_rows: 0,
+        })
+    }
+
+    /// Appends `batch`.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        let result = match &mut self.inner {
+            TableSink::Local(w) => w.write(batch),
+            TableSink::Remote(w) => w.write(batch),
+        };
+        self.n_rows += batch.num_rows() as u64;
+        result.map_err(|source| OutputError::Parquet {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Closes the file (and puts it, on an object store); returns its rows and bytes.
+    pub fn finish(self) -> Result<(u64, u64), OutputError> {
+        let parquet_error = |source| OutputError::Parquet {
+            path: self.path.clone(),
+            source,
+        };
+        let n_bytes = match self.inner {
+            TableSink::Local(w) => {
+                let file = w.into_inner().map_err(parquet_error)?;
+                file.sync_all()?;
+                file.metadata()?.len()
+            }
+            TableSink::Remote(w) => {
+                let bytes = w.into_inner().map_err(parquet_error)?;
+                let n = bytes.len() as u64;
+                super::store::put(&self.path, bytes.into())?;
+                n
+            }
+        };
+        Ok((self.n_rows, n_bytes))
+    }
 }
 
 /// Writes `batch` as a new Parquet file at `path`, creating parent directories, and returns
@@ -135,10 +254,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputErro
         source,
     };
     if super::store::is_remote(path) {
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties()))
-            .map_err(parquet_error)?;
-        writer.write(batch).map_err(parquet_error)?;
-        let bytes = writer.into_inner().map_err(parquet_error)?;
+        let bytes = encode_parquet(batch).map_err(parquet_error)?;
         let n_bytes = bytes.len() as u64;
         super::store::put(path, bytes.into())?;
         return Ok(n_bytes);
@@ -166,7 +282,14 @@ mod tests {
         let path = dir.path().join("labels/dt=x").join(PART_FILE);
         let b = batch(
             Table::Labels,
-            vec![strings(["a", "b"]), i32s(vec![0, -1]), f32s(vec![0.5, 0.0])],
+            vec![
+                strings(["a", "b"]),
+                i32s(vec![0, -1]),
+                f32s(vec![0.5, 0.0]),
+                i32s(vec![1, -1]),
+                f32s(vec![0.25, 0.0]),
+                strings(["m1", "m1"]),
+            ],
         )
         .unwrap();
         let n_bytes = write_parquet(&path, &b).unwrap();
@@ -176,6 +299,13 @@ mod tests {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let column = builder.metadata().row_group(0).column(0);
         assert!(matches!(column.compression(), Compression::ZSTD(_)));
+        // `model_id` repeats one value per file: stored as a dictionary page.
+        let model_id = builder.metadata().row_group(0).column(5);
+        assert_eq!(model_id.column_path().string(), "model_id");
+        assert!(
+            model_id.dictionary_page_offset().is_some(),
+            "model_id is not dictionary-encoded"
+        );
         let created_by = builder.metadata().file_metadata().created_by().unwrap();
         assert_eq!(created_by, CREATED_BY);
         let (app, rest) = created_by.split_once(" version ").unwrap();

@@ -100,6 +100,12 @@ impl ExitStatus {
             } else {
                 ExitStatus::Environment
             })
+        } else if let Some(e) = e.downcast_ref::<crate::model::ModelError>() {
+            Some(if e.is_user_error() {
+                ExitStatus::UserError
+            } else {
+                ExitStatus::Environment
+            })
         } else if e.is::<SpecError>() {
             Some(ExitStatus::UserError)
         } else if e.is::<OutputError>() || e.is::<LockError>() || e.is::<std::io::Error>() {
@@ -115,7 +121,11 @@ impl ExitStatus {
             | JobError::Params(_)
             | JobError::OutputInsideInput { .. }
             | JobError::UnsupportedScheme { .. }
-            | JobError::OutputExists { .. } => ExitStatus::UserError,
+            | JobError::OutputExists { .. }
+            | JobError::NoModelPath
+            | JobError::UnreadablePartition { .. } => ExitStatus::UserError,
+            JobError::Model(e) if e.is_user_error() => ExitStatus::UserError,
+            JobError::Model(_) => ExitStatus::Environment,
             JobError::Input(e) => Self::of_input_error(e),
             JobError::Output(crate::io::OutputError::Store(e)) if e.is_user_error() => {
                 ExitStatus::UserError

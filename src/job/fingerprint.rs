@@ -44,7 +44,11 @@ pub fn combined_fingerprint(fingerprints: &[String]) -> String {
 /// sha256 over everything that shapes the outputs: input columns, vectorise, cluster and
 /// keyword parameters, and the tool version.
 pub fn param_hash(plan: &JobPlan) -> String {
-    let spec = &plan.spec;
+    param_hash_of(&plan.spec)
+}
+
+/// [`param_hash`] of a spec.
+pub fn param_hash_of(spec: &super::JobSpec) -> String {
     let shaping = serde_json::json!({
         "tool": env!("CARGO_PKG_VERSION"),
         "text_column": spec.input.text_column,

@@ -78,6 +78,34 @@ pub struct Manifest {
     /// The signal (15 SIGTERM, 2 SIGINT) that stopped the run early, if one did.
     #[serde(default)]
     pub interrupted_by: Option<i32>,
+    /// The model the labels were assigned with (`assign`, and `run` in `global` scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+}
+
+/// Which model a run assigned with, and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub model_id: String,
+    /// The model's directory.
+    pub path: String,
+    /// True when this run fitted it (`run` in `global` scope), false when it was reused.
+    pub fitted: bool,
+}
+
+/// How far one partition drifted from the model it was assigned with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Tokens not in the model's vocabulary, over every token of the partition.
+    pub oov_token_rate: f64,
+    /// Documents with no term of the vocabulary (labelled `-1`), over the documents.
+    pub share_no_known_term: f64,
+    /// Documents less similar to their cluster than the fit's 5th percentile, over the
+    /// documents with a known term (about 0.05 on data like the fit's).
+    pub share_below_fit_p05: f64,
+    /// Jensen-Shannon divergence (base 2, 0 to 1) of the partition's cluster shares from
+    /// the fit's.
+    pub js_divergence: f64,
 }
 
 /// Name and version of the program that wrote the outputs.
@@ -129,6 +157,13 @@ pub struct PartitionReport {
     pub n_empty_docs: usize,
     pub seconds_read: f64,
     pub seconds_write_labels: f64,
+    /// The model the labels carry: the assigned model's id, or in `partition` scope the
+    /// content id of the partition's own clustering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// Drift from the assigned model (`assign`, and `run` in `global` scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
 }
 
 /// One clustering: vocabulary, fit and diagnostics.
@@ -392,6 +427,7 @@ mod tests {
                 n_bytes: 700,
             }],
             interrupted_by: None,
+            model: None,
         }
     }
 

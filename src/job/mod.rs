@@ -7,7 +7,9 @@
 //! was computed from; [`manifest`] is what the run records, and [`exit`] maps every outcome
 //! and error to the binary's exit code.
 
+pub mod assign;
 pub mod exit;
+pub mod fit;
 pub mod fingerprint;
 pub mod manifest;
 pub mod metrics;
@@ -23,7 +25,8 @@ pub use exit::ExitStatus;
 pub use manifest::{Manifest, ManifestError};
 pub use pipeline::Progress;
 pub use plan::JobPlan;
-pub use runner::{RunOptions, RunSummary, run};
+pub use fit::{FitOutcome, fit};
+pub use runner::{MODELS_DIR, RunOptions, RunSummary, assign, run};
 pub use spec::{JobSpec, SpecError};
 
 use crate::cluster::ClusterParamError;
@@ -41,6 +44,8 @@ pub enum ParamError {
     Cluster(#[from] ClusterParamError),
     #[error(transparent)]
     Keywords(#[from] KeywordParamError),
+    #[error("`fit.sample` is {value}; it must be a document count of at least 1 or a fraction in (0, 1]")]
+    Sample { value: String },
 }
 
 /// The broken rules of a spec, all of them.
@@ -89,6 +94,12 @@ pub enum JobError {
     OutputExists { path: PathBuf },
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("no model path: give `--model PATH` or set `[model] path` in the job spec")]
+    NoModelPath,
+    #[error("a fit needs every selected partition, and `{key}` cannot be read: {problem}")]
+    UnreadablePartition { key: String, problem: String },
 }
 
 impl JobError {

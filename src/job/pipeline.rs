@@ -54,6 +54,17 @@ pub(super) struct Loaded<'p> {
 }
 
 impl Loaded<'_> {
+    /// Keeps only the documents of the sample: those whose id hashes (with `seed`) below
+    /// `fraction` of the hash range, so the sample depends on neither order nor threads.
+    fn sample(&mut self, seed: u64, fraction: f64) {
+        let keep: BooleanArray = self
+            .ids
+            .iter()
+            .map(|id| Some(in_sample(id.unwrap_or_default(), seed, fraction)))
+            .collect();
+        (self.ids, self.texts) = keep_rows(&self.ids, &self.texts, &keep);
+    }
+
     fn texts(&self) -> impl Iterator<Item = &str> {
         // Nulls were filtered out on load.
         self.texts.iter().map(|t| t.unwrap_or_default())
@@ -76,14 +87,6 @@ pub(super) struct Clustered {
 /// A partition-scope clustering: the partition's documents and their clustering.
 pub(super) struct PartitionRun<'p> {
     pub(super) loaded: Loaded<'p>,
-    pub(super) clustered: Clustered,
-}
-
-/// A global clustering: every partition's documents (their texts freed) and, per partition,
-/// its first row in the clustering.
-pub(super) struct GlobalRun<'p> {
-    pub(super) loaded: Vec<Loaded<'p>>,
-    pub(super) offsets: Vec<usize>,
     pub(super) clustered: Clustered,
 }
 
@@ -124,19 +127,27 @@ pub(super) fn partition<'p>(
     Ok(PartitionRun { loaded, clustered })
 }
 
-/// Reads every partition and clusters them together under key `all`.
+/// Reads every partition (only the documents of the sample, when `fraction` is below 1)
+/// and clusters them together under key `all`.
 pub(super) fn global<'p>(
     plan: &'p JobPlan,
     progress: Option<&dyn Progress>,
     all: &PartitionKey,
-) -> Result<GlobalRun<'p>, JobError> {
+    fraction: f64,
+) -> Result<Clustered, JobError> {
     stage(progress, all, "read");
     let mut loaded: Vec<Loaded<'p>> = plan
         .dataset
         .partitions
         .par_iter()
-        .map(|p| load(plan, p))
-        .collect::<Result<_, _>>()?;
+        .map(|p| {
+            let mut l = load(plan, p)?;
+            if fraction < 1.0 {
+                l.sample(plan.cluster.seed(), fraction);
+            }
+            Ok(l)
+        })
+        .collect::<Result<_, JobError>>()?;
     stage(progress, all, "vectorize");
     let t = Instant::now();
     let counted = {
@@ -146,11 +157,8 @@ pub(super) fn global<'p>(
     // Unless keywords need the words, the texts are not needed again: free them before the
     // vocabulary and the matrix are built (1.7 GB per million documents of the generated
     // corpus).
-    let mut offsets = Vec::with_capacity(loaded.len());
-    let mut offset = 0;
     for l in &mut loaded {
-        offsets.push(offset);
-        offset += l.texts.len();
+        l.ids = StringViewArray::new_null(0);
         if !plan.spec.keywords_are_words() {
             l.texts = StringViewArray::new_null(0);
         }
@@ -161,16 +169,61 @@ pub(super) fn global<'p>(
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
         WordIncidence::of(plan, &texts)
     });
-    let clustered = cluster_vectorized(plan, progress, all.clone(), vectorized, seconds, words);
-    Ok(GlobalRun {
-        loaded,
-        offsets,
-        clustered,
-    })
+    drop(loaded);
+    Ok(cluster_vectorized(
+        plan,
+        progress,
+        all.clone(),
+        vectorized,
+        seconds,
+        words,
+    ))
+}
+
+/// The rows of `ids` and `texts` where `keep` is true.
+fn keep_rows(
+    ids: &StringViewArray,
+    texts: &StringViewArray,
+    keep: &BooleanArray,
+) -> (StringViewArray, StringViewArray) {
+    let pick = |a: &StringViewArray| {
+        filter(a, keep)
+            .expect("filter of equal-length arrays")
+            .as_any()
+            .downcast_ref::<StringViewArray>()
+            .expect("filter keeps the type")
+            .clone()
+    };
+    (pick(ids), pick(texts))
+}
+
+/// The rows of `ids` and `texts` whose text is not null.
+pub(super) fn without_null_texts(
+    ids: &StringViewArray,
+    texts: &StringViewArray,
+) -> (StringViewArray, StringViewArray) {
+    let keep: BooleanArray = texts.iter().map(|t| Some(t.is_some())).collect();
+    keep_rows(ids, texts, &keep)
+}
+
+/// Whether document `id` is in the sample of `fraction` drawn with `seed`: a 64-bit FNV-1a
+/// hash of the id and the seed, mixed by the splitmix64 finaliser, below `fraction · 2^64`.
+pub fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.to_le_bytes().iter().chain(id.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h as f64) < fraction * 18_446_744_073_709_551_616.0
 }
 
 /// Reads the id and text columns of `partition`, dropping rows whose text is null.
-fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
+pub(super) fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
     let start = Instant::now();
     let docs = read_partition(
         partition,
@@ -180,16 +233,7 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
     check_ids(plan, partition, &docs.ids)?;
     let n_null = docs.texts.null_count();
     let (ids, texts) = if n_null > 0 {
-        let keep: BooleanArray = docs.texts.iter().map(|t| Some(t.is_some())).collect();
-        let pick = |a: &StringViewArray| {
-            filter(a, &keep)
-                .expect("filter of equal-length arrays")
-                .as_any()
-                .downcast_ref::<StringViewArray>()
-                .expect("filter keeps the type")
-                .clone()
-        };
-        (pick(&docs.ids), pick(&docs.texts))
+        without_null_texts(&docs.ids, &docs.texts)
     } else {
         (docs.ids, docs.texts)
     };
@@ -209,7 +253,7 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
 /// Rejects null ids, and ids that occur twice unless `input.allow_duplicate_ids` is set, naming
 /// the file of the first offending row (files are read in order, so row counts from the
 /// footers locate it).
-fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Result<(), JobError> {
+pub(super) fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Result<(), JobError> {
     let column = &plan.spec.input.id_column;
     let file_of = |row: usize| {
         let mut end = 0u64;

@@ -69,7 +69,25 @@ impl JobPlan {
             .check()
             .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
-        if let (Some(vectorize), Some(cluster), Some(keywords)) = (vectorize, cluster, keywords) {
+        match spec.fit.sample {
+            Some(super::spec::Sample::Count(0)) => problems.push(ParamError::Sample {
+                value: "0".into(),
+            }),
+            Some(super::spec::Sample::Fraction(f)) if !(f > 0.0 && f <= 1.0) => {
+                problems.push(ParamError::Sample {
+                    value: f.to_string(),
+                })
+            }
+            _ => {}
+        }
+        if let Some(model) = &spec.model {
+            spec.model = Some(super::spec::ModelSpec {
+                path: local_path("model.path", &model.path)?,
+            });
+        }
+        if let (Some(vectorize), Some(cluster), Some(keywords), true) =
+            (vectorize, cluster, keywords, problems.is_empty())
+        {
             let selection = spec.input.path.selection()?;
             check_output_location(&selection.root, &spec.output.path)?;
             let dataset = Dataset::discover(

@@ -28,11 +28,12 @@ use tracing::info;
 
 use super::JobError;
 use super::exit::ExitStatus;
-use super::fingerprint::{combined_fingerprint, input_fingerprint, param_hash};
+use super::fingerprint::{input_fingerprint, param_hash};
 use super::manifest::{
-    ClusteringReport, FORMAT_VERSION, InputSummary, Manifest, PartitionReport, PartitionStatus,
-    RunStatus, Tool, WrittenFile,
+    ClusteringReport, Drift, FORMAT_VERSION, InputSummary, Manifest, ModelRef, PartitionReport,
+    PartitionStatus, RunStatus, Tool, WrittenFile,
 };
+use super::assign::{Assigner, assign_partition};
 use super::pipeline::{self, Clustered, Loaded, Progress};
 use super::plan::JobPlan;
 use super::spec::OutputMode;
@@ -41,6 +42,7 @@ use crate::cluster::Scope;
 use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
 use crate::io::lock::RunLocks;
 use crate::io::{OutputError, Partition, PartitionKey, Table, error_chain};
+use crate::model::Model;
 
 /// How to run.
 #[derive(Clone, Copy, Default)]
@@ -96,6 +98,8 @@ enum Outcome {
         n_empty: usize,
         seconds_read: f64,
         seconds_write: f64,
+        model_id: String,
+        drift: Option<Drift>,
     },
     Skipped,
     Cancelled,
@@ -142,6 +146,8 @@ impl Context<'_> {
             n_empty_docs: 0,
             seconds_read: 0.0,
             seconds_write_labels: 0.0,
+            model_id: None,
+            drift: None,
         };
         match outcome {
             Outcome::Done {
@@ -150,8 +156,12 @@ impl Context<'_> {
                 n_empty,
                 seconds_read,
                 seconds_write,
+                model_id,
+                drift,
             } => {
                 report.status = PartitionStatus::Succeeded;
+                report.model_id = Some(model_id);
+                report.drift = drift;
                 report.n_docs = n_docs;
                 report.n_null_texts = n_null;
                 report.n_empty_docs = n_empty;
@@ -201,6 +211,12 @@ impl Context<'_> {
     /// Writes `batch` as `table`'s staged file of partition `key`.
     fn stage(&self, table: Table, key: &PartitionKey, batch: &RecordBatch) -> Result<(), JobError> {
         let n_bytes = self.staging.write(table, key, batch)?;
+        self.record_written(table, key, batch.num_rows() as u64, n_bytes);
+        Ok(())
+    }
+
+    /// Notes a staged file of `table` for partition `key`, for the manifest.
+    fn record_written(&self, table: Table, key: &PartitionKey, n_rows: u64, n_bytes: u64) {
         let committed = Staging::committed_file(self.plan.output(), table, key);
         let path = committed
             .strip_prefix(self.plan.output())
@@ -214,10 +230,9 @@ impl Context<'_> {
                 table: table.name().to_owned(),
                 partition: key.to_string(),
                 path,
-                n_rows: batch.num_rows() as u64,
+                n_rows,
                 n_bytes,
             });
-        Ok(())
     }
 
     /// Stages the centroids, keywords and similarity of a clustering, side by side; returns
@@ -234,36 +249,73 @@ impl Context<'_> {
         Ok(t.elapsed().as_secs_f64())
     }
 
-    /// Stages the labels of one partition (rows `start..` of the clustering) and returns its
-    /// outcome, to be reported once the partition is committed.
+    /// Stages the labels and the `clusters` table of a partition-scope clustering and
+    /// returns its outcome, to be reported once the partition is committed. Each document's
+    /// cluster and similarity are the fit's; the runner-up is the best other centroid.
     fn stage_labels(
         &self,
         loaded: &Loaded<'_>,
         c: &Clustered,
-        start: usize,
     ) -> Result<Outcome, JobError> {
         let t = Instant::now();
+        let fit = &c.fit;
+        let model_id = partition_model_id(&self.param_hash, &c.key, fit);
+        let nearest = crate::cluster::nearest(&c.vectorized.matrix, &fit.centroids);
+        let mut columns = tables::LabelColumns::of(&nearest, 0..fit.labels.len());
+        for (i, &l) in fit.labels.iter().enumerate() {
+            columns.cluster[i] = l;
+            columns.similarity[i] = fit.similarity[i];
+            if l < 0 {
+                columns.second_cluster[i] = -1;
+                columns.second_similarity[i] = 0.0;
+            } else if nearest.labels[i] != l {
+                columns.second_cluster[i] = nearest.labels[i];
+                columns.second_similarity[i] = nearest.similarity[i];
+            }
+        }
+        let key = &loaded.partition.key;
         self.stage(
             Table::Labels,
-            &loaded.partition.key,
-            &tables::labels(loaded, c, start)?,
+            key,
+            &tables::labels(&loaded.ids, columns, &model_id)?,
         )?;
-        let n = loaded.ids.len();
+        let stats = crate::model::fit_clusters(fit.n_clusters, &fit.labels, &fit.similarity);
+        let rows: Vec<tables::ClusterRow> = stats
+            .iter()
+            .enumerate()
+            .map(|(cluster, s)| {
+                let below = fit
+                    .labels
+                    .iter()
+                    .zip(&fit.similarity)
+                    .filter(|&(&l, &sim)| l == cluster as i32 && sim < s.p05())
+                    .count();
+                tables::ClusterRow {
+                    n_docs: s.n_docs,
+                    mean_similarity: s.mean_similarity as f32,
+                    share_below_fit_p05: if s.n_docs == 0 {
+                        0.0
+                    } else {
+                        below as f32 / s.n_docs as f32
+                    },
+                }
+            })
+            .collect();
+        self.stage(Table::Clusters, key, &tables::clusters(&rows, &model_id)?)?;
         Ok(Outcome::Done {
-            n_docs: n,
+            n_docs: loaded.ids.len(),
             n_null: loaded.n_null,
-            n_empty: c.fit.labels[start..start + n]
-                .iter()
-                .filter(|&&l| l < 0)
-                .count(),
+            n_empty: fit.labels.iter().filter(|&&l| l < 0).count(),
             seconds_read: loaded.seconds_read,
             seconds_write: t.elapsed().as_secs_f64(),
+            model_id,
+            drift: None,
         })
     }
 
-    /// Commits partitions `keys` together, all from input `fingerprint`, if this run still
-    /// holds its locks.
-    fn commit(&self, keys: &[&PartitionKey], fingerprint: &str) -> Result<(), JobError> {
+    /// Commits partitions `keys` (each with its input fingerprint) together, if this run
+    /// still holds its locks.
+    fn commit(&self, keys: &[(&PartitionKey, &str)]) -> Result<(), JobError> {
         self.locks.check()?;
         {
             let mut removed = self.success_removed.lock().expect("no panic while held");
@@ -274,31 +326,89 @@ impl Context<'_> {
         }
         let records: Vec<(PartitionKey, CommitRecord)> = keys
             .iter()
-            .map(|&k| (k.clone(), self.record(k, fingerprint)))
+            .map(|&(k, fingerprint)| (k.clone(), self.record(k, fingerprint)))
             .collect();
         self.staging.commit(&records)?;
         Ok(())
     }
 }
 
+/// What a run does with its partitions.
+#[derive(Clone, Copy)]
+enum Work<'m> {
+    /// `run`: cluster each partition on its own, or (global scope) fit one model under
+    /// `OUT/models` and assign every partition to it.
+    Run,
+    /// `assign`: label every partition against a fixed model.
+    Assign(&'m Model),
+}
+
 /// Runs `plan` to completion. Partition failures are reported in the summary's manifest; an
 /// `Err` means the run could not start or finish at all (lock held, output unwritable).
 pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
+    execute(plan, Work::Run, options)
+}
+
+/// Labels `plan`'s partitions against `model` (no refit), with the locks, staging, commit
+/// records, output modes and exit codes of [`run`].
+pub fn assign(
+    plan: &JobPlan,
+    model: &Model,
+    options: RunOptions<'_>,
+) -> Result<RunSummary, JobError> {
+    model.check_vectorize(&plan.spec.vectorize, &plan.spec.explicit_vectorize)?;
+    // Fail before any lock or write when the model cannot vectorise.
+    model.transformer()?;
+    execute(plan, Work::Assign(model), options)
+}
+
+/// The directory of the models `run` fits in `global` scope.
+pub const MODELS_DIR: &str = "models";
+
+/// The parameter hash of labels assigned with `model_id`: the input columns, the tool
+/// version and the model (whose id covers every parameter of the fit).
+fn assign_hash(plan: &JobPlan, model_id: &str) -> String {
+    use sha2::Digest;
+    let shaping = serde_json::json!({
+        "tool": env!("CARGO_PKG_VERSION"),
+        "text_column": plan.spec.input.text_column,
+        "id_column": plan.spec.input.id_column,
+        "model_id": model_id,
+    });
+    sha2::Sha256::digest(shaping.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The model id of a partition-scope clustering: a hash of its parameters, its key and what
+/// the fit gave each document (not of where the input lives, so the same job on local disk
+/// and on an object store writes the same bytes).
+fn partition_model_id(param_hash: &str, key: &PartitionKey, fit: &crate::cluster::KMeansFit) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(param_hash);
+    h.update(key.to_string());
+    for (&label, &similarity) in fit.labels.iter().zip(&fit.similarity) {
+        h.update(label.to_le_bytes());
+        h.update(similarity.to_bits().to_le_bytes());
+    }
+    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn execute(plan: &JobPlan, work: Work<'_>, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let started_secs = started_at
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let out = plan.output();
-    let mut lock_keys: Vec<PartitionKey> = plan
+    let lock_keys: Vec<PartitionKey> = plan
         .dataset
         .partitions
         .iter()
         .map(|p| p.key.clone())
         .collect();
-    if plan.cluster.scope() == Scope::Global {
-        lock_keys.push(PartitionKey::all(&plan.dataset.partition_keys));
-    }
     let lock = RunLocks::acquire(out, &lock_keys, started_secs)?;
     recover(out, &lock_keys, started_secs)?;
     if plan.spec.output.mode == OutputMode::ErrorIfExists {
@@ -311,7 +421,34 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
             }
         }
     }
-    let success = out.join("_SUCCESS");
+    let global = matches!(work, Work::Run) && plan.cluster.scope() == Scope::Global;
+    if let Some(p) = options.progress {
+        p.start(if global {
+            1
+        } else {
+            plan.dataset.partitions.len()
+        });
+    }
+    // In global scope the model is fitted (or found again) first: labels carry its id.
+    let mut fit_failure = None;
+    let mut fitted: Option<super::fit::FitOutcome> = None;
+    if global {
+        if options.interrupted().is_none() {
+            let registry = out.join(MODELS_DIR);
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                super::fit::fit(plan, &registry, options.progress)
+            }));
+            match result {
+                Ok(Ok(f)) => fitted = Some(f),
+                Ok(Err(e)) => fit_failure = Some(failure(&e)),
+                Err(payload) => fit_failure = Some(panic_failure(payload.as_ref())),
+            }
+        }
+    }
+    let model: Option<&Model> = match work {
+        Work::Assign(m) => Some(m),
+        Work::Run => fitted.as_ref().map(|f| &f.model),
+    };
     let staging = Staging::create(out, started_secs)?;
     let run_id = staging.run_id();
     let context = Context {
@@ -319,29 +456,66 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         locks: &lock,
         staging,
         run_id: run_id.clone(),
-        param_hash: param_hash(plan),
+        param_hash: match model {
+            Some(m) => assign_hash(plan, m.id()),
+            None => param_hash(plan),
+        },
         written: Mutex::new(Vec::new()),
-        success: success.clone(),
+        success: out.join("_SUCCESS"),
         success_removed: Mutex::new(false),
     };
     info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
 
-    if let Some(p) = options.progress {
-        p.start(match plan.cluster.scope() {
-            Scope::Partition => plan.dataset.partitions.len(),
-            Scope::Global => 1,
-        });
-    }
-    let (partitions, clusterings) = match plan.cluster.scope() {
-        Scope::Partition => run_partitions(&context, options),
-        Scope::Global => {
-            let reports = run_global(&context, options);
+    let (partitions, clusterings) = if let Some(model) = model {
+        let reports = assign_partitions(&context, model, options, global);
+        if global {
             options.finish(&PartitionKey::all(&plan.dataset.partition_keys));
-            reports
         }
+        let committed = reports.iter().all(|r| {
+            matches!(
+                r.status,
+                PartitionStatus::Succeeded | PartitionStatus::Skipped
+            )
+        });
+        if global && committed {
+            // `OUT/models/CURRENT` follows the labels: it moves only once they are committed.
+            if let Err(e) = crate::model::publish(&out.join(MODELS_DIR), model.id()) {
+                tracing::warn!(error = %error_chain(&e), "the labels are committed, but `models/CURRENT` could not be updated");
+            }
+        }
+        let clusterings = fitted.as_ref().and_then(|f| f.clustering.clone());
+        (reports, clusterings.into_iter().collect())
+    } else if global {
+        let outcome = fit_failure.unwrap_or(Outcome::Cancelled);
+        let fingerprint = super::fit::plan_fingerprint(plan);
+        let reports = plan
+            .dataset
+            .partitions
+            .iter()
+            .map(|p| {
+                let outcome = match &outcome {
+                    Outcome::Failed {
+                        message,
+                        user_error,
+                    } => Outcome::Failed {
+                        message: message.clone(),
+                        user_error: *user_error,
+                    },
+                    _ => Outcome::Cancelled,
+                };
+                context.report(p, &fingerprint, outcome)
+            })
+            .collect();
+        options.finish(&PartitionKey::all(&plan.dataset.partition_keys));
+        (reports, Vec::new())
+    } else {
+        run_partitions(&context, options)
     };
     let Context {
-        staging, written, ..
+        staging,
+        written,
+        success,
+        ..
     } = context;
     staging.finish()?;
 
@@ -366,7 +540,6 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         .iter()
         .filter(|p| p.status == PartitionStatus::Succeeded)
         .map(|p| p.key.clone())
-        .chain(clusterings.iter().map(|c| c.key.clone()))
         .collect();
     let mut files = written
         .into_inner()
@@ -391,6 +564,11 @@ pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobErr
         clusterings,
         files,
         interrupted_by: options.interrupted(),
+        model: model.map(|m| ModelRef {
+            model_id: m.id().to_owned(),
+            path: m.dir.display().to_string(),
+            fitted: fitted.as_ref().is_some_and(|f| f.fitted),
+        }),
     };
     if let Some(signal) = manifest.interrupted_by {
         tracing::warn!(
@@ -547,11 +725,11 @@ fn run_one(
             let run = pipeline::partition(plan, options.progress, partition)?;
             pipeline::stage(options.progress, &partition.key, "write");
             let (labels, write_seconds) = rayon::join(
-                || context.stage_labels(&run.loaded, &run.clustered, 0),
+                || context.stage_labels(&run.loaded, &run.clustered),
                 || context.stage_cluster_tables(&run.clustered),
             );
             let (labels, write_seconds) = (labels?, write_seconds?);
-            context.commit(&[&partition.key], &fingerprint)?;
+            context.commit(&[(&partition.key, &fingerprint)])?;
             Ok::<_, JobError>((
                 labels,
                 run.clustered.report(plan.cluster.k(), write_seconds),
@@ -569,88 +747,137 @@ fn run_one(
     (report(outcome), None)
 }
 
-fn run_global(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
+/// Assigns every partition to `model`. Each partition is committed when done, or with
+/// `together` (`run` in `global` scope) all of them in one commit at the end, so a crash
+/// never leaves some partitions on a new model and others on the old one.
+fn assign_partitions(
+    context: &Context<'_>,
+    model: &Model,
+    options: RunOptions<'_>,
+    together: bool,
+) -> Vec<PartitionReport> {
     let plan = context.plan;
-    let partitions = &plan.dataset.partitions;
-    let fingerprints: Vec<String> = partitions
-        .iter()
-        .map(|p| input_fingerprint(plan, p))
-        .collect();
-    let fingerprint = combined_fingerprint(&fingerprints);
-    let all = PartitionKey::all(&plan.dataset.partition_keys);
-    let every = |outcome: &dyn Fn() -> Outcome| -> Vec<PartitionReport> {
-        partitions
-            .iter()
-            .map(|p| context.report(p, &fingerprint, outcome()))
-            .collect()
-    };
-    if let Some(bad) = partitions.iter().find(|p| p.problem.is_some()) {
-        let message = format!(
-            "global scope needs every partition, and `{}` cannot be read: {}",
-            bad.key,
-            bad.problem.as_deref().unwrap_or_default()
-        );
-        let failed = || Outcome::Failed {
-            message: message.clone(),
-            user_error: true,
-        };
-        return (every(&failed), Vec::new());
-    }
-    let model_tables = [Table::Centroids, Table::Keywords, Table::Similarity];
-    if context.already_done(&all, &fingerprint, &model_tables)
-        && partitions
-            .iter()
-            .all(|p| context.already_done(&p.key, &fingerprint, &[Table::Labels]))
-    {
-        info!("every partition already committed from the same input and parameters; skipped");
-        return (every(&|| Outcome::Skipped), Vec::new());
-    }
-    if options.interrupted().is_some() {
-        return (every(&|| Outcome::Cancelled), Vec::new());
-    }
-    let processed = catch_unwind(AssertUnwindSafe(|| -> Result<_, JobError> {
-        let run = pipeline::global(plan, options.progress, &all)?;
-        pipeline::stage(options.progress, &all, "write");
-        // The label files and the cluster tables are independent: written side by side.
-        let (outcomes, write_seconds) = rayon::join(
-            || {
-                run.loaded
-                    .par_iter()
-                    .zip(&run.offsets)
-                    .map(|(l, &start)| context.stage_labels(l, &run.clustered, start))
-                    .collect::<Result<Vec<Outcome>, _>>()
-            },
-            || context.stage_cluster_tables(&run.clustered),
-        );
-        let (outcomes, write_seconds) = (outcomes?, write_seconds?);
-        if options.interrupted().is_some() {
-            return Ok(None);
-        }
-        // One commit for the whole clustering: a crash midway is rolled forward by the next
-        // run, so no mix of two clusterings survives.
-        let keys: Vec<&PartitionKey> = partitions
-            .iter()
-            .map(|p| &p.key)
-            .chain(std::iter::once(&all))
-            .collect();
-        context.commit(&keys, &fingerprint)?;
-        Ok(Some((
-            outcomes,
-            run.clustered.report(plan.cluster.k(), write_seconds),
-        )))
-    }));
-    match processed {
-        // Interrupted before the commit: nothing of this clustering was committed.
-        Ok(Ok(None)) => (every(&|| Outcome::Cancelled), Vec::new()),
-        Ok(Ok(Some((outcomes, clustering)))) => {
-            let reports = partitions
+    let assigner = match Assigner::new(model) {
+        Ok(a) => a,
+        Err(e) => {
+            return plan
+                .dataset
+                .partitions
                 .iter()
-                .zip(outcomes)
-                .map(|(p, outcome)| context.report(p, &fingerprint, outcome))
+                .map(|p| context.report(p, &input_fingerprint(plan, p), failure(&e)))
                 .collect();
-            (reports, vec![clustering])
         }
-        Ok(Err(error)) => (every(&|| failure(&error)), Vec::new()),
-        Err(payload) => (every(&|| panic_failure(payload.as_ref())), Vec::new()),
+    };
+    let stop = AtomicBool::new(false);
+    let tables = [Table::Labels, Table::Clusters];
+    let wave = 2 * rayon::current_num_threads();
+    let one = |partition: &Partition| -> (String, Outcome, bool) {
+        let fingerprint = input_fingerprint(plan, partition);
+        if stop.load(Ordering::SeqCst) || options.interrupted().is_some() {
+            return (fingerprint, Outcome::Cancelled, false);
+        }
+        if let Some(problem) = &partition.problem {
+            if options.fail_fast {
+                stop.store(true, Ordering::SeqCst);
+            }
+            let failed = Outcome::Failed {
+                message: problem.clone(),
+                user_error: true,
+            };
+            return (fingerprint, failed, false);
+        }
+        if context.already_done(&partition.key, &fingerprint, &tables) {
+            info!(partition = %partition.key, "already committed with the same model and input; skipped");
+            return (fingerprint, Outcome::Skipped, false);
+        }
+        let processed = catch_unwind(AssertUnwindSafe(|| {
+            pipeline::stage(options.progress, &partition.key, "assign");
+            let a = assign_partition(&context.staging, &plan.spec.input, &assigner, partition)?;
+            context.record_written(Table::Labels, &partition.key, a.labels_file.0, a.labels_file.1);
+            context.record_written(
+                Table::Clusters,
+                &partition.key,
+                a.clusters_file.0,
+                a.clusters_file.1,
+            );
+            if !together {
+                context.commit(&[(&partition.key, &fingerprint)])?;
+            }
+            Ok::<_, JobError>(Outcome::Done {
+                n_docs: a.n_docs,
+                n_null: a.n_null,
+                n_empty: a.n_empty,
+                seconds_read: a.seconds_read,
+                seconds_write: a.seconds_total - a.seconds_read,
+                model_id: model.id().to_owned(),
+                drift: Some(a.drift),
+            })
+        }));
+        let outcome = match processed {
+            Ok(Ok(done)) => return (fingerprint, done, true),
+            Ok(Err(error)) => failure(&error),
+            Err(payload) => panic_failure(payload.as_ref()),
+        };
+        if options.fail_fast {
+            stop.store(true, Ordering::SeqCst);
+        }
+        (fingerprint, outcome, false)
+    };
+    let mut results: Vec<(String, Outcome, bool)> = plan
+        .dataset
+        .partitions
+        .chunks(wave)
+        .flat_map(|wave| {
+            wave.par_iter()
+                .map(|partition| {
+                    let result = one(partition);
+                    if !together {
+                        options.finish(&partition.key);
+                    }
+                    result
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if together {
+        let staged: Vec<(&PartitionKey, &str)> = plan
+            .dataset
+            .partitions
+            .iter()
+            .zip(&results)
+            .filter(|(_, (_, _, staged))| *staged)
+            .map(|(p, (fingerprint, _, _))| (&p.key, fingerprint.as_str()))
+            .collect();
+        // Interrupted before the commit, or the commit failed: nothing of it was committed.
+        let failed = if options.interrupted().is_some() {
+            Some(None)
+        } else if staged.is_empty() {
+            None
+        } else {
+            context.commit(&staged).err().map(|e| Some(failure(&e)))
+        };
+        if let Some(failed) = failed {
+            for (_, outcome, staged) in &mut results {
+                if *staged {
+                    *outcome = match &failed {
+                        None => Outcome::Cancelled,
+                        Some(Outcome::Failed {
+                            message,
+                            user_error,
+                        }) => Outcome::Failed {
+                            message: message.clone(),
+                            user_error: *user_error,
+                        },
+                        Some(_) => unreachable!("failures only"),
+                    };
+                }
+            }
+        }
     }
+    plan.dataset
+        .partitions
+        .iter()
+        .zip(results)
+        .map(|(p, (fingerprint, outcome, _))| context.report(p, &fingerprint, outcome))
+        .collect()
 }

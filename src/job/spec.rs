@@ -24,6 +24,12 @@ pub struct JobSpec {
     #[serde(default)]
     pub keywords: KeywordParams,
     pub output: OutputSpec,
+    /// `fit` and global-scope `run`: fit on a deterministic sample of the documents.
+    #[serde(default, skip_serializing_if = "FitSpec::is_default")]
+    pub fit: FitSpec,
+    /// Where `fit` writes models and `assign` reads one (`--model` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
     /// Options for the object stores of `s3://`, `gs://` and `az://` paths (`aws_region`,
     /// `endpoint`, `allow_http`, ...), on top of the standard environment. Secret values are
     /// written as `***` wherever the spec is shown.
@@ -33,6 +39,10 @@ pub struct JobSpec {
         serialize_with = "redacted"
     )]
     pub storage: BTreeMap<String, String>,
+    /// The `[vectorize]` keys the spec sets (the others are defaults): `assign` checks these
+    /// against the model.
+    #[serde(skip)]
+    pub explicit_vectorize: Vec<String>,
 }
 
 /// The `[storage]` table with every secret value replaced by `***`.
@@ -47,6 +57,39 @@ fn redacted<S: serde::Serializer>(
         map.serialize_entry(k, if secret { "***" } else { v.as_str() })?;
     }
     map.end()
+}
+
+/// The `[fit]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitSpec {
+    /// Fit on this many documents (an integer) or this share of them (a float in (0, 1]),
+    /// drawn by a hash of doc_id and `cluster.seed`. Absent: every document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+impl FitSpec {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// `fit.sample`: a document count or a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sample {
+    Count(u64),
+    Fraction(f64),
+}
+
+/// The `[model]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// A model registry (`fit` writes `<path>/<model_id>/` and points `<path>/CURRENT` at
+    /// it), or for `assign` also one model's directory.
+    pub path: PathBuf,
 }
 
 /// The `[input]` section.
@@ -183,7 +226,17 @@ impl JobSpec {
         for arg in overrides {
             apply_override(&mut table, arg.as_ref())?;
         }
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let explicit: Vec<String> = table
+            .get("vectorize")
+            .and_then(toml::Value::as_table)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        let spec: Result<Self, _> = serde_path_to_error::deserialize(toml::Value::Table(table));
+        spec.map(|mut spec| {
+            spec.explicit_vectorize = explicit;
+            spec
+        })
+        .map_err(|e| {
             let key = e.path().to_string();
             SpecError::Invalid {
                 path: path.into(),
@@ -360,7 +413,11 @@ mod tests {
         assert_eq!(max.cluster.seed, u64::MAX);
         let text = toml::to_string(&max).unwrap();
         assert!(text.contains("seed = \"18446744073709551615\""), "{text}");
-        assert_eq!(parse(&text, &[]).unwrap(), max);
+        // Written out, every [vectorize] key becomes explicit; the rest round-trips.
+        let mut again = parse(&text, &[]).unwrap();
+        assert_eq!(again.explicit_vectorize.len(), 10);
+        again.explicit_vectorize.clear();
+        assert_eq!(again, max);
         let small = parse(MINIMAL, &["cluster.seed=7"]).unwrap();
         assert!(toml::to_string(&small).unwrap().contains("seed = 7"));
         assert_eq!(serde_json::to_value(&small.cluster).unwrap()["seed"], 7);

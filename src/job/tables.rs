@@ -3,11 +3,11 @@
 //!
 //! Everything here is in memory; the runner writes the batches to staging and commits them.
 
-use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch, StringArray, StringViewArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
-use super::pipeline::{Clustered, Loaded};
+use super::pipeline::Clustered;
 use crate::cluster;
 use crate::io::write::{batch, f32s, i32s, i64s, strings};
 use crate::io::{OutputError, Table};
@@ -19,25 +19,70 @@ fn batch_error(table: Table) -> impl FnOnce(arrow::error::ArrowError) -> OutputE
     }
 }
 
-/// The labels of one loaded partition: its documents are rows `start..` of the clustering.
+/// One batch of labels: per document its id, nearest cluster and runner-up (`-1` and 0 for a
+/// document with no known term), and the model they come from.
+pub(super) struct LabelColumns {
+    pub(super) cluster: Vec<i32>,
+    pub(super) similarity: Vec<f32>,
+    pub(super) second_cluster: Vec<i32>,
+    pub(super) second_similarity: Vec<f32>,
+}
+
+impl LabelColumns {
+    /// The labels of rows `range` of a nearest-centroid assignment.
+    pub(super) fn of(nearest: &cluster::Nearest, range: std::ops::Range<usize>) -> Self {
+        Self {
+            cluster: nearest.labels[range.clone()].to_vec(),
+            similarity: nearest.similarity[range.clone()].to_vec(),
+            second_cluster: nearest.second[range.clone()].to_vec(),
+            second_similarity: nearest.second_similarity[range].to_vec(),
+        }
+    }
+}
+
+/// The labels table of documents `ids`.
 pub(super) fn labels(
-    loaded: &Loaded<'_>,
-    clustered: &Clustered,
-    start: usize,
+    ids: &StringViewArray,
+    columns: LabelColumns,
+    model_id: &str,
 ) -> Result<RecordBatch, OutputError> {
-    let n = loaded.ids.len();
-    let fit = &clustered.fit;
-    let ids = cast(&loaded.ids, &DataType::Utf8).map_err(batch_error(Table::Labels))?;
+    let n = ids.len();
+    let ids = cast(ids, &DataType::Utf8).map_err(batch_error(Table::Labels))?;
     debug_assert!(ids.as_any().downcast_ref::<StringArray>().is_some());
     batch(
         Table::Labels,
         vec![
             ids,
-            i32s(fit.labels[start..start + n].to_vec()),
-            f32s(fit.similarity[start..start + n].to_vec()),
+            i32s(columns.cluster),
+            f32s(columns.similarity),
+            i32s(columns.second_cluster),
+            f32s(columns.second_similarity),
+            strings(std::iter::repeat_n(model_id, n)),
         ],
     )
     .map_err(batch_error(Table::Labels))
+}
+
+/// One row of the `clusters` table.
+pub(super) struct ClusterRow {
+    pub(super) n_docs: u64,
+    pub(super) mean_similarity: f32,
+    pub(super) share_below_fit_p05: f32,
+}
+
+/// The `clusters` table of one partition: one row per cluster of the model.
+pub(super) fn clusters(rows: &[ClusterRow], model_id: &str) -> Result<RecordBatch, OutputError> {
+    batch(
+        Table::Clusters,
+        vec![
+            i32s((0..rows.len() as i32).collect()),
+            i64s(rows.iter().map(|r| r.n_docs as i64).collect()),
+            f32s(rows.iter().map(|r| r.mean_similarity).collect()),
+            f32s(rows.iter().map(|r| r.share_below_fit_p05).collect()),
+            strings(std::iter::repeat_n(model_id, rows.len())),
+        ],
+    )
+    .map_err(batch_error(Table::Clusters))
 }
 
 /// The non-zero centroid entries, cluster by cluster, by increasing term id.
@@ -101,7 +146,7 @@ mod tests {
     use arrow::datatypes::{Float32Type, Int32Type};
 
     use super::*;
-    use crate::io::{Partition, PartitionKey};
+    use crate::io::PartitionKey;
     use crate::job::manifest::StageSeconds;
     use crate::job::pipeline::cluster_vectorized;
     use crate::job::{JobPlan, JobSpec};
@@ -137,30 +182,29 @@ mod tests {
     }
 
     #[test]
-    fn labels_hold_one_row_per_document_of_the_partition() {
+    fn labels_hold_one_row_per_document_with_its_runner_up_and_model() {
         let (_, c) = clustered();
-        let partition = Partition {
-            key: c.key.clone(),
-            files: Vec::new(),
-            problem: None,
-        };
-        // The partition holds the last three documents of the clustering.
-        let loaded = Loaded {
-            partition: &partition,
-            ids: StringViewArray::from_iter_values(["c", "d", "e"]),
-            texts: StringViewArray::new_null(0),
-            n_null: 0,
-            seconds_read: 0.0,
-        };
-        let b = labels(&loaded, &c, 2).unwrap();
+        let nearest = cluster::nearest(&c.vectorized.matrix, &c.fit.centroids);
+        // A partition holding the last three documents of the clustering.
+        let ids = StringViewArray::from_iter_values(["c", "d", "e"]);
+        let b = labels(&ids, LabelColumns::of(&nearest, 2..5), "m1").unwrap();
         assert_eq!(b.schema(), Table::Labels.schema());
         let cluster = b.column(1).as_primitive::<Int32Type>();
         assert_eq!(b.column(0).as_string::<i32>().value(2), "e");
-        assert_eq!(cluster.values(), &c.fit.labels[2..]);
-        // The empty document is labelled -1 with similarity 0.
+        assert_eq!(cluster.values(), &nearest.labels[2..]);
+        // The empty document is labelled -1 with similarity 0, and has no runner-up.
         assert_eq!(cluster.value(2), -1);
         assert_eq!(b.column(2).as_primitive::<Float32Type>().value(2), 0.0);
-        assert_ne!(cluster.value(0), c.fit.labels[0]);
+        assert_eq!(b.column(3).as_primitive::<Int32Type>().value(2), -1);
+        // With two clusters the runner-up is the other one.
+        let second = b.column(3).as_primitive::<Int32Type>();
+        assert_eq!(second.value(0), 1 - cluster.value(0));
+        assert!(
+            b.column(4).as_primitive::<Float32Type>().value(0)
+                <= b.column(2).as_primitive::<Float32Type>().value(0)
+        );
+        let model: Vec<&str> = b.column(5).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(model, ["m1"; 3]);
     }
 
     #[test]

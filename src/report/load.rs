@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicTerms};
 use super::relevance_candidates;
 use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
-use crate::io::commit::{Staging, committed_partitions};
-use crate::io::dataset::ALL_PARTITIONS;
+use crate::io::commit::Staging;
+use crate::model::resolve::{CommittedClustering, committed_clusterings};
 use crate::io::{Documents, PartitionFilter, PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
 use crate::job::manifest::ClusteringReport;
@@ -26,47 +26,54 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
     let manifest = Manifest::read(out)?;
     let merge_threshold = manifest.spec.cluster.merge_threshold;
 
-    let all_keys = committed_partitions(out, Table::Centroids)?;
-    if all_keys.is_empty() {
+    let all = committed_clusterings(out, &manifest)?;
+    if all.is_empty() {
         return Err(ReportError::NotAnOutput {
             path: out.to_path_buf(),
-            reason: "no committed centroids".into(),
+            reason: "no committed clustering (no labels with their centroids or model)".into(),
         });
     }
     let filter = PartitionFilter::parse(&options.partitions)?;
-    let keys: Vec<&PartitionKey> = all_keys
+    let chosen: Vec<&CommittedClustering> = all
         .iter()
-        .filter(|key| filter.is_empty() || filter.matches(key) || is_global(key))
+        .filter(|c| filter.is_empty() || c.label_keys.iter().any(|k| filter.matches(k)))
         .collect();
-    if keys.is_empty() {
+    if chosen.is_empty() {
         return Err(ReportError::NoMatchingClustering {
             out: out.to_path_buf(),
             filter: options.partitions.clone(),
-            available: all_keys.iter().map(key_name).collect(),
+            available: all.iter().map(|c| c.name.clone()).collect(),
         });
     }
-    let label_keys = committed_partitions(out, Table::Labels)?;
     let texts = TextSource::new(&manifest, options);
 
-    let mut clusterings = Vec::with_capacity(keys.len());
-    for key in keys {
-        let name = key_name(key);
+    let mut clusterings = Vec::with_capacity(chosen.len());
+    for clustering in chosen {
         let source = Source {
-            out,
-            key,
-            figures: manifest.clusterings.iter().find(|c| c.key == name),
-            label_keys: label_keys
+            clustering,
+            figures: manifest.clusterings.iter().find(|c| c.key == clustering.name),
+            label_keys: clustering
+                .label_keys
                 .iter()
-                .filter(|k| is_global(key) || *k == key)
+                .filter(|k| filter.is_empty() || filter.matches(k))
                 .collect(),
+            out,
         };
         let mut view = source.load(&texts, options.examples)?;
         if options.term_counts {
-            view.topics.counts = texts.term_counts(&source.label_keys, &view.topics.names);
+            let vectorize = match clustering.tables.model() {
+                Some(model) => &model.vectorize,
+                None => &manifest.spec.vectorize,
+            };
+            view.topics.counts =
+                texts.term_counts(vectorize, &source.label_keys, &view.topics.names);
         }
-        view.merge_threshold = merge_threshold;
+        view.merge_threshold = match clustering.tables.model() {
+            Some(model) => model.cluster.merge_threshold,
+            None => merge_threshold,
+        };
         info!(
-            key = name,
+            key = clustering.name,
             n_clusters = view.clusters.len(),
             "loaded clustering"
         );
@@ -84,16 +91,6 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
         },
         clusterings,
     })
-}
-
-/// A key in the manifest's form: its directory, `dt=2018-06-01` (empty when unpartitioned).
-fn key_name(key: &PartitionKey) -> String {
-    key.dir().display().to_string()
-}
-
-/// True for the key of a global clustering (`dt=__all__`).
-fn is_global(key: &PartitionKey) -> bool {
-    key.0.iter().any(|(_, v)| v == ALL_PARTITIONS)
 }
 
 /// Where example texts (and term counts) come from: the input files of each partition.
@@ -140,8 +137,13 @@ impl<'m> TextSource<'m> {
 
     /// Occurrences of each of `names` in the input documents of `keys`, tokenised with the
     /// run's settings; `None` when the settings do not check or an input cannot be read.
-    fn term_counts(&self, keys: &[&PartitionKey], names: &[String]) -> Option<Vec<u64>> {
-        let params = self.manifest.spec.vectorize.check().ok()?;
+    fn term_counts(
+        &self,
+        vectorize: &crate::text::VectorizeParams,
+        keys: &[&PartitionKey],
+        names: &[String],
+    ) -> Option<Vec<u64>> {
+        let params = vectorize.check().ok()?;
         let index: HashMap<&str, usize> = names
             .iter()
             .enumerate()
@@ -192,7 +194,7 @@ impl<'m> TextSource<'m> {
 /// One committed clustering to load.
 struct Source<'a> {
     out: &'a Path,
-    key: &'a PartitionKey,
+    clustering: &'a CommittedClustering,
     /// The manifest's entry, when the latest run wrote this clustering.
     figures: Option<&'a ClusteringReport>,
     /// The label partitions that belong to it.
@@ -210,13 +212,13 @@ struct Topics {
 }
 
 impl Source<'_> {
-    fn file(&self, table: Table, key: &PartitionKey) -> PathBuf {
-        Staging::committed_file(self.out, table, key)
+    fn file(&self, table: Table) -> PathBuf {
+        self.clustering.tables.file(table)
     }
 
     fn inconsistent(&self, message: String) -> ReportError {
         ReportError::Inconsistent {
-            path: self.file(Table::Centroids, self.key),
+            path: self.file(Table::Centroids),
             message,
         }
     }
@@ -313,7 +315,7 @@ impl Source<'_> {
             map
         });
         Ok(ClusteringView {
-            key: key_name(self.key),
+            key: self.clustering.name.clone(),
             figures,
             merge_threshold: None,
             n_docs: topics.sizes.iter().sum(),
@@ -337,7 +339,7 @@ impl Source<'_> {
     fn topics(&self) -> Result<Topics, ReportError> {
         let mut sizes_by_id: BTreeMap<i32, u64> = BTreeMap::new();
         let mut entries: Vec<(i32, String, f32)> = Vec::new();
-        for batch in read_output(&self.file(Table::Centroids, self.key), Table::Centroids)? {
+        for batch in read_output(&self.file(Table::Centroids), Table::Centroids)? {
             let cluster = column_i32(&batch, "cluster");
             let size = batch
                 .column_by_name("size")
@@ -417,7 +419,7 @@ impl Source<'_> {
                 1.0
             };
         }
-        for batch in read_output(&self.file(Table::Similarity, self.key), Table::Similarity)? {
+        for batch in read_output(&self.file(Table::Similarity), Table::Similarity)? {
             let a = column_i32(&batch, "cluster_a");
             let b = column_i32(&batch, "cluster_b");
             let cos = batch
@@ -442,7 +444,7 @@ impl Source<'_> {
     /// Keywords of each cluster, by rank.
     fn keywords(&self, k: usize) -> Result<Vec<Vec<(i32, String)>>, ReportError> {
         let mut keywords: Vec<Vec<(i32, String)>> = vec![Vec::new(); k];
-        for batch in read_output(&self.file(Table::Keywords, self.key), Table::Keywords)? {
+        for batch in read_output(&self.file(Table::Keywords), Table::Keywords)? {
             let cluster = column_i32(&batch, "cluster");
             let rank = column_i32(&batch, "rank");
             let term = batch
@@ -473,7 +475,7 @@ impl Source<'_> {
             return Ok(nearest);
         }
         for &label_key in &self.label_keys {
-            for batch in read_output(&self.file(Table::Labels, label_key), Table::Labels)? {
+            for batch in read_output(&Staging::committed_file(self.out, Table::Labels, label_key), Table::Labels)? {
                 let ids = batch
                     .column_by_name("doc_id")
                     .expect("checked")

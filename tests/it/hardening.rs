@@ -215,6 +215,25 @@ fn json_logs_give_one_json_object_per_stderr_line_even_for_the_final_error() {
         let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
         assert_eq!(last["fields"]["exit_code"], 1, "{last}");
     }
+    // A finished run prints its summary as one JSON object on stdout (an Airflow XCom).
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("output.path={}", dir.path().join("out").display());
+    let stdout = ok(&textcluster(&[
+        "--log-format",
+        "json",
+        "run",
+        "jobs/sample.toml",
+        "--partition",
+        "dt=2018-06-01",
+        "--set",
+        &out,
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["succeeded"], 1);
+    assert_eq!(summary["partitions"][0]["key"], "dt=2018-06-01");
+    assert!(summary["partitions"][0]["n_docs"].as_u64().unwrap() > 600, "{summary}");
 }
 
 #[test]
@@ -257,7 +276,8 @@ fn parquet_created_by_follows_parquet_mr_and_pyarrow_reads_every_table() {
         .filter(|f| f.ends_with(".parquet"))
         .map(|f| out.join(f))
         .collect();
-    assert_eq!(files.len(), 4);
+    // labels, clusters, centroids, keywords, similarity of the one partition.
+    assert_eq!(files.len(), 5);
     let output = Command::new("bash")
         .arg(repo().join("tests/pyarrow/created_by.sh"))
         .args(&files)
@@ -268,7 +288,7 @@ fn parquet_created_by_follows_parquet_mr_and_pyarrow_reads_every_table() {
         stdout
             .matches("app textcluster, version 0.1.0, build ")
             .count(),
-        4,
+        5,
         "{stdout}"
     );
 }

@@ -8,6 +8,7 @@ mod exit_codes;
 mod fuzz;
 mod hardening;
 mod jobs;
+mod model;
 pub mod production;
 mod report;
 mod run;

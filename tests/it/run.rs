@@ -24,7 +24,14 @@ fn partition_scope_writes_every_table_for_every_partition() {
     ]));
 
     let mut expected = vec!["_SUCCESS".to_owned(), "manifest.json".to_owned()];
-    for table in ["_commits", "centroids", "keywords", "labels", "similarity"] {
+    for table in [
+        "_commits",
+        "centroids",
+        "clusters",
+        "keywords",
+        "labels",
+        "similarity",
+    ] {
         for p in 1..=3 {
             let file = if table == "_commits" {
                 "commit.json"
@@ -91,7 +98,7 @@ fn partition_scope_writes_every_table_for_every_partition() {
         }
     }
     // Every committed table file is listed, with its row count.
-    assert_eq!(manifest.files.len(), 4 * 3);
+    assert_eq!(manifest.files.len(), 5 * 3);
     for f in &manifest.files {
         let rows: usize = read_batches(&out.join(&f.path))
             .iter()
@@ -108,7 +115,7 @@ fn partition_scope_writes_every_table_for_every_partition() {
 }
 
 #[test]
-fn global_scope_writes_labels_per_partition_and_the_model_under_all() {
+fn global_scope_writes_labels_per_partition_and_the_model_under_models() {
     let dir = tmp();
     let (input, out) = (dir.path().join("in"), dir.path().join("out"));
     hive_tree(&input, 2, 8);
@@ -119,17 +126,27 @@ fn global_scope_writes_labels_per_partition_and_the_model_under_all() {
         "--set",
         "cluster.scope=global",
     ]));
+    let model = manifest(&out).model.expect("global scope assigns with a model");
+    assert!(model.fitted);
     let files = tree(&out);
+    let model_dir = format!("models/model_id={}", model.model_id);
     for f in [
         "labels/dt=2018-06-01/part-00000.parquet",
         "labels/dt=2018-06-02/part-00000.parquet",
-        "centroids/dt=__all__/part-00000.parquet",
-        "keywords/dt=__all__/part-00000.parquet",
-        "similarity/dt=__all__/part-00000.parquet",
+        "clusters/dt=2018-06-01/part-00000.parquet",
+        "clusters/dt=2018-06-02/part-00000.parquet",
+        "models/CURRENT",
+        &format!("{model_dir}/model.json"),
+        &format!("{model_dir}/vocabulary.parquet"),
+        &format!("{model_dir}/centroids.parquet"),
+        &format!("{model_dir}/keywords.parquet"),
+        &format!("{model_dir}/similarity.parquet"),
     ] {
         assert!(files.contains(&f.to_owned()), "{f} missing from {files:?}");
     }
-    assert!(!files.iter().any(|f| f.starts_with("centroids/dt=2018")));
+    // No `dt=__all__` partition: it breaks date-typed `dt` columns in readers.
+    assert!(!files.iter().any(|f| f.contains("__all__")), "{files:?}");
+    assert!(!files.iter().any(|f| f.starts_with("centroids/")));
     // One clustering: the same topic gets the same cluster id in both partitions.
     let a = read_labels(&out.join("labels/dt=2018-06-01/part-00000.parquet"));
     let b = read_labels(&out.join("labels/dt=2018-06-02/part-00000.parquet"));
@@ -139,7 +156,7 @@ fn global_scope_writes_labels_per_partition_and_the_model_under_all() {
         assert_eq!(cluster_of(&a, t), cluster_of(&b, t));
     }
     // The similarity table holds each pair once.
-    let sim = read_batches(&out.join("similarity/dt=__all__/part-00000.parquet"));
+    let sim = read_batches(&out.join(format!("{model_dir}/similarity.parquet")));
     assert_eq!(sim.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
 }
 
@@ -475,7 +492,7 @@ fn unsettled_clusters_are_listed_by_eval_and_marked_in_the_report() {
     let text = ok(&textcluster(&["eval", out_arg, "--gold", "data/sample"]));
     let line = text
         .lines()
-        .find(|l| l.starts_with("fit dt=__all__:"))
+        .find(|l| l.starts_with("fit model_id="))
         .unwrap_or_else(|| panic!("no fit line in\n{text}"));
     assert!(
         line.contains(&format!("{} rounds, converged", c.n_iter)),

@@ -1,0 +1,229 @@
+//! Assigning one partition to a fixed model, streaming: read a record batch, vectorise it
+//! with the model's vocabulary and idf, pick the nearest centroid, append the labels to the
+//! staged file. Memory holds one batch and one row group of output, whatever the partition's
+//! size; what grows with it is a 16-byte hash per document id for the duplicate check.
+
+use std::time::Instant;
+
+use arrow::array::Array;
+use rustc_hash::FxHashSet;
+use tracing::info;
+
+use super::JobError;
+use super::manifest::Drift;
+use super::spec::InputSpec;
+use super::tables::{self, ClusterRow, LabelColumns};
+use crate::cluster;
+use crate::io::commit::Staging;
+use crate::io::{DocumentBatches, InputError, Partition, Table};
+use crate::model::{self, Model};
+use crate::text::Transformer;
+
+/// Rows read, vectorised and assigned at a time.
+pub const BATCH_ROWS: usize = 8 * 1024;
+
+/// A model ready to assign with.
+pub(super) struct Assigner<'m> {
+    pub(super) model: &'m Model,
+    transformer: Transformer,
+    /// The fit-time 5th percentile of similarity, per cluster.
+    p05: Vec<f32>,
+    /// The fit's cluster shares.
+    shares: Vec<f64>,
+}
+
+impl<'m> Assigner<'m> {
+    pub(super) fn new(model: &'m Model) -> Result<Self, JobError> {
+        let clusters = &model.header.clusters;
+        Ok(Self {
+            model,
+            transformer: model.transformer()?,
+            p05: clusters.iter().map(model::FitCluster::p05).collect(),
+            shares: clusters.iter().map(|c| c.share).collect(),
+        })
+    }
+
+    fn k(&self) -> usize {
+        self.model.centroids().n_clusters()
+    }
+}
+
+/// What assigning one partition staged.
+pub(super) struct Assigned {
+    pub(super) n_docs: usize,
+    pub(super) n_null: usize,
+    pub(super) n_empty: usize,
+    pub(super) drift: Drift,
+    pub(super) seconds_read: f64,
+    pub(super) seconds_total: f64,
+    /// `(rows, bytes)` of the staged labels and clusters files.
+    pub(super) labels_file: (u64, u64),
+    pub(super) clusters_file: (u64, u64),
+}
+
+/// Per-cluster running sums.
+#[derive(Default, Clone)]
+struct Sums {
+    n: u64,
+    similarity: f64,
+    below_p05: u64,
+}
+
+/// A 128-bit hash of a document id, for the duplicate check (two FNV-1a passes with
+/// different offsets: a false duplicate needs a 128-bit collision).
+fn id_hash(id: &str) -> u128 {
+    let pass = |mut h: u64| {
+        for &b in id.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    (u128::from(pass(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(pass(0x8422_2325_cbf2_9ce4))
+}
+
+/// Assigns every document of `partition` and stages its `labels` and `clusters` files.
+pub(super) fn assign_partition(
+    staging: &Staging,
+    input: &InputSpec,
+    assigner: &Assigner<'_>,
+    partition: &Partition,
+) -> Result<Assigned, JobError> {
+    let start = Instant::now();
+    let model_id = assigner.model.id();
+    let key = &partition.key;
+    let k = assigner.k();
+    let mut writer = staging.writer(Table::Labels, key)?;
+    let mut sums = vec![Sums::default(); k];
+    let (mut n_docs, mut n_null, mut n_empty) = (0usize, 0usize, 0usize);
+    let (mut n_tokens, mut n_oov) = (0u64, 0u64);
+    let mut seen: FxHashSet<u128> = FxHashSet::default();
+    let mut seconds_read = 0.0;
+    let mut batches = DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
+    loop {
+        let t = Instant::now();
+        let Some(next) = batches.next() else { break };
+        seconds_read += t.elapsed().as_secs_f64();
+        let (file, docs) = next?;
+        let path = &partition.files[file].path;
+        if docs.ids.null_count() > 0 {
+            return Err(InputError::NullIds {
+                path: path.clone(),
+                column: input.id_column.clone(),
+                n_nulls: docs.ids.null_count(),
+            }
+            .into());
+        }
+        let nulls = docs.texts.null_count();
+        let (ids, texts) = if nulls > 0 {
+            super::pipeline::without_null_texts(&docs.ids, &docs.texts)
+        } else {
+            (docs.ids, docs.texts)
+        };
+        n_null += nulls;
+        if !input.allow_duplicate_ids {
+            for id in ids.iter().flatten() {
+                if !seen.insert(id_hash(id)) {
+                    return Err(InputError::DuplicateId {
+                        path: path.clone(),
+                        partition: key.to_string(),
+                        column: input.id_column.clone(),
+                        id: id.to_owned(),
+                    }
+                    .into());
+                }
+            }
+        }
+        let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
+        let transformed = assigner.transformer.transform(&texts);
+        let nearest = cluster::nearest(&transformed.matrix, assigner.model.centroids());
+        for (&l, &s) in nearest.labels.iter().zip(&nearest.similarity) {
+            if l >= 0 {
+                let c = &mut sums[l as usize];
+                c.n += 1;
+                c.similarity += f64::from(s);
+                c.below_p05 += u64::from(s < assigner.p05[l as usize]);
+            }
+        }
+        n_docs += texts.len();
+        n_empty += transformed.n_empty;
+        n_tokens += transformed.n_tokens;
+        n_oov += transformed.n_oov_tokens;
+        let batch = tables::labels(&ids, LabelColumns::of(&nearest, 0..texts.len()), model_id)?;
+        writer.write(&batch)?;
+    }
+    if n_null > 0 {
+        tracing::warn!(partition = %key, n_null, "skipped rows with a null text");
+    }
+    let labels_file = staging.close(Table::Labels, key, writer)?;
+    let rows: Vec<ClusterRow> = sums
+        .iter()
+        .map(|s| ClusterRow {
+            n_docs: s.n,
+            mean_similarity: if s.n == 0 {
+                0.0
+            } else {
+                (s.similarity / s.n as f64) as f32
+            },
+            share_below_fit_p05: if s.n == 0 {
+                0.0
+            } else {
+                s.below_p05 as f32 / s.n as f32
+            },
+        })
+        .collect();
+    let clusters = tables::clusters(&rows, model_id)?;
+    let clusters_file = (
+        clusters.num_rows() as u64,
+        staging.write(Table::Clusters, key, &clusters)?,
+    );
+    let n_known: u64 = sums.iter().map(|s| s.n).sum();
+    let ratio = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+    let shares: Vec<f64> = sums
+        .iter()
+        .map(|s| ratio(s.n as f64, n_known as f64))
+        .collect();
+    let drift = Drift {
+        oov_token_rate: ratio(n_oov as f64, n_tokens as f64),
+        share_no_known_term: ratio(n_empty as f64, n_docs as f64),
+        share_below_fit_p05: ratio(
+            sums.iter().map(|s| s.below_p05).sum::<u64>() as f64,
+            n_known as f64,
+        ),
+        js_divergence: if n_known == 0 {
+            0.0
+        } else {
+            model::js_divergence(&shares, &assigner.shares)
+        },
+    };
+    info!(
+        partition = %key,
+        n_docs,
+        model_id,
+        oov_token_rate = drift.oov_token_rate,
+        js_divergence = drift.js_divergence,
+        "assigned"
+    );
+    Ok(Assigned {
+        n_docs,
+        n_null,
+        n_empty,
+        drift,
+        seconds_read,
+        seconds_total: start.elapsed().as_secs_f64(),
+        labels_file,
+        clusters_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_hashes_differ_for_close_ids() {
+        assert_ne!(id_hash("a1"), id_hash("a2"));
+        assert_ne!(id_hash(""), id_hash("\0"));
+        assert_eq!(id_hash("doc-7"), id_hash("doc-7"));
+    }
+}

@@ -1,0 +1,201 @@
+//! `fit`: one clustering over the selected partitions (or a sample of them), saved as a
+//! [`crate::model`] that `assign` labels partitions against.
+//!
+//! A fit is found again by its `fit_key` (the fit parameters and the input fingerprint): a
+//! rerun on unchanged input reuses the model it wrote instead of fitting again, so a retried
+//! task is cheap and keeps its model id.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::JobError;
+use super::fingerprint::{combined_fingerprint, input_fingerprint, param_hash_of};
+use super::manifest::ClusteringReport;
+use super::pipeline::{self, Progress};
+use super::plan::JobPlan;
+use super::spec::Sample;
+use super::tables;
+use crate::cluster;
+use crate::io::{OutputError, PartitionKey};
+use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
+
+/// What a fit produced.
+#[derive(Debug)]
+pub struct FitOutcome {
+    pub model: Model,
+    /// False when an earlier fit on the same input with the same parameters was reused.
+    pub fitted: bool,
+    /// The clustering's figures, when this call fitted.
+    pub clustering: Option<ClusteringReport>,
+    pub seconds: f64,
+}
+
+/// The share of documents `fit.sample` asks for, from the row counts of the footers.
+pub fn sample_fraction(plan: &JobPlan) -> f64 {
+    match plan.spec.fit.sample {
+        None => 1.0,
+        Some(Sample::Fraction(f)) => f.min(1.0),
+        Some(Sample::Count(n)) => {
+            let total: u64 = plan.dataset.partitions.iter().map(|p| p.n_rows()).sum();
+            if total == 0 {
+                1.0
+            } else {
+                (n as f64 / total as f64).min(1.0)
+            }
+        }
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The input fingerprint of every selected partition, combined.
+pub(super) fn plan_fingerprint(plan: &JobPlan) -> String {
+    let fingerprints: Vec<String> = plan
+        .dataset
+        .partitions
+        .iter()
+        .map(|p| input_fingerprint(plan, p))
+        .collect();
+    combined_fingerprint(&fingerprints)
+}
+
+/// The cluster parameters a model records: a model is one clustering over its whole input,
+/// so its scope is `global` whether `fit` or a global-scope `run` made it.
+fn model_cluster_params(plan: &JobPlan) -> crate::cluster::ClusterParams {
+    let mut params = plan.spec.cluster.clone();
+    params.scope = crate::cluster::Scope::Global;
+    params
+}
+
+/// Identifies a fit: its parameters, sample and input.
+fn fit_key(plan: &JobPlan, fingerprint: &str) -> String {
+    let mut h = Sha256::new();
+    let mut spec = plan.spec.clone();
+    spec.cluster = model_cluster_params(plan);
+    h.update(param_hash_of(&spec));
+    h.update(sample_fraction(plan).to_le_bytes());
+    h.update(fingerprint);
+    hex(&h.finalize())
+}
+
+/// Fits a model on `plan`'s partitions and writes it under `registry`, or reuses the model
+/// an earlier identical fit wrote there. Nothing is written when the fit fails.
+pub fn fit(
+    plan: &JobPlan,
+    registry: &Path,
+    progress: Option<&dyn Progress>,
+) -> Result<FitOutcome, JobError> {
+    let started = Instant::now();
+    if let Some(bad) = plan.dataset.partitions.iter().find(|p| p.problem.is_some()) {
+        return Err(JobError::UnreadablePartition {
+            key: bad.key.to_string(),
+            problem: bad.problem.clone().unwrap_or_default(),
+        });
+    }
+    let fingerprint = plan_fingerprint(plan);
+    let key = fit_key(plan, &fingerprint);
+    if let Some(header) = model::list(registry)?
+        .into_iter()
+        .find(|h| h.fit_key == key)
+    {
+        let model = Model::load(&model::model_dir(registry, &header.model_id))?;
+        info!(model_id = model.id(), "same input and parameters as an earlier fit: its model is reused");
+        return Ok(FitOutcome {
+            model,
+            fitted: false,
+            clustering: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let (sealed, clustering) = fit_sealed(plan, progress, &fingerprint, key)?;
+    let dir = sealed.write(registry)?;
+    let model = sealed.model(dir)?;
+    Ok(FitOutcome {
+        model,
+        fitted: true,
+        clustering: Some(clustering),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Fits and seals a model (not written yet).
+fn fit_sealed(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    fingerprint: &str,
+    fit_key: String,
+) -> Result<(Sealed, ClusteringReport), JobError> {
+    let all = PartitionKey::all(&plan.dataset.partition_keys);
+    let fraction = sample_fraction(plan);
+    let clustered = pipeline::global(plan, progress, &all, fraction)?;
+    pipeline::stage(progress, &all, "write");
+    let t = Instant::now();
+    let c = &clustered;
+    let n_docs = c.vectorized.matrix.rows();
+    if fraction < 1.0 {
+        info!(fraction, n_docs, "fitted on a sample");
+    }
+    // The fit-time similarity of each document to its nearest centroid, as `assign` will
+    // score new documents.
+    let nearest = cluster::nearest(&c.vectorized.matrix, &c.fit.centroids);
+    let clusters = model::fit_clusters(c.fit.n_clusters, &nearest.labels, &nearest.similarity);
+    let vocabulary = &c.vectorized.vocabulary;
+    let batch_error = |table: crate::io::Table| {
+        move |source| OutputError::Batch {
+            table: table.name(),
+            source,
+        }
+    };
+    let tables = [
+        model::vocabulary_batch(vocabulary.terms(), vocabulary.df(), &c.vectorized.idf)
+            .map_err(batch_error(crate::io::Table::Vocabulary))?,
+        tables::centroids(c)?,
+        tables::keywords(c)?,
+        tables::similarity(c)?,
+    ];
+    let header = ModelHeader {
+        format_version: model::FORMAT_VERSION,
+        model_id: String::new(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        fit_key,
+        input: ModelInput {
+            root: plan.dataset.root.display().to_string(),
+            partitions: plan
+                .dataset
+                .partitions
+                .iter()
+                .map(|p| p.key.to_string())
+                .collect(),
+            fingerprint: fingerprint.to_owned(),
+        },
+        vectorize: plan.spec.vectorize.clone(),
+        stopwords_sha256: plan.vectorize.analyzer().stopwords_digest(),
+        cluster: model_cluster_params(plan),
+        keywords: plan.spec.keywords.clone(),
+        sample_fraction: fraction,
+        n_docs: n_docs as u64,
+        n_terms: vocabulary.len() as u64,
+        n_clusters: c.fit.n_clusters as u64,
+        clusters,
+        files: Default::default(),
+    };
+    let sealed = Sealed::new(header, tables)?;
+    let mut report = c.report(plan.cluster.k(), t.elapsed().as_secs_f64());
+    // The clustering is known by its model from now on.
+    report.key = format!("model_id={}", sealed.header.model_id);
+    info!(model_id = sealed.header.model_id, n_docs, n_clusters = c.fit.n_clusters, "model fitted");
+    Ok((sealed, report))
+}
+
+/// Where `fit` writes and `assign` reads models: `--model`, else `[model] path`.
+pub fn registry(plan: &JobPlan, flag: Option<&Path>) -> Result<PathBuf, JobError> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| plan.spec.model.as_ref().map(|m| m.path.clone()))
+        .ok_or(JobError::NoModelPath)
+}
