@@ -28,9 +28,9 @@ use serde::Serialize;
 
 use super::EvalError;
 use crate::io::commit::Staging;
-use crate::model::resolve::committed_clusterings;
 use crate::io::{PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
+use crate::model::resolve::committed_clusterings;
 use crate::text::TokenBuffer;
 
 /// Label metrics of one cluster.
@@ -136,7 +136,10 @@ pub fn measure(
             name: if shared_ids {
                 "all".into()
             } else {
-                c.label_keys.first().map(ToString::to_string).unwrap_or_default()
+                c.label_keys
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
             },
             keywords: c.tables.file(Table::Keywords),
             vectorize: c

@@ -245,8 +245,7 @@ pub fn decode_output(
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let corrupt = |reason: Unreadable| OutputDecoding::Unreadable(reason);
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.into()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.into()))?;
     let found = builder.schema().clone();
     let wanted = table.schema();
     let mut indices = Vec::with_capacity(wanted.fields().len());
@@ -394,10 +393,14 @@ fn open_batches(path: &Path, columns: &[&str], batch_size: usize) -> Result<Batc
     }
 }
 
-
 impl<'p> DocumentBatches<'p> {
     /// Streams the id and text columns of `partition`, `batch_size` rows at a time.
-    pub fn new(partition: &'p Partition, id_column: &str, text_column: &str, batch_size: usize) -> Self {
+    pub fn new(
+        partition: &'p Partition,
+        id_column: &str,
+        text_column: &str,
+        batch_size: usize,
+    ) -> Self {
         Self {
             partition,
             columns: [id_column.to_owned(), text_column.to_owned()],
@@ -480,10 +483,15 @@ impl Iterator for DocumentBatches<'_> {
                         .expect("cast to Utf8View")
                         .clone())
                 };
-                Some(
-                    view(&self.columns[0])
-                        .and_then(|ids| Ok((i, Documents { ids, texts: view(&self.columns[1])? }))),
-                )
+                Some(view(&self.columns[0]).and_then(|ids| {
+                    Ok((
+                        i,
+                        Documents {
+                            ids,
+                            texts: view(&self.columns[1])?,
+                        },
+                    ))
+                }))
             }
             Err((i, e)) => {
                 let path = self.partition.files[i].path.clone();

@@ -99,7 +99,8 @@ pub(super) fn assign_partition(
     let (mut n_tokens, mut n_oov) = (0u64, 0u64);
     let mut seen: FxHashSet<u128> = FxHashSet::default();
     let mut seconds_read = 0.0;
-    let mut batches = DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
+    let mut batches =
+        DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
     loop {
         let t = Instant::now();
         let Some(next) = batches.next() else { break };

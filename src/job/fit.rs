@@ -104,7 +104,10 @@ pub fn fit(
         .find(|h| h.fit_key == key)
     {
         let model = Model::load(&model::model_dir(registry, &header.model_id))?;
-        info!(model_id = model.id(), "same input and parameters as an earlier fit: its model is reused");
+        info!(
+            model_id = model.id(),
+            "same input and parameters as an earlier fit: its model is reused"
+        );
         return Ok(FitOutcome {
             model,
             fitted: false,
@@ -189,7 +192,12 @@ fn fit_sealed(
     let mut report = c.report(plan.cluster.k(), t.elapsed().as_secs_f64());
     // The clustering is known by its model from now on.
     report.key = format!("model_id={}", sealed.header.model_id);
-    info!(model_id = sealed.header.model_id, n_docs, n_clusters = c.fit.n_clusters, "model fitted");
+    info!(
+        model_id = sealed.header.model_id,
+        n_docs,
+        n_clusters = c.fit.n_clusters,
+        "model fitted"
+    );
     Ok((sealed, report))
 }
 

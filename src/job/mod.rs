@@ -9,8 +9,8 @@
 
 pub mod assign;
 pub mod exit;
-pub mod fit;
 pub mod fingerprint;
+pub mod fit;
 pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
@@ -22,10 +22,10 @@ pub mod tables;
 use std::path::PathBuf;
 
 pub use exit::ExitStatus;
+pub use fit::{FitOutcome, fit};
 pub use manifest::{Manifest, ManifestError};
 pub use pipeline::Progress;
 pub use plan::JobPlan;
-pub use fit::{FitOutcome, fit};
 pub use runner::{MODELS_DIR, RunOptions, RunSummary, assign, run};
 pub use spec::{JobSpec, SpecError};
 
@@ -44,7 +44,9 @@ pub enum ParamError {
     Cluster(#[from] ClusterParamError),
     #[error(transparent)]
     Keywords(#[from] KeywordParamError),
-    #[error("`fit.sample` is {value}; it must be a document count of at least 1 or a fraction in (0, 1]")]
+    #[error(
+        "`fit.sample` is {value}; it must be a document count of at least 1 or a fraction in (0, 1]"
+    )]
     Sample { value: String },
 }
 

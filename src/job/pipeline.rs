@@ -253,7 +253,11 @@ pub(super) fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loade
 /// Rejects null ids, and ids that occur twice unless `input.allow_duplicate_ids` is set, naming
 /// the file of the first offending row (files are read in order, so row counts from the
 /// footers locate it).
-pub(super) fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Result<(), JobError> {
+pub(super) fn check_ids(
+    plan: &JobPlan,
+    partition: &Partition,
+    ids: &StringViewArray,
+) -> Result<(), JobError> {
     let column = &plan.spec.input.id_column;
     let file_of = |row: usize| {
         let mut end = 0u64;

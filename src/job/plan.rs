@@ -70,9 +70,9 @@ impl JobPlan {
             .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         match spec.fit.sample {
-            Some(super::spec::Sample::Count(0)) => problems.push(ParamError::Sample {
-                value: "0".into(),
-            }),
+            Some(super::spec::Sample::Count(0)) => {
+                problems.push(ParamError::Sample { value: "0".into() })
+            }
             Some(super::spec::Sample::Fraction(f)) if !(f > 0.0 && f <= 1.0) => {
                 problems.push(ParamError::Sample {
                     value: f.to_string(),

@@ -27,13 +27,13 @@ use rayon::prelude::*;
 use tracing::info;
 
 use super::JobError;
+use super::assign::{Assigner, assign_partition};
 use super::exit::ExitStatus;
 use super::fingerprint::{input_fingerprint, param_hash};
 use super::manifest::{
     ClusteringReport, Drift, FORMAT_VERSION, InputSummary, Manifest, ModelRef, PartitionReport,
     PartitionStatus, RunStatus, Tool, WrittenFile,
 };
-use super::assign::{Assigner, assign_partition};
 use super::pipeline::{self, Clustered, Loaded, Progress};
 use super::plan::JobPlan;
 use super::spec::OutputMode;
@@ -252,11 +252,7 @@ impl Context<'_> {
     /// Stages the labels and the `clusters` table of a partition-scope clustering and
     /// returns its outcome, to be reported once the partition is committed. Each document's
     /// cluster and similarity are the fit's; the runner-up is the best other centroid.
-    fn stage_labels(
-        &self,
-        loaded: &Loaded<'_>,
-        c: &Clustered,
-    ) -> Result<Outcome, JobError> {
+    fn stage_labels(&self, loaded: &Loaded<'_>, c: &Clustered) -> Result<Outcome, JobError> {
         let t = Instant::now();
         let fit = &c.fit;
         let model_id = partition_model_id(&self.param_hash, &c.key, fit);
@@ -384,7 +380,11 @@ fn assign_hash(plan: &JobPlan, model_id: &str) -> String {
 /// The model id of a partition-scope clustering: a hash of its parameters, its key and what
 /// the fit gave each document (not of where the input lives, so the same job on local disk
 /// and on an object store writes the same bytes).
-fn partition_model_id(param_hash: &str, key: &PartitionKey, fit: &crate::cluster::KMeansFit) -> String {
+fn partition_model_id(
+    param_hash: &str,
+    key: &PartitionKey,
+    fit: &crate::cluster::KMeansFit,
+) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(param_hash);
@@ -393,10 +393,17 @@ fn partition_model_id(param_hash: &str, key: &PartitionKey, fit: &crate::cluster
         h.update(label.to_le_bytes());
         h.update(similarity.to_bits().to_le_bytes());
     }
-    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-fn execute(plan: &JobPlan, work: Work<'_>, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
+fn execute(
+    plan: &JobPlan,
+    work: Work<'_>,
+    options: RunOptions<'_>,
+) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let started_secs = started_at
@@ -793,7 +800,12 @@ fn assign_partitions(
         let processed = catch_unwind(AssertUnwindSafe(|| {
             pipeline::stage(options.progress, &partition.key, "assign");
             let a = assign_partition(&context.staging, &plan.spec.input, &assigner, partition)?;
-            context.record_written(Table::Labels, &partition.key, a.labels_file.0, a.labels_file.1);
+            context.record_written(
+                Table::Labels,
+                &partition.key,
+                a.labels_file.0,
+                a.labels_file.1,
+            );
             context.record_written(
                 Table::Clusters,
                 &partition.key,

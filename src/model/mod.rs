@@ -208,7 +208,14 @@ impl Sealed {
 
     /// The model as `assign` sees it, without a round trip through storage.
     pub fn model(&self, dir: PathBuf) -> Result<Model, ModelError> {
-        let bytes = |t: Table| &self.files.iter().find(|(f, _)| *f == t).expect("every table").1;
+        let bytes = |t: Table| {
+            &self
+                .files
+                .iter()
+                .find(|(f, _)| *f == t)
+                .expect("every table")
+                .1
+        };
         Model::from_tables(
             self.header.clone(),
             dir,
@@ -316,9 +323,8 @@ impl Model {
             reason,
         };
         let header_path = dir.join(HEADER_FILE);
-        let bytes = store::read(&header_path)?.ok_or_else(|| ModelError::Missing {
-            path: dir.clone(),
-        })?;
+        let bytes =
+            store::read(&header_path)?.ok_or_else(|| ModelError::Missing { path: dir.clone() })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| corrupt(&header_path, format!("`{HEADER_FILE}` is not JSON: {e}")))?;
         let found = value
@@ -336,11 +342,21 @@ impl Model {
         let mut tables = BTreeMap::new();
         for table in [Table::Vocabulary, Table::Centroids] {
             let path = table_file(&dir, table);
-            let bytes = store::read(&path)?
-                .ok_or_else(|| corrupt(&dir, format!("`{}` is missing", table_file(Path::new(""), table).display())))?;
+            let bytes = store::read(&path)?.ok_or_else(|| {
+                corrupt(
+                    &dir,
+                    format!(
+                        "`{}` is missing",
+                        table_file(Path::new(""), table).display()
+                    ),
+                )
+            })?;
             let expected = header.files.get(table.name()).map(String::as_str);
             if expected != Some(hex(&Sha256::digest(&bytes)).as_str()) {
-                return Err(corrupt(&path, "its SHA-256 differs from the header's".into()));
+                return Err(corrupt(
+                    &path,
+                    "its SHA-256 differs from the header's".into(),
+                ));
             }
             tables.insert(table.name(), bytes);
         }
@@ -445,14 +461,18 @@ impl Model {
     /// The vectoriser of the fit: its parameters, vocabulary and idf. Fails when the
     /// parameters no longer check (a stop-word file gone) or the stop words changed.
     pub fn transformer(&self) -> Result<Transformer, ModelError> {
-        let params = self.header.vectorize.check().map_err(|errors| ModelError::Corrupt {
-            path: self.dir.join(HEADER_FILE),
-            reason: errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
+        let params = self
+            .header
+            .vectorize
+            .check()
+            .map_err(|errors| ModelError::Corrupt {
+                path: self.dir.join(HEADER_FILE),
+                reason: errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
         let digest = params.analyzer().stopwords_digest();
         if digest != self.header.stopwords_sha256 {
             return Err(ModelError::Contradicts {
@@ -541,7 +561,11 @@ pub fn fit_clusters(k: usize, labels: &[i32], similarity: &[f32]) -> Vec<FitClus
             FitCluster {
                 cluster: c as i32,
                 n_docs: n as u64,
-                share: if n_known == 0 { 0.0 } else { n as f64 / n_known as f64 },
+                share: if n_known == 0 {
+                    0.0
+                } else {
+                    n as f64 / n_known as f64
+                },
                 mean_similarity: if n == 0 {
                     0.0
                 } else {

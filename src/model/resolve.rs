@@ -21,8 +21,8 @@ use crate::io::dataset::ALL_PARTITIONS;
 use crate::io::read::labels_model_id;
 use crate::io::store;
 use crate::io::{InputError, PartitionKey, Table};
-use crate::job::Manifest;
 use crate::job::MODELS_DIR;
+use crate::job::Manifest;
 
 /// Where a clustering's cluster tables are.
 #[derive(Debug, Clone)]
@@ -30,7 +30,10 @@ pub enum TablesAt {
     /// Beside the labels, under partition `key` of the output.
     Partition { out: PathBuf, key: PartitionKey },
     /// In a model directory.
-    Model { dir: PathBuf, header: Box<ModelHeader> },
+    Model {
+        dir: PathBuf,
+        header: Box<ModelHeader>,
+    },
 }
 
 impl TablesAt {

@@ -16,10 +16,10 @@ use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicT
 use super::relevance_candidates;
 use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
 use crate::io::commit::Staging;
-use crate::model::resolve::{CommittedClustering, committed_clusterings};
 use crate::io::{Documents, PartitionFilter, PartitionKey, Table, read_files, read_output};
 use crate::job::Manifest;
 use crate::job::manifest::ClusteringReport;
+use crate::model::resolve::{CommittedClustering, committed_clusterings};
 
 /// Reads a run's outputs under `out` into a [`Report`].
 pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> {
@@ -51,7 +51,10 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
     for clustering in chosen {
         let source = Source {
             clustering,
-            figures: manifest.clusterings.iter().find(|c| c.key == clustering.name),
+            figures: manifest
+                .clusterings
+                .iter()
+                .find(|c| c.key == clustering.name),
             label_keys: clustering
                 .label_keys
                 .iter()
@@ -475,7 +478,10 @@ impl Source<'_> {
             return Ok(nearest);
         }
         for &label_key in &self.label_keys {
-            for batch in read_output(&Staging::committed_file(self.out, Table::Labels, label_key), Table::Labels)? {
+            for batch in read_output(
+                &Staging::committed_file(self.out, Table::Labels, label_key),
+                Table::Labels,
+            )? {
                 let ids = batch
                     .column_by_name("doc_id")
                     .expect("checked")

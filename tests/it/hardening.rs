@@ -233,7 +233,10 @@ fn json_logs_give_one_json_object_per_stderr_line_even_for_the_final_error() {
     assert_eq!(summary["exit_code"], 0);
     assert_eq!(summary["succeeded"], 1);
     assert_eq!(summary["partitions"][0]["key"], "dt=2018-06-01");
-    assert!(summary["partitions"][0]["n_docs"].as_u64().unwrap() > 600, "{summary}");
+    assert!(
+        summary["partitions"][0]["n_docs"].as_u64().unwrap() > 600,
+        "{summary}"
+    );
 }
 
 #[test]

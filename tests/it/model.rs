@@ -25,7 +25,12 @@ fn out_arg(out: &Path) -> String {
 
 /// Fits `jobs/sample.toml` on days 1 and 2 into `registry`; returns the printed model id.
 fn fit_two_days(registry: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["fit", "jobs/sample.toml", "--model", registry.to_str().unwrap()];
+    let mut args = vec![
+        "fit",
+        "jobs/sample.toml",
+        "--model",
+        registry.to_str().unwrap(),
+    ];
     args.extend_from_slice(&DAYS_1_2);
     args.extend_from_slice(extra);
     let line = ok(&textcluster(&args));
@@ -57,7 +62,11 @@ fn model_ids(path: &Path) -> Vec<String> {
         .iter()
         .flat_map(|b: &RecordBatch| {
             let column = b.column_by_name("model_id").unwrap().as_string::<i32>();
-            column.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
+            column
+                .iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
         })
         .collect();
     ids.sort();
@@ -92,14 +101,23 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
     assert_eq!(m.partitions.len(), 3);
     for p in &m.partitions {
         let drift = p.drift.as_ref().expect("assign reports drift");
-        assert!(drift.oov_token_rate > 0.0 && drift.oov_token_rate < 0.5, "{drift:?}");
+        assert!(
+            drift.oov_token_rate > 0.0 && drift.oov_token_rate < 0.5,
+            "{drift:?}"
+        );
         assert!((0.0..=1.0).contains(&drift.js_divergence), "{drift:?}");
         assert!(drift.share_below_fit_p05 < 0.5, "{drift:?}");
         assert_eq!(p.model_id.as_deref(), Some(model_id.as_str()));
     }
     // The unseen day drifts more in vocabulary than the fitted ones.
     let oov = |i: usize| m.partitions[i].drift.as_ref().unwrap().oov_token_rate;
-    assert!(oov(2) > oov(0) && oov(2) > oov(1), "{} {} {}", oov(0), oov(1), oov(2));
+    assert!(
+        oov(2) > oov(0) && oov(2) > oov(1),
+        "{} {} {}",
+        oov(0),
+        oov(1),
+        oov(2)
+    );
     for day in ["1", "2", "3"] {
         assert_eq!(model_ids(&labels_file(&assigned, day)), [model_id.clone()]);
     }
@@ -121,7 +139,14 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
     // `run` in global scope over days 1 and 2 is fit then assign: the same bytes.
     let global = dir.path().join("global");
     let out = out_arg(&global);
-    let mut args = vec!["run", "jobs/sample.toml", "--set", &out, "--set", "cluster.scope=global"];
+    let mut args = vec![
+        "run",
+        "jobs/sample.toml",
+        "--set",
+        &out,
+        "--set",
+        "cluster.scope=global",
+    ];
     args.extend_from_slice(&DAYS_1_2);
     ok(&textcluster(&args));
     assert_eq!(manifest(&global).model.unwrap().model_id, model_id);
@@ -132,23 +157,51 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
             "labels of day {day} differ"
         );
     }
-    assert!(global.join("models").join(format!("model_id={model_id}/model.json")).is_file());
-    assert!(!global.join("centroids").exists(), "cluster tables live in the model");
+    assert!(
+        global
+            .join("models")
+            .join(format!("model_id={model_id}/model.json"))
+            .is_file()
+    );
+    assert!(
+        !global.join("centroids").exists(),
+        "cluster tables live in the model"
+    );
 
     // Rerunning with skip_existing is a no-op...
-    let before = std::fs::metadata(labels_file(&assigned, "3")).unwrap().modified().unwrap();
-    ok(&assign(&registry, &assigned, &["--set", "output.mode=skip_existing"]));
-    let statuses: Vec<_> = manifest(&assigned).partitions.iter().map(|p| p.status).collect();
+    let before = std::fs::metadata(labels_file(&assigned, "3"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    ok(&assign(
+        &registry,
+        &assigned,
+        &["--set", "output.mode=skip_existing"],
+    ));
+    let statuses: Vec<_> = manifest(&assigned)
+        .partitions
+        .iter()
+        .map(|p| p.status)
+        .collect();
     assert!(
-        statuses.iter().all(|s| *s == textcluster::job::manifest::PartitionStatus::Skipped),
+        statuses
+            .iter()
+            .all(|s| *s == textcluster::job::manifest::PartitionStatus::Skipped),
         "{statuses:?}"
     );
-    let after = std::fs::metadata(labels_file(&assigned, "3")).unwrap().modified().unwrap();
+    let after = std::fs::metadata(labels_file(&assigned, "3"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(before, after);
     // ... and with a new model it redoes every partition.
     let other = fit_two_days(&registry, &["--set", "cluster.k=8"]);
     assert_ne!(other, model_id);
-    ok(&assign(&registry, &assigned, &["--set", "output.mode=skip_existing"]));
+    ok(&assign(
+        &registry,
+        &assigned,
+        &["--set", "output.mode=skip_existing"],
+    ));
     let m = manifest(&assigned);
     assert!(
         m.partitions
@@ -165,7 +218,12 @@ fn refitting_unchanged_input_reuses_the_model() {
     let dir = tmp();
     let registry = dir.path().join("models");
     let first = fit_two_days(&registry, &[]);
-    let mut args = vec!["fit", "jobs/sample.toml", "--model", registry.to_str().unwrap()];
+    let mut args = vec![
+        "fit",
+        "jobs/sample.toml",
+        "--model",
+        registry.to_str().unwrap(),
+    ];
     args.extend_from_slice(&DAYS_1_2);
     let line = ok(&textcluster(&args));
     let summary: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
@@ -192,7 +250,10 @@ fn daily_global_runs_keep_each_days_labels_joined_to_their_own_model() {
             day,
         ]));
     }
-    let (a, b) = (model_ids(&labels_file(&out, "1")), model_ids(&labels_file(&out, "2")));
+    let (a, b) = (
+        model_ids(&labels_file(&out, "1")),
+        model_ids(&labels_file(&out, "2")),
+    );
     assert_eq!((a.len(), b.len()), (1, 1));
     assert_ne!(a, b, "each day has its own model");
     // Each day's labels are exactly what its own model assigns, so they join to its
@@ -208,7 +269,11 @@ fn daily_global_runs_keep_each_days_labels_joined_to_their_own_model() {
             assert!(cluster < 0 || clusters_with_keywords.contains(&cluster));
         }
         let again = dir.path().join(format!("again-{day}"));
-        ok(&assign(&model, &again, &["--partition", &format!("dt=2018-06-0{day}")]));
+        ok(&assign(
+            &model,
+            &again,
+            &["--partition", &format!("dt=2018-06-0{day}")],
+        ));
         assert_eq!(
             std::fs::read(labels_file(&again, day)).unwrap(),
             std::fs::read(labels_file(&out, day)).unwrap()
@@ -248,7 +313,11 @@ fn a_bad_model_is_an_error_that_writes_nothing() {
     copy_dir(&model, &copy);
     let header = copy.join("model.json");
     let text = std::fs::read_to_string(&header).unwrap();
-    std::fs::write(&header, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    std::fs::write(
+        &header,
+        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
     let e = fails(&assign(&copy, &out, &[]), 1);
     assert!(e.contains("format version 99"), "{e}");
     nothing_written("incompatible");
@@ -260,7 +329,10 @@ fn a_bad_model_is_an_error_that_writes_nothing() {
     let bytes = std::fs::read(&centroids).unwrap();
     std::fs::write(&centroids, &bytes[..bytes.len() / 2]).unwrap();
     let e = fails(&assign(&copy, &out, &[]), 1);
-    assert!(e.contains("corrupt") && e.contains("centroids.parquet"), "{e}");
+    assert!(
+        e.contains("corrupt") && e.contains("centroids.parquet"),
+        "{e}"
+    );
     std::fs::write(copy.join("model.json"), "{ not json").unwrap();
     let e = fails(&assign(&copy, &out, &[]), 1);
     assert!(e.contains("model.json"), "{e}");
@@ -308,7 +380,14 @@ fn a_fit_sample_is_drawn_by_id_and_seed() {
     let n = count["n_docs"].as_u64().unwrap();
     assert!((330..470).contains(&n), "{n} documents for a sample of 400");
     let e = fails(
-        &textcluster(&["fit", "jobs/sample.toml", "--model", "x", "--set", "fit.sample=1.5"]),
+        &textcluster(&[
+            "fit",
+            "jobs/sample.toml",
+            "--model",
+            "x",
+            "--set",
+            "fit.sample=1.5",
+        ]),
         1,
     );
     assert!(e.contains("fit.sample"), "{e}");

@@ -126,7 +126,9 @@ fn global_scope_writes_labels_per_partition_and_the_model_under_models() {
         "--set",
         "cluster.scope=global",
     ]));
-    let model = manifest(&out).model.expect("global scope assigns with a model");
+    let model = manifest(&out)
+        .model
+        .expect("global scope assigns with a model");
     assert!(model.fitted);
     let files = tree(&out);
     let model_dir = format!("models/model_id={}", model.model_id);
