@@ -95,6 +95,16 @@ def summary(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+def partitions_between(start: str, end: str) -> list[str]:
+    """The input's partitions (from `textcluster plan`) whose dt is in [start, end]."""
+    plan = json.loads(textcluster("plan", JOB))
+    keys = [p["key"] for p in plan["input"]["partitions"]]
+    chosen = [k for k in keys if start <= k.split("=", 1)[1] <= end]
+    if not chosen:
+        raise AirflowFailException(f"no partition between {start} and {end}")
+    return chosen
+
+
 def model_args() -> list[str]:
     return ["--model", MODEL] if MODEL else []
 
@@ -151,14 +161,7 @@ def textcluster_refit():
         start = params["start"] or (
             datetime.strptime(end, "%Y-%m-%d") - timedelta(days=params["window_days"] - 1)
         ).strftime("%Y-%m-%d")
-        plan = json.loads(textcluster("plan", JOB))
-        days = [
-            k for k in (p["key"] for p in plan["input"]["partitions"])
-            if start <= k.split("=", 1)[1] <= end
-        ]
-        if not days:
-            raise AirflowFailException(f"no partition between {start} and {end} to fit on")
-        selection = [arg for day in days for arg in ("--partition", day)]
+        selection = [arg for day in partitions_between(start, end) for arg in ("--partition", day)]
         # `fit` publishes the model as current (an atomic write of CURRENT) once it is
         # written whole.
         return summary(textcluster("fit", JOB, *model_args(), *selection))
@@ -181,12 +184,7 @@ def textcluster_refit():
 def textcluster_backfill():
     @task
     def list_partitions(params: dict | None = None) -> list[str]:
-        plan = json.loads(textcluster("plan", JOB))
-        keys = [p["key"] for p in plan["input"]["partitions"]]
-        chosen = [k for k in keys if params["start"] <= k.split("=", 1)[1] <= params["end"]]
-        if not chosen:
-            raise AirflowFailException(f"no partition between {params['start']} and {params['end']}")
-        return chosen
+        return partitions_between(params["start"], params["end"])
 
     @task(max_active_tis_per_dagrun=16)
     def assign(partition: str) -> dict:

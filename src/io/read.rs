@@ -93,38 +93,41 @@ fn read_file(
     id_column: &str,
     text_column: &str,
 ) -> Result<(StringViewArray, StringViewArray), InputError> {
-    let corrupt = |reason: Unreadable| InputError::CorruptFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    match decode(path, &[id_column, text_column]) {
-        Ok(mut columns) => {
-            let texts = columns.pop().expect("two columns");
-            let ids = columns.pop().expect("two columns");
-            let view = |a: ArrayRef| -> Result<StringViewArray, InputError> {
-                let view =
-                    arrow::compute::cast(&a, &DataType::Utf8View).map_err(|e| corrupt(e.into()))?;
-                Ok(view
-                    .as_any()
-                    .downcast_ref::<StringViewArray>()
-                    .expect("cast to Utf8View")
-                    .clone())
-            };
-            Ok((view(ids)?, view(texts)?))
-        }
-        Err(Decoding::Input(e)) => Err(e),
-        Err(Decoding::Arrow(source)) => {
-            let column = [id_column, text_column]
-                .into_iter()
+    let columns = [id_column, text_column];
+    let mut decoded = decode(path, &columns).map_err(|e| decode_error(path, what, &columns, e))?;
+    let texts = decoded.pop().expect("two columns");
+    let ids = decoded.pop().expect("two columns");
+    Ok((string_view(path, &ids)?, string_view(path, &texts)?))
+}
+
+/// `array` (a string column of any encoding) as a string view array.
+fn string_view(path: &Path, array: &ArrayRef) -> Result<StringViewArray, InputError> {
+    let view =
+        arrow::compute::cast(array, &DataType::Utf8View).map_err(|e| InputError::CorruptFile {
+            path: path.to_path_buf(),
+            reason: e.into(),
+        })?;
+    Ok(view
+        .as_any()
+        .downcast_ref::<StringViewArray>()
+        .expect("cast to Utf8View")
+        .clone())
+}
+
+/// The error of a failed read of `columns` of `path`, naming the column when one column alone
+/// fails to decode.
+fn decode_error(path: &Path, what: &str, columns: &[&str], e: Decoding) -> InputError {
+    match e {
+        Decoding::Input(e) => e,
+        Decoding::Arrow(source) => InputError::Decode {
+            path: path.into(),
+            what: what.to_owned(),
+            column: columns
+                .iter()
                 .find(|c| decode(path, &[c]).is_err())
-                .map(str::to_owned);
-            Err(InputError::Decode {
-                path: path.into(),
-                what: what.to_owned(),
-                column,
-                source,
-            })
-        }
+                .map(|c| (*c).to_owned()),
+            source,
+        },
     }
 }
 
@@ -208,13 +211,7 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
         path: path.to_path_buf(),
         reason,
     };
-    // Output files are small: a remote one is fetched whole.
-    let Some(bytes) = super::store::read(path)? else {
-        return Err(InputError::PathNotFound {
-            path: path.to_path_buf(),
-        });
-    };
-    decode_output(bytes::Bytes::from(bytes), table).map_err(|reason| match reason {
+    decode_output(read_whole(path)?, table).map_err(|reason| match reason {
         OutputDecoding::Missing { column, available } => InputError::MissingColumn {
             path: path.to_path_buf(),
             column,
@@ -222,6 +219,17 @@ pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputE
         },
         OutputDecoding::Unreadable(reason) => corrupt(reason),
     })
+}
+
+/// The bytes of one of textcluster's own output files. They are small: a remote one is
+/// fetched whole.
+fn read_whole(path: &Path) -> Result<bytes::Bytes, InputError> {
+    match super::store::read(path)? {
+        Some(bytes) => Ok(bytes.into()),
+        None => Err(InputError::PathNotFound {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 /// Why [`decode_output`] failed.
@@ -283,12 +291,7 @@ pub fn labels_model_id(path: &Path) -> Result<Option<String>, InputError> {
         path: path.to_path_buf(),
         reason,
     };
-    let Some(bytes) = super::store::read(path)? else {
-        return Err(InputError::PathNotFound {
-            path: path.to_path_buf(),
-        });
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+    let builder = ParquetRecordBatchReaderBuilder::try_new(read_whole(path)?)
         .map_err(|e| corrupt(e.into()))?;
     let Some((i, _)) = builder.schema().column_with_name("model_id") else {
         return Ok(None);
@@ -343,9 +346,20 @@ impl BatchSource {
     }
 }
 
+/// `builder` set to read only the named columns of `path`, `batch_size` rows at a time.
+fn projected<T>(
+    path: &Path,
+    builder: parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    columns: &[&str],
+    batch_size: usize,
+) -> Result<parquet::arrow::arrow_reader::ArrowReaderBuilder<T>, Decoding> {
+    let indices = projection(path, builder.schema(), columns)?;
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
+    Ok(builder.with_projection(mask).with_batch_size(batch_size))
+}
+
 /// Opens the file at `path` to read the named columns, `batch_size` rows at a time.
 fn open_batches(path: &Path, columns: &[&str], batch_size: usize) -> Result<BatchSource, Decoding> {
-    use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let corrupt = |reason: Unreadable| {
         Decoding::Input(InputError::CorruptFile {
@@ -369,11 +383,7 @@ fn open_batches(path: &Path, columns: &[&str], batch_size: usize) -> Result<Batc
             let builder = ParquetRecordBatchStreamBuilder::new(reader)
                 .await
                 .map_err(|e| remote_failure(path, e))?;
-            let indices = projection(path, builder.schema(), columns)?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-            let stream = builder
-                .with_projection(mask)
-                .with_batch_size(batch_size)
+            let stream = projected(path, builder, columns, batch_size)?
                 .build()
                 .map_err(|e| corrupt(e.into()))?;
             Ok(BatchSource::Remote(stream))
@@ -382,11 +392,7 @@ fn open_batches(path: &Path, columns: &[&str], batch_size: usize) -> Result<Batc
         let file = fs_err::File::open(path).map_err(|e| Decoding::Input(e.into()))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
             .map_err(|e| corrupt(e.into()))?;
-        let indices = projection(path, builder.schema(), columns)?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(batch_size)
+        let reader = projected(path, builder, columns, batch_size)?
             .build()
             .map_err(|e| corrupt(e.into()))?;
         Ok(BatchSource::Local(reader))
@@ -407,26 +413,6 @@ impl<'p> DocumentBatches<'p> {
             batch_size,
             next_file: 0,
             current: None,
-        }
-    }
-
-    /// The error of a failed read of `path`, naming the column when one column alone fails.
-    fn error(&self, path: &Path, e: Decoding) -> InputError {
-        match e {
-            Decoding::Input(e) => e,
-            Decoding::Arrow(source) => {
-                let column = self
-                    .columns
-                    .iter()
-                    .find(|c| decode(path, &[c.as_str()]).is_err())
-                    .cloned();
-                InputError::Decode {
-                    path: path.into(),
-                    what: format!("partition `{}`", self.partition.key),
-                    column,
-                    source,
-                }
-            }
         }
     }
 
@@ -469,19 +455,11 @@ impl Iterator for DocumentBatches<'_> {
         match self.next_batch()? {
             Ok((i, batch)) => {
                 let path = &self.partition.files[i].path;
-                let view = |column: &str| -> Result<StringViewArray, InputError> {
-                    let a = batch.column_by_name(column).expect("projected column");
-                    let view = arrow::compute::cast(a, &DataType::Utf8View).map_err(|e| {
-                        InputError::CorruptFile {
-                            path: path.clone(),
-                            reason: e.into(),
-                        }
-                    })?;
-                    Ok(view
-                        .as_any()
-                        .downcast_ref::<StringViewArray>()
-                        .expect("cast to Utf8View")
-                        .clone())
+                let view = |column: &str| {
+                    string_view(
+                        path,
+                        batch.column_by_name(column).expect("projected column"),
+                    )
                 };
                 Some(view(&self.columns[0]).and_then(|ids| {
                     Ok((
@@ -497,7 +475,9 @@ impl Iterator for DocumentBatches<'_> {
                 let path = self.partition.files[i].path.clone();
                 // Stop after an error: the partition cannot be assigned.
                 self.next_file = self.partition.files.len();
-                Some(Err(self.error(&path, e)))
+                let columns = [self.columns[0].as_str(), self.columns[1].as_str()];
+                let what = format!("partition `{}`", self.partition.key);
+                Some(Err(decode_error(&path, &what, &columns, e)))
             }
         }
     }

@@ -12,7 +12,7 @@ use tracing::info;
 use super::JobError;
 use super::manifest::Drift;
 use super::spec::InputSpec;
-use super::tables::{self, ClusterRow, LabelColumns};
+use super::tables::{self, ClusterSums, LabelColumns};
 use crate::cluster;
 use crate::io::commit::Staging;
 use crate::io::{DocumentBatches, InputError, Partition, Table};
@@ -61,14 +61,6 @@ pub(super) struct Assigned {
     pub(super) clusters_file: (u64, u64),
 }
 
-/// Per-cluster running sums.
-#[derive(Default, Clone)]
-struct Sums {
-    n: u64,
-    similarity: f64,
-    below_p05: u64,
-}
-
 /// A 128-bit hash of a document id, for the duplicate check (two FNV-1a passes with
 /// different offsets: a false duplicate needs a 128-bit collision).
 fn id_hash(id: &str) -> u128 {
@@ -94,7 +86,7 @@ pub(super) fn assign_partition(
     let key = &partition.key;
     let k = assigner.k();
     let mut writer = staging.writer(Table::Labels, key)?;
-    let mut sums = vec![Sums::default(); k];
+    let mut sums = ClusterSums::new(k);
     let (mut n_docs, mut n_null, mut n_empty) = (0usize, 0usize, 0usize);
     let (mut n_tokens, mut n_oov) = (0u64, 0u64);
     let mut seen: FxHashSet<u128> = FxHashSet::default();
@@ -138,14 +130,12 @@ pub(super) fn assign_partition(
         let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
         let transformed = assigner.transformer.transform(&texts);
         let nearest = cluster::nearest(&transformed.matrix, assigner.model.centroids());
-        for (&l, &s) in nearest.labels.iter().zip(&nearest.similarity) {
-            if l >= 0 {
-                let c = &mut sums[l as usize];
-                c.n += 1;
-                c.similarity += f64::from(s);
-                c.below_p05 += u64::from(s < assigner.p05[l as usize]);
-            }
-        }
+        ClusterSums::add(
+            &mut sums,
+            &nearest.labels,
+            &nearest.similarity,
+            &assigner.p05,
+        );
         n_docs += texts.len();
         n_empty += transformed.n_empty;
         n_tokens += transformed.n_tokens;
@@ -157,32 +147,16 @@ pub(super) fn assign_partition(
         tracing::warn!(partition = %key, n_null, "skipped rows with a null text");
     }
     let labels_file = staging.close(Table::Labels, key, writer)?;
-    let rows: Vec<ClusterRow> = sums
-        .iter()
-        .map(|s| ClusterRow {
-            n_docs: s.n,
-            mean_similarity: if s.n == 0 {
-                0.0
-            } else {
-                (s.similarity / s.n as f64) as f32
-            },
-            share_below_fit_p05: if s.n == 0 {
-                0.0
-            } else {
-                s.below_p05 as f32 / s.n as f32
-            },
-        })
-        .collect();
-    let clusters = tables::clusters(&rows, model_id)?;
+    let clusters = tables::clusters(&sums, model_id)?;
     let clusters_file = (
         clusters.num_rows() as u64,
         staging.write(Table::Clusters, key, &clusters)?,
     );
-    let n_known: u64 = sums.iter().map(|s| s.n).sum();
+    let n_known: u64 = sums.iter().map(|s| s.n_docs).sum();
     let ratio = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
     let shares: Vec<f64> = sums
         .iter()
-        .map(|s| ratio(s.n as f64, n_known as f64))
+        .map(|s| ratio(s.n_docs as f64, n_known as f64))
         .collect();
     let drift = Drift {
         oov_token_rate: ratio(n_oov as f64, n_tokens as f64),

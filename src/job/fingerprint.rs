@@ -18,7 +18,7 @@ pub fn derive_seed(seed: u64, key: &PartitionKey) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("digest has 32 bytes"))
 }
 
-fn hex(digest: &[u8]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -58,6 +58,36 @@ pub fn param_hash_of(spec: &super::JobSpec) -> String {
         "keywords": spec.keywords,
     });
     hex(&Sha256::digest(shaping.to_string().as_bytes()))
+}
+
+/// The parameter hash of labels assigned with `model_id`: the input columns, the tool
+/// version and the model (whose id covers every parameter of the fit).
+pub fn assign_hash(plan: &JobPlan, model_id: &str) -> String {
+    let shaping = serde_json::json!({
+        "tool": env!("CARGO_PKG_VERSION"),
+        "text_column": plan.spec.input.text_column,
+        "id_column": plan.spec.input.id_column,
+        "model_id": model_id,
+    });
+    hex(&Sha256::digest(shaping.to_string().as_bytes()))
+}
+
+/// The model id of a partition-scope clustering: a hash of its parameters, its key and what
+/// the fit gave each document (not of where the input lives, so the same job on local disk
+/// and on an object store writes the same bytes).
+pub fn partition_model_id(
+    param_hash: &str,
+    key: &PartitionKey,
+    fit: &crate::cluster::KMeansFit,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(param_hash);
+    h.update(key.to_string());
+    for (&label, &similarity) in fit.labels.iter().zip(&fit.similarity) {
+        h.update(label.to_le_bytes());
+        h.update(similarity.to_bits().to_le_bytes());
+    }
+    hex(&h.finalize()[..8])
 }
 
 #[cfg(test)]

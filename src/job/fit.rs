@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::JobError;
-use super::fingerprint::{combined_fingerprint, input_fingerprint, param_hash_of};
+use super::fingerprint::{combined_fingerprint, hex, input_fingerprint, param_hash_of};
 use super::manifest::ClusteringReport;
 use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
@@ -47,10 +47,6 @@ pub fn sample_fraction(plan: &JobPlan) -> f64 {
             }
         }
     }
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The input fingerprint of every selected partition, combined.

@@ -208,7 +208,7 @@ pub(super) fn without_null_texts(
 
 /// Whether document `id` is in the sample of `fraction` drawn with `seed`: a 64-bit FNV-1a
 /// hash of the id and the seed, mixed by the splitmix64 finaliser, below `fraction · 2^64`.
-pub fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
+fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in seed.to_le_bytes().iter().chain(id.as_bytes()) {
         h ^= u64::from(*b);
@@ -223,7 +223,7 @@ pub fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
 }
 
 /// Reads the id and text columns of `partition`, dropping rows whose text is null.
-pub(super) fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
+fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobError> {
     let start = Instant::now();
     let docs = read_partition(
         partition,
@@ -253,11 +253,7 @@ pub(super) fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loade
 /// Rejects null ids, and ids that occur twice unless `input.allow_duplicate_ids` is set, naming
 /// the file of the first offending row (files are read in order, so row counts from the
 /// footers locate it).
-pub(super) fn check_ids(
-    plan: &JobPlan,
-    partition: &Partition,
-    ids: &StringViewArray,
-) -> Result<(), JobError> {
+fn check_ids(plan: &JobPlan, partition: &Partition, ids: &StringViewArray) -> Result<(), JobError> {
     let column = &plan.spec.input.id_column;
     let file_of = |row: usize| {
         let mut end = 0u64;

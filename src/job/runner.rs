@@ -29,7 +29,7 @@ use tracing::info;
 use super::JobError;
 use super::assign::{Assigner, assign_partition};
 use super::exit::ExitStatus;
-use super::fingerprint::{input_fingerprint, param_hash};
+use super::fingerprint::{assign_hash, input_fingerprint, param_hash, partition_model_id};
 use super::manifest::{
     ClusteringReport, Drift, FORMAT_VERSION, InputSummary, Manifest, ModelRef, PartitionReport,
     PartitionStatus, RunStatus, Tool, WrittenFile,
@@ -90,6 +90,7 @@ impl RunSummary {
 }
 
 /// How one partition ended, with what the report needs from it.
+#[derive(Clone)]
 enum Outcome {
     /// Labels committed: rows labelled, null texts skipped, empty documents, timings.
     Done {
@@ -275,29 +276,14 @@ impl Context<'_> {
             key,
             &tables::labels(&loaded.ids, columns, &model_id)?,
         )?;
-        let stats = crate::model::fit_clusters(fit.n_clusters, &fit.labels, &fit.similarity);
-        let rows: Vec<tables::ClusterRow> = stats
-            .iter()
-            .enumerate()
-            .map(|(cluster, s)| {
-                let below = fit
-                    .labels
-                    .iter()
-                    .zip(&fit.similarity)
-                    .filter(|&(&l, &sim)| l == cluster as i32 && sim < s.p05())
-                    .count();
-                tables::ClusterRow {
-                    n_docs: s.n_docs,
-                    mean_similarity: s.mean_similarity as f32,
-                    share_below_fit_p05: if s.n_docs == 0 {
-                        0.0
-                    } else {
-                        below as f32 / s.n_docs as f32
-                    },
-                }
-            })
-            .collect();
-        self.stage(Table::Clusters, key, &tables::clusters(&rows, &model_id)?)?;
+        let p05: Vec<f32> =
+            crate::model::fit_clusters(fit.n_clusters, &fit.labels, &fit.similarity)
+                .iter()
+                .map(crate::model::FitCluster::p05)
+                .collect();
+        let mut sums = tables::ClusterSums::new(fit.n_clusters);
+        tables::ClusterSums::add(&mut sums, &fit.labels, &fit.similarity, &p05);
+        self.stage(Table::Clusters, key, &tables::clusters(&sums, &model_id)?)?;
         Ok(Outcome::Done {
             n_docs: loaded.ids.len(),
             n_null: loaded.n_null,
@@ -360,44 +346,6 @@ pub fn assign(
 
 /// The directory of the models `run` fits in `global` scope.
 pub const MODELS_DIR: &str = "models";
-
-/// The parameter hash of labels assigned with `model_id`: the input columns, the tool
-/// version and the model (whose id covers every parameter of the fit).
-fn assign_hash(plan: &JobPlan, model_id: &str) -> String {
-    use sha2::Digest;
-    let shaping = serde_json::json!({
-        "tool": env!("CARGO_PKG_VERSION"),
-        "text_column": plan.spec.input.text_column,
-        "id_column": plan.spec.input.id_column,
-        "model_id": model_id,
-    });
-    sha2::Sha256::digest(shaping.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The model id of a partition-scope clustering: a hash of its parameters, its key and what
-/// the fit gave each document (not of where the input lives, so the same job on local disk
-/// and on an object store writes the same bytes).
-fn partition_model_id(
-    param_hash: &str,
-    key: &PartitionKey,
-    fit: &crate::cluster::KMeansFit,
-) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(param_hash);
-    h.update(key.to_string());
-    for (&label, &similarity) in fit.labels.iter().zip(&fit.similarity) {
-        h.update(label.to_le_bytes());
-        h.update(similarity.to_bits().to_le_bytes());
-    }
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn execute(
     plan: &JobPlan,
@@ -499,19 +447,7 @@ fn execute(
             .dataset
             .partitions
             .iter()
-            .map(|p| {
-                let outcome = match &outcome {
-                    Outcome::Failed {
-                        message,
-                        user_error,
-                    } => Outcome::Failed {
-                        message: message.clone(),
-                        user_error: *user_error,
-                    },
-                    _ => Outcome::Cancelled,
-                };
-                context.report(p, &fingerprint, outcome)
-            })
+            .map(|p| context.report(p, &fingerprint, outcome.clone()))
             .collect();
         options.finish(&PartitionKey::all(&plan.dataset.partition_keys));
         (reports, Vec::new())
@@ -680,27 +616,26 @@ fn failure(error: &JobError) -> Outcome {
     }
 }
 
+/// `f` of every partition, in order, run in parallel in waves of 2 × threads. A partition job
+/// that waits inside a nested parallel loop steals other queued jobs onto its own stack; with
+/// every partition queued at once (10,000 one-document partitions) that nesting overflowed the
+/// stack.
+fn in_waves<T: Send>(partitions: &[Partition], f: impl Fn(&Partition) -> T + Sync) -> Vec<T> {
+    let wave = 2 * rayon::current_num_threads();
+    partitions
+        .chunks(wave)
+        .flat_map(|wave| wave.par_iter().map(&f).collect::<Vec<_>>())
+        .collect()
+}
+
 fn run_partitions(context: &Context<'_>, options: RunOptions<'_>) -> Reports {
     let plan = context.plan;
     let stop = AtomicBool::new(false);
-    // Partitions go to the pool in waves. A partition job that waits inside a nested parallel
-    // loop steals other queued jobs onto its own stack; with every partition queued at once
-    // (10,000 one-document partitions) that nesting overflowed the stack.
-    let wave = 2 * rayon::current_num_threads();
-    let results: Vec<(PartitionReport, Option<ClusteringReport>)> = plan
-        .dataset
-        .partitions
-        .chunks(wave)
-        .flat_map(|wave| {
-            wave.par_iter()
-                .map(|partition| {
-                    let result = run_one(context, options, partition, &stop);
-                    options.finish(&partition.key);
-                    result
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let results = in_waves(&plan.dataset.partitions, |partition| {
+        let result = run_one(context, options, partition, &stop);
+        options.finish(&partition.key);
+        result
+    });
     let (partitions, clusterings): (Vec<_>, Vec<_>) = results.into_iter().unzip();
     (partitions, clusterings.into_iter().flatten().collect())
 }
@@ -777,7 +712,6 @@ fn assign_partitions(
     };
     let stop = AtomicBool::new(false);
     let tables = [Table::Labels, Table::Clusters];
-    let wave = 2 * rayon::current_num_threads();
     let one = |partition: &Partition| -> (String, Outcome, bool) {
         let fingerprint = input_fingerprint(plan, partition);
         if stop.load(Ordering::SeqCst) || options.interrupted().is_some() {
@@ -835,22 +769,13 @@ fn assign_partitions(
         }
         (fingerprint, outcome, false)
     };
-    let mut results: Vec<(String, Outcome, bool)> = plan
-        .dataset
-        .partitions
-        .chunks(wave)
-        .flat_map(|wave| {
-            wave.par_iter()
-                .map(|partition| {
-                    let result = one(partition);
-                    if !together {
-                        options.finish(&partition.key);
-                    }
-                    result
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut results = in_waves(&plan.dataset.partitions, |partition| {
+        let result = one(partition);
+        if !together {
+            options.finish(&partition.key);
+        }
+        result
+    });
     if together {
         let staged: Vec<(&PartitionKey, &str)> = plan
             .dataset
@@ -862,26 +787,16 @@ fn assign_partitions(
             .collect();
         // Interrupted before the commit, or the commit failed: nothing of it was committed.
         let failed = if options.interrupted().is_some() {
-            Some(None)
+            Some(Outcome::Cancelled)
         } else if staged.is_empty() {
             None
         } else {
-            context.commit(&staged).err().map(|e| Some(failure(&e)))
+            context.commit(&staged).err().map(|e| failure(&e))
         };
         if let Some(failed) = failed {
             for (_, outcome, staged) in &mut results {
                 if *staged {
-                    *outcome = match &failed {
-                        None => Outcome::Cancelled,
-                        Some(Outcome::Failed {
-                            message,
-                            user_error,
-                        }) => Outcome::Failed {
-                            message: message.clone(),
-                            user_error: *user_error,
-                        },
-                        Some(_) => unreachable!("failures only"),
-                    };
+                    *outcome = failed.clone();
                 }
             }
         }

@@ -63,23 +63,60 @@ pub(super) fn labels(
     .map_err(batch_error(Table::Labels))
 }
 
-/// One row of the `clusters` table.
-pub(super) struct ClusterRow {
+/// Per-cluster running sums of a partition's labels: the rows of its `clusters` table.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ClusterSums {
     pub(super) n_docs: u64,
-    pub(super) mean_similarity: f32,
-    pub(super) share_below_fit_p05: f32,
+    similarity: f64,
+    pub(super) below_p05: u64,
+}
+
+impl ClusterSums {
+    /// `k` empty clusters.
+    pub(super) fn new(k: usize) -> Vec<Self> {
+        vec![Self::default(); k]
+    }
+
+    /// Adds each labelled document (`-1`: none) with its similarity, against each cluster's
+    /// fit-time 5th percentile `p05`.
+    pub(super) fn add(sums: &mut [Self], labels: &[i32], similarity: &[f32], p05: &[f32]) {
+        for (&l, &s) in labels.iter().zip(similarity) {
+            if l >= 0 {
+                let c = &mut sums[l as usize];
+                c.n_docs += 1;
+                c.similarity += f64::from(s);
+                c.below_p05 += u64::from(s < p05[l as usize]);
+            }
+        }
+    }
+
+    fn mean_similarity(&self) -> f32 {
+        if self.n_docs == 0 {
+            0.0
+        } else {
+            (self.similarity / self.n_docs as f64) as f32
+        }
+    }
+
+    fn share_below_p05(&self) -> f32 {
+        if self.n_docs == 0 {
+            0.0
+        } else {
+            self.below_p05 as f32 / self.n_docs as f32
+        }
+    }
 }
 
 /// The `clusters` table of one partition: one row per cluster of the model.
-pub(super) fn clusters(rows: &[ClusterRow], model_id: &str) -> Result<RecordBatch, OutputError> {
+pub(super) fn clusters(sums: &[ClusterSums], model_id: &str) -> Result<RecordBatch, OutputError> {
     batch(
         Table::Clusters,
         vec![
-            i32s((0..rows.len() as i32).collect()),
-            i64s(rows.iter().map(|r| r.n_docs as i64).collect()),
-            f32s(rows.iter().map(|r| r.mean_similarity).collect()),
-            f32s(rows.iter().map(|r| r.share_below_fit_p05).collect()),
-            strings(std::iter::repeat_n(model_id, rows.len())),
+            i32s((0..sums.len() as i32).collect()),
+            i64s(sums.iter().map(|c| c.n_docs as i64).collect()),
+            f32s(sums.iter().map(ClusterSums::mean_similarity).collect()),
+            f32s(sums.iter().map(ClusterSums::share_below_p05).collect()),
+            strings(std::iter::repeat_n(model_id, sums.len())),
         ],
     )
     .map_err(batch_error(Table::Clusters))

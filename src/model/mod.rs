@@ -28,6 +28,7 @@ use crate::cluster::{Centroids, ClusterParams};
 use crate::io::commit::write_atomic;
 use crate::io::store::{self, StoreError};
 use crate::io::{OutputError, Table};
+use crate::job::fingerprint::hex;
 use crate::label::KeywordParams;
 use crate::text::{Transformer, VectorizeParams};
 
@@ -161,10 +162,6 @@ pub fn model_dir(registry: &Path, model_id: &str) -> PathBuf {
 /// The file of `table` in model directory `dir`.
 pub fn table_file(dir: &Path, table: Table) -> PathBuf {
     dir.join(format!("{}.parquet", table.name()))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fitted model in memory: its header and what assignment needs.

@@ -23,8 +23,8 @@ fn out_arg(out: &Path) -> String {
     format!("output.path={}", out.display())
 }
 
-/// Fits `jobs/sample.toml` on days 1 and 2 into `registry`; returns the printed model id.
-fn fit_two_days(registry: &Path, extra: &[&str]) -> String {
+/// Fits `jobs/sample.toml` on days 1 and 2 into `registry`; returns the printed summary.
+fn fit_two_days_summary(registry: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "fit",
         "jobs/sample.toml",
@@ -33,9 +33,15 @@ fn fit_two_days(registry: &Path, extra: &[&str]) -> String {
     ];
     args.extend_from_slice(&DAYS_1_2);
     args.extend_from_slice(extra);
-    let line = ok(&textcluster(&args));
-    let summary: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    summary["model_id"].as_str().unwrap().to_owned()
+    serde_json::from_str(ok(&textcluster(&args)).trim()).unwrap()
+}
+
+/// Fits `jobs/sample.toml` on days 1 and 2 into `registry`; returns the printed model id.
+fn fit_two_days(registry: &Path, extra: &[&str]) -> String {
+    fit_two_days_summary(registry, extra)["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn assign(model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -218,15 +224,7 @@ fn refitting_unchanged_input_reuses_the_model() {
     let dir = tmp();
     let registry = dir.path().join("models");
     let first = fit_two_days(&registry, &[]);
-    let mut args = vec![
-        "fit",
-        "jobs/sample.toml",
-        "--model",
-        registry.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&DAYS_1_2);
-    let line = ok(&textcluster(&args));
-    let summary: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    let summary = fit_two_days_summary(&registry, &[]);
     assert_eq!(summary["model_id"], first.as_str());
     assert_eq!(summary["fitted"], false);
 }
