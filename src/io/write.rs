@@ -158,9 +158,28 @@ fn properties_builder() -> parquet::file::properties::WriterPropertiesBuilder {
         .set_created_by(CREATED_BY.to_owned())
 }
 
+/// `created_by` of a model's table files: the version without the build, so a fit gives the
+/// same bytes, and so the same content id, from any build of one version.
+pub const MODEL_CREATED_BY: &str = concat!("textcluster version ", env!("CARGO_PKG_VERSION"));
+
 /// `batch` as the bytes of a Parquet file.
 pub fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties()))?;
+    encode_with(batch, properties())
+}
+
+/// `batch` as the bytes of a model's table file (`created_by` is [`MODEL_CREATED_BY`]).
+pub fn encode_model_table(batch: &RecordBatch) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let props = properties_builder()
+        .set_created_by(MODEL_CREATED_BY.to_owned())
+        .build();
+    encode_with(batch, props)
+}
+
+fn encode_with(
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))?;
     writer.write(batch)?;
     writer.into_inner()
 }
@@ -315,6 +334,20 @@ mod tests {
         assert_eq!(builder.schema().as_ref(), Table::Labels.schema().as_ref());
         let read: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
         assert_eq!(read, vec![b]);
+    }
+
+    #[test]
+    fn model_tables_name_the_version_but_not_the_build() {
+        let b = batch(
+            Table::Similarity,
+            vec![i32s(vec![0]), i32s(vec![1]), f32s(vec![0.25])],
+        )
+        .unwrap();
+        let bytes = bytes::Bytes::from(encode_model_table(&b).unwrap());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let created_by = builder.metadata().file_metadata().created_by().unwrap();
+        assert_eq!(created_by, MODEL_CREATED_BY);
+        assert!(!created_by.contains("build"), "{created_by}");
     }
 
     #[test]

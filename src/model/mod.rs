@@ -188,7 +188,7 @@ impl Sealed {
         let mut files = Vec::with_capacity(4);
         header.files.clear();
         for (table, batch) in TABLES.into_iter().zip(tables) {
-            let bytes = crate::io::write::encode_parquet(&batch).map_err(|source| {
+            let bytes = crate::io::write::encode_model_table(&batch).map_err(|source| {
                 OutputError::Parquet {
                     path: PathBuf::from(format!("{}.parquet", table.name())),
                     source,

@@ -116,7 +116,7 @@ grep -q "Returned value was: {.*'model_id': '$model_id'" "$work/daily.log" || fa
 # 3. Backfill with the LocalExecutor: three mapped assign tasks at the same time.
 with_executor "$work/backfill.log" textcluster_backfill 2018-06-04 -c '{"start": "2018-06-01", "end": "2018-06-03"}'
 check dt=2018-06-01 dt=2018-06-02 dt=2018-06-03
-run_id=$(grep -o "run_id=manual__[^,]*" "$work/backfill.log" | head -1 | cut -d= -f2)
+run_id=$(grep -o -m1 "run_id=manual__[^,]*" "$work/backfill.log" | sed -n 1p | cut -d= -f2)
 "$airflow" tasks states-for-dag-run textcluster_backfill "$run_id" -o json 2>/dev/null | tail -1 >"$work/states.json"
 "$py" - "$work/states.json" <<'EOF' || fail "the mapped assign tasks did not overlap" "$work/backfill.log"
 import json, sys
