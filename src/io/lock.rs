@@ -115,6 +115,9 @@ struct RunLock {
 /// The locks of every partition a run writes, renewed on a timer until released.
 #[derive(Debug)]
 pub struct RunLocks {
+    /// The local output directory, when taking the locks created it: removed again on
+    /// release if it is still empty, so a run that wrote nothing leaves nothing.
+    created_out: Option<PathBuf>,
     locks: Arc<Mutex<Vec<RunLock>>>,
     lost: Arc<AtomicBool>,
     stop: Option<std::sync::mpsc::Sender<()>>,
@@ -134,6 +137,7 @@ impl RunLocks {
         started_at: u64,
         renew_every: Duration,
     ) -> Result<Self, LockError> {
+        let created_out = (!store::is_remote(out) && !out.exists()).then(|| out.to_path_buf());
         let mut sorted: Vec<&PartitionKey> = keys.iter().collect();
         sorted.sort();
         sorted.dedup();
@@ -144,6 +148,9 @@ impl RunLocks {
                 Err(e) => {
                     for lock in held {
                         let _ = lock.release();
+                    }
+                    if let Some(out) = &created_out {
+                        let _ = std::fs::remove_dir(out);
                     }
                     return Err(e);
                 }
@@ -177,6 +184,7 @@ impl RunLocks {
                 .map_err(OutputError::from)?
         };
         Ok(Self {
+            created_out,
             locks,
             lost,
             stop: Some(stop),
@@ -208,7 +216,15 @@ impl RunLocks {
         for lock in locks {
             lock.release()?;
         }
+        self.remove_created_out();
         Ok(())
+    }
+
+    fn remove_created_out(&mut self) {
+        if let Some(out) = self.created_out.take() {
+            // Fails, and keeps it, unless it is empty.
+            let _ = std::fs::remove_dir(out);
+        }
     }
 }
 
@@ -218,6 +234,7 @@ impl Drop for RunLocks {
         for lock in std::mem::take(&mut *self.locks.lock().expect("not poisoned")) {
             let _ = lock.release();
         }
+        self.remove_created_out();
     }
 }
 
@@ -375,6 +392,42 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
+/// Runs `f` holding an exclusive `flock` on the directory of the local lock file `path`.
+/// A renewal and a takeover each read the file, compare it and replace it: under the guard
+/// they cannot interleave, so a takeover never lands between a renewal's read and its write
+/// (which would leave two runs each believing it holds the lock). `Ok(None)` when the
+/// directory is gone (the lock was released).
+fn guarded<T>(path: &Path, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<Option<T>> {
+    let dir = path.parent().expect("a lock file has a parent");
+    let guard = match std::fs::File::open(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        guard => guard?,
+    };
+    guard.lock()?;
+    let result = f();
+    drop(guard); // closing the descriptor releases the flock
+    result.map(Some)
+}
+
+/// Removes the directories of a released local lock `path` that are left empty, up to and
+/// including `_locks`, so a run that wrote nothing leaves nothing. A directory another run
+/// has just made, or filled, stays (`remove_dir` fails on it).
+fn remove_empty_lock_dirs(path: &Path) {
+    if !path
+        .ancestors()
+        .any(|a| a.file_name().is_some_and(|n| n == LOCKS_DIR))
+    {
+        return;
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if std::fs::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == LOCKS_DIR) {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
 /// Removes the local lock `path` if it still holds exactly `stale`: the file is renamed to a
 /// name of this process, and put back if it turns out to be another run's fresh lock. Returns
 /// whether the stale lock was removed.
@@ -399,8 +452,8 @@ impl RunLock {
     /// Takes the lock file `path` of output directory `out`.
     fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
         let remote = store::is_remote(path);
+        let dir = path.parent().expect("a lock file has a parent");
         if !remote {
-            let dir = path.parent().expect("a lock file has a parent");
             fs_err::create_dir_all(dir).map_err(OutputError::from)?;
             remove_stale_temporaries(dir);
         }
@@ -422,6 +475,8 @@ impl RunLock {
                         .map(|(b, v)| (b, Some(v))),
                 }
             } else {
+                // Another run's release may have removed the (empty) directory meanwhile.
+                fs_err::create_dir_all(dir).map_err(OutputError::from)?;
                 match create_with(&path, &body) {
                     Ok(()) => {
                         return Ok(Self {
@@ -433,6 +488,7 @@ impl RunLock {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         std::fs::read(&path).ok().map(|b| (b, None))
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(OutputError::from(e).into()),
                 }
             };
@@ -460,7 +516,7 @@ impl RunLock {
                     Conditional::Lost => continue, // another run took it over first
                 }
             } else {
-                take_over_local(&path, &held).map_err(OutputError::from)?;
+                guarded(&path, || take_over_local(&path, &held)).map_err(OutputError::from)?;
             }
         }
         Err(OutputError::from(std::io::Error::other(format!(
@@ -486,12 +542,17 @@ impl RunLock {
                 Conditional::Lost => Ok(false),
             };
         }
-        if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
-            return Ok(false);
+        let renewed = guarded(&self.path, || {
+            if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
+                return Ok(false);
+            }
+            super::commit::write_atomic(&self.path, &body).map_err(std::io::Error::other)?;
+            Ok(true)
+        })?;
+        if renewed == Some(true) {
+            self.body = body;
         }
-        super::commit::write_atomic(&self.path, &body)?;
-        self.body = body;
-        Ok(true)
+        Ok(renewed == Some(true))
     }
 
     /// Removes the lock if it is still this run's.
@@ -503,6 +564,9 @@ impl RunLock {
         };
         if current.as_deref() == Some(&self.body[..]) {
             store::remove(&self.path)?;
+            if self.version.is_none() {
+                remove_empty_lock_dirs(&self.path);
+            }
         }
         Ok(())
     }
@@ -629,6 +693,35 @@ mod tests {
         assert!(owner.expires_at.unwrap() >= now + LEASE.as_secs());
         locks.release().unwrap();
         assert!(!path.exists());
+        // Its empty directories go with it: a run that wrote nothing leaves nothing.
+        assert!(!dir.path().join(LOCKS_DIR).exists());
+    }
+
+    #[test]
+    fn a_renewal_waits_for_a_takeover_that_holds_the_guard_and_then_finds_the_lock_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), &key("a"));
+        let mut lock = RunLock::acquire(dir.path(), &path, 1).unwrap();
+        // A takeover holds the guard between reading the lock and replacing it.
+        let guard = std::fs::File::open(path.parent().unwrap()).unwrap();
+        guard.lock().unwrap();
+        let renewal = std::thread::spawn(move || {
+            let renewed = lock.renew(1);
+            (lock, renewed)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !renewal.is_finished(),
+            "the renewal ran while a takeover held the guard"
+        );
+        fs_err::write(&path, b"the lock of the run that took over").unwrap();
+        drop(guard);
+        let (_lock, renewed) = renewal.join().unwrap();
+        assert!(!renewed.unwrap(), "a renewal after a takeover must lose");
+        assert_eq!(
+            fs_err::read(&path).unwrap(),
+            b"the lock of the run that took over"
+        );
     }
 
     #[test]
