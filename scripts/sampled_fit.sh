@@ -5,7 +5,9 @@
 # sample size and its difference from the full fit.
 #
 # usage: scripts/sampled_fit.sh   (BIN=path: another build, not rebuilt; SEEDS="0 1 2 3 4";
-#                                  FRACTIONS="1.0 0.3 0.1"; DATA=../shared/data)
+#                                  FRACTIONS="1.0 0.3 0.1"; DATA=../shared/data;
+#                                  FIT_ARGS="--set fit.refine=0": more arguments to fit
+#                                  and assign)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data}
@@ -27,11 +29,11 @@ for fraction in $fractions; do
     [ "$fraction" = 1.0 ] || set_sample=(--set "fit.sample=$fraction")
     start=$(date +%s.%N)
     fitted=$("$bin" -q fit jobs/20newsgroups.toml --model "$work/models" --set "input.path=$corpus" \
-      --set cluster.k=20 --set "cluster.seed=$seed" "${set_sample[@]}" \
+      --set cluster.k=20 --set "cluster.seed=$seed" "${set_sample[@]}" ${FIT_ARGS:-} \
       | python3 -c 'import json, sys; print(json.load(sys.stdin)["n_docs"])')
     mid=$(date +%s.%N)
     "$bin" -q assign jobs/20newsgroups.toml --model "$work/models" --set "input.path=$corpus" \
-      --set "output.path=$work/out" >/dev/null
+      --set "output.path=$work/out" ${FIT_ARGS:-} >/dev/null
     end=$(date +%s.%N)
     "$bin" eval "$work/out" --gold "$corpus" --json | python3 -c '
 import json, sys

@@ -24,6 +24,7 @@ pub use kmeans::{KMeansFit, fit, refine};
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 pub use scorer::{Nearest, nearest, score_labels};
+pub use sums::StreamedSums;
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.
 ///

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::centroids::Centroids;
 use super::scorer::prefetch;
 use crate::sparse::{self, Csr};
 
@@ -317,6 +318,81 @@ impl Sums {
     }
 }
 
+/// Member sums built batch by batch, for centroids over more documents than are held in
+/// memory at once (a fit on a sample, refined over the whole corpus): `k × n_terms × 8`
+/// bytes, whatever the number of documents. Each batch's rows are added cluster by cluster
+/// in document order, so the sums do not depend on the thread count.
+pub struct StreamedSums {
+    sums: Sums,
+    sizes: Vec<u64>,
+}
+
+impl StreamedSums {
+    /// Zero sums for `k` clusters over `n_terms` terms.
+    pub fn new(k: usize, n_terms: usize) -> Self {
+        let words = n_terms.div_ceil(64);
+        Self {
+            sums: Sums {
+                n_terms,
+                words,
+                sum: vec![0.0; k * n_terms],
+                touched: vec![0; k * words],
+            },
+            sizes: vec![0; k],
+        }
+    }
+
+    /// Adds row `i` of `x` to cluster `labels[i]` (rows labelled `-1` are left out).
+    pub fn add(&mut self, x: &Csr, labels: &[i32]) {
+        assert_eq!(x.rows(), labels.len(), "one label per row");
+        assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
+        let moves: Vec<(u32, i32, i32)> = labels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l >= 0)
+            .map(|(doc, &l)| (doc as u32, -1, l))
+            .collect();
+        for &(_, _, l) in &moves {
+            self.sizes[l as usize] += 1;
+        }
+        self.sums.apply(x, &moves, self.sizes.len());
+    }
+
+    /// Members added per cluster.
+    pub fn sizes(&self) -> &[u64] {
+        &self.sizes
+    }
+
+    /// The centroids of the sums (pruned as a fit's are), and their objective: the summed
+    /// cosine of every added document to its cluster's new centroid. A cluster that got no
+    /// member keeps its row of `previous`.
+    pub fn centroids(&mut self, previous: &Centroids, prune: f32) -> (Centroids, f64) {
+        let k = self.sizes.len();
+        assert_eq!(
+            previous.n_clusters(),
+            k,
+            "one previous centroid per cluster"
+        );
+        let wanted: Vec<bool> = self.sizes.iter().map(|&n| n > 0).collect();
+        let fresh = self.sums.centroids(&wanted, &self.sizes, prune);
+        let mut out = Centroids::empty(self.sums.n_terms);
+        let mut objective = 0.0;
+        for (c, fresh) in fresh.iter().enumerate() {
+            match fresh {
+                Some(f) => {
+                    out.push_sparse(&f.indices, &f.weights);
+                    objective += f.objective;
+                }
+                None => {
+                    let row = previous.row(c);
+                    out.push_sparse(row.indices, row.values);
+                }
+            }
+        }
+        (out, objective)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +439,43 @@ mod tests {
         assert_eq!(c.weights, vec![1.0]);
         let unpruned = centroids_from_members::<f64>(&x, &[0, 0], 1, &[true], 0.0);
         assert_eq!(unpruned[0].as_ref().unwrap().indices.len(), 3);
+    }
+
+    #[test]
+    fn streamed_sums_in_batches_equal_sums_of_the_whole_matrix() {
+        let x = Csr::new(
+            (4, 3),
+            vec![0, 2, 3, 5, 6],
+            vec![0, 1, 2, 0, 2, 1],
+            vec![0.6, 0.8, 1.0, 0.8, 0.6, 1.0],
+        );
+        let labels = [0, 1, 0, -1];
+        let whole = centroids_from_members::<f64>(&x, &labels, 3, &[true; 3], 0.0);
+        let previous = Centroids::from_rows(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let mut streamed = StreamedSums::new(3, 3);
+        // Rows 0-1, then rows 2-3, as two batches.
+        streamed.add(
+            &Csr::new((2, 3), vec![0, 2, 3], vec![0, 1, 2], vec![0.6, 0.8, 1.0]),
+            &labels[..2],
+        );
+        streamed.add(
+            &Csr::new((2, 3), vec![0, 2, 3], vec![0, 2, 1], vec![0.8, 0.6, 1.0]),
+            &labels[2..],
+        );
+        assert_eq!(streamed.sizes(), &[2, 1, 0]);
+        let (c, objective) = streamed.centroids(&previous, 0.0);
+        for cluster in 0..2 {
+            let w = whole[cluster].as_ref().unwrap();
+            assert_eq!(c.row(cluster).indices, &w.indices[..]);
+            assert_eq!(c.row(cluster).values, &w.weights[..]);
+        }
+        // Cluster 2 got no member: it keeps its previous centroid.
+        assert_eq!(c.dense_row(2), vec![0.0, 0.0, 1.0]);
+        let expected: f64 = whole[..2]
+            .iter()
+            .map(|w| w.as_ref().unwrap().objective)
+            .sum();
+        assert_eq!(objective.to_bits(), expected.to_bits());
     }
 
     #[test]

@@ -416,6 +416,11 @@ impl<'p> DocumentBatches<'p> {
         }
     }
 
+    /// Streams only the id column of `partition` (the documents' texts are its ids too).
+    pub fn ids(partition: &'p Partition, id_column: &str, batch_size: usize) -> Self {
+        Self::new(partition, id_column, id_column, batch_size)
+    }
+
     fn next_batch(&mut self) -> Option<Result<(usize, RecordBatch), (usize, Decoding)>> {
         loop {
             if self.current.is_none() {

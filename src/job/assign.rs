@@ -1,12 +1,12 @@
 //! Assigning one partition to a fixed model, streaming: read a record batch, vectorise it
 //! with the model's vocabulary and idf, pick the nearest centroid, append the labels to the
 //! staged file. Memory holds one batch and one row group of output, whatever the partition's
-//! size; what grows with it is a 16-byte hash per document id for the duplicate check.
+//! size; what grows with it is an 8-byte hash per document id for the duplicate check
+//! ([`IdHashes`]).
 
 use std::time::Instant;
 
 use arrow::array::Array;
-use rustc_hash::FxHashSet;
 use tracing::info;
 
 use super::JobError;
@@ -61,17 +61,70 @@ pub(super) struct Assigned {
     pub(super) clusters_file: (u64, u64),
 }
 
-/// A 128-bit hash of a document id, for the duplicate check (two FNV-1a passes with
-/// different offsets: a false duplicate needs a 128-bit collision).
-fn id_hash(id: &str) -> u128 {
-    let pass = |mut h: u64| {
-        for &b in id.as_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// The document ids of one partition, for the duplicate check: a 64-bit hash per id, 8 bytes
+/// per document reserved once from the footers' row count, sorted when the partition has
+/// been read. Equal hashes are confirmed by a second read of the id column alone, so a hash
+/// collision between two different ids is never reported as a duplicate.
+struct IdHashes {
+    hashes: Vec<u64>,
+}
+
+impl IdHashes {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            hashes: Vec::with_capacity(n),
         }
-        h
-    };
-    (u128::from(pass(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(pass(0x8422_2325_cbf2_9ce4))
+    }
+
+    fn push(&mut self, id: &str) {
+        self.hashes.push(id_hash(id));
+    }
+
+    /// The hashes that occur more than once, ascending (empty when every id is distinct).
+    fn repeated(mut self) -> Vec<u64> {
+        self.hashes.sort_unstable();
+        let mut repeated: Vec<u64> = self
+            .hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        repeated.dedup();
+        repeated
+    }
+}
+
+/// A 64-bit hash of a document id: FNV-1a, mixed by the splitmix64 finaliser.
+fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The first id of `partition` that occurs twice, with the file of its second occurrence,
+/// among the ids whose hash is in `repeated` (sorted): reads the id column again.
+fn find_duplicate(
+    partition: &Partition,
+    id_column: &str,
+    repeated: &[u64],
+) -> Result<Option<(String, std::path::PathBuf)>, JobError> {
+    let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+    for next in DocumentBatches::ids(partition, id_column, BATCH_ROWS) {
+        let (file, docs) = next?;
+        for id in docs.ids.iter().flatten() {
+            if repeated.binary_search(&id_hash(id)).is_ok() && !seen.insert(id.to_owned()) {
+                return Ok(Some((id.to_owned(), partition.files[file].path.clone())));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Assigns every document of `partition` and stages its `labels` and `clusters` files.
@@ -89,7 +142,8 @@ pub(super) fn assign_partition(
     let mut sums = ClusterSums::new(k);
     let (mut n_docs, mut n_null, mut n_empty) = (0usize, 0usize, 0usize);
     let (mut n_tokens, mut n_oov) = (0u64, 0u64);
-    let mut seen: FxHashSet<u128> = FxHashSet::default();
+    let mut ids_seen = (!input.allow_duplicate_ids)
+        .then(|| IdHashes::with_capacity(usize::try_from(partition.n_rows()).unwrap_or(0)));
     let mut seconds_read = 0.0;
     let mut batches =
         DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
@@ -114,18 +168,8 @@ pub(super) fn assign_partition(
             (docs.ids, docs.texts)
         };
         n_null += nulls;
-        if !input.allow_duplicate_ids {
-            for id in ids.iter().flatten() {
-                if !seen.insert(id_hash(id)) {
-                    return Err(InputError::DuplicateId {
-                        path: path.clone(),
-                        partition: key.to_string(),
-                        column: input.id_column.clone(),
-                        id: id.to_owned(),
-                    }
-                    .into());
-                }
-            }
+        if let Some(seen) = &mut ids_seen {
+            ids.iter().flatten().for_each(|id| seen.push(id));
         }
         let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
         let transformed = assigner.transformer.transform(&texts);
@@ -142,6 +186,20 @@ pub(super) fn assign_partition(
         n_oov += transformed.n_oov_tokens;
         let batch = tables::labels(&ids, LabelColumns::of(&nearest, 0..texts.len()), model_id)?;
         writer.write(&batch)?;
+    }
+    if let Some(seen) = ids_seen {
+        let repeated = seen.repeated();
+        if !repeated.is_empty()
+            && let Some((id, path)) = find_duplicate(partition, &input.id_column, &repeated)?
+        {
+            return Err(InputError::DuplicateId {
+                path,
+                partition: key.to_string(),
+                column: input.id_column.clone(),
+                id,
+            }
+            .into());
+        }
     }
     if n_null > 0 {
         tracing::warn!(partition = %key, n_null, "skipped rows with a null text");
@@ -200,5 +258,20 @@ mod tests {
         assert_ne!(id_hash("a1"), id_hash("a2"));
         assert_ne!(id_hash(""), id_hash("\0"));
         assert_eq!(id_hash("doc-7"), id_hash("doc-7"));
+    }
+
+    #[test]
+    fn repeated_hashes_are_each_reported_once() {
+        let mut seen = IdHashes::with_capacity(4);
+        for id in ["b", "a", "c", "a", "a", "c"] {
+            seen.push(id);
+        }
+        let mut expected = vec![id_hash("a"), id_hash("c")];
+        expected.sort_unstable();
+        assert_eq!(seen.repeated(), expected);
+        let mut distinct = IdHashes::with_capacity(2);
+        distinct.push("x");
+        distinct.push("y");
+        assert!(distinct.repeated().is_empty());
     }
 }

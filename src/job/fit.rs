@@ -12,15 +12,17 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::JobError;
+use super::assign::BATCH_ROWS;
 use super::fingerprint::{combined_fingerprint, hex, input_fingerprint, param_hash_of};
 use super::manifest::ClusteringReport;
 use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
 use super::spec::Sample;
 use super::tables;
-use crate::cluster;
-use crate::io::{OutputError, PartitionKey};
+use crate::cluster::{self, Centroids, KMeansFit, StreamedSums};
+use crate::io::{DocumentBatches, OutputError, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
+use crate::text::{Rebased, Transformer, Vectorized};
 
 /// What a fit produced.
 #[derive(Debug)]
@@ -74,7 +76,11 @@ fn fit_key(plan: &JobPlan, fingerprint: &str) -> String {
     let mut spec = plan.spec.clone();
     spec.cluster = model_cluster_params(plan);
     h.update(param_hash_of(&spec));
-    h.update(sample_fraction(plan).to_le_bytes());
+    let fraction = sample_fraction(plan);
+    h.update(fraction.to_le_bytes());
+    if fraction < 1.0 {
+        h.update(plan.spec.fit.refine.to_le_bytes());
+    }
     h.update(fingerprint);
     hex(&h.finalize())
 }
@@ -131,7 +137,21 @@ fn fit_sealed(
 ) -> Result<(Sealed, ClusteringReport), JobError> {
     let all = PartitionKey::all(&plan.dataset.partition_keys);
     let fraction = sample_fraction(plan);
-    let clustered = pipeline::global(plan, progress, &all, fraction)?;
+    let rounds = if fraction < 1.0 {
+        plan.spec.fit.refine
+    } else {
+        0
+    };
+    let mut refine_rounds = 0;
+    let mut whole_df: Option<Vec<u32>> = None;
+    let clustered = pipeline::global(plan, progress, &all, fraction, |vectorized, fit| {
+        if rounds > 0 {
+            pipeline::stage(progress, &all, "refine");
+            let (run, df) = refine_on_corpus(plan, vectorized, fit, rounds)?;
+            (refine_rounds, whole_df) = (run, Some(df));
+        }
+        Ok(())
+    })?;
     pipeline::stage(progress, &all, "write");
     let t = Instant::now();
     let c = &clustered;
@@ -151,8 +171,12 @@ fn fit_sealed(
         }
     };
     let tables = [
-        model::vocabulary_batch(vocabulary.terms(), vocabulary.df(), &c.vectorized.idf)
-            .map_err(batch_error(crate::io::Table::Vocabulary))?,
+        model::vocabulary_batch(
+            vocabulary.terms(),
+            whole_df.as_deref().unwrap_or(vocabulary.df()),
+            &c.vectorized.idf,
+        )
+        .map_err(batch_error(crate::io::Table::Vocabulary))?,
         tables::centroids(c)?,
         tables::keywords(c)?,
         tables::similarity(c)?,
@@ -178,6 +202,7 @@ fn fit_sealed(
         cluster: model_cluster_params(plan),
         keywords: plan.spec.keywords.clone(),
         sample_fraction: fraction,
+        refine_rounds,
         n_docs: n_docs as u64,
         n_terms: vocabulary.len() as u64,
         n_clusters: c.fit.n_clusters as u64,
@@ -197,9 +222,134 @@ fn fit_sealed(
     Ok((sealed, report))
 }
 
-/// Where `fit` writes and `assign` reads models: `--model`, else `[model] path`.
+/// Moves a sampled fit onto the whole input: `rounds` rounds that read every selected
+/// partition batch by batch, vectorise, assign each document to its nearest centroid and add
+/// it to its cluster's sum; the normalised (and pruned) sums are the next centroids. The first
+/// round also counts each term's document frequency over the whole input; after it the
+/// vocabulary keeps the terms within `min_df` / `max_df` of the whole input, weighted by its
+/// idf ([`Vectorized::rebase`]). Stops early once a round raises the mean similarity by less
+/// than `cluster.tol` of itself. Memory holds one batch, `k × n_terms` sums and a df per term,
+/// whatever the corpus size. The sample's rows are then labelled with the final centroids,
+/// for the keywords and the fit-time similarity quantiles.
+///
+/// Returns the rounds run and the whole input's df of each final column.
+fn refine_on_corpus(
+    plan: &JobPlan,
+    vectorized: &mut Vectorized,
+    fit: &mut KMeansFit,
+    rounds: usize,
+) -> Result<(usize, Vec<u32>), JobError> {
+    let prune = plan.cluster.centroid_min_df_factor();
+    let input = &plan.spec.input;
+    let k = fit.n_clusters;
+    let mut transformer = Transformer::new(
+        plan.vectorize.clone(),
+        vectorized.vocabulary.terms(),
+        vectorized.idf.clone(),
+    );
+    let mut whole_df: Option<Vec<u32>> = None;
+    let mut last_mean: Option<f64> = None;
+    let mut run = 0;
+    for round in 1..=rounds {
+        run = round;
+        let t = Instant::now();
+        let n_terms = vectorized.vocabulary.len();
+        let mut sums = StreamedSums::new(k, n_terms);
+        let mut counted = whole_df.is_none().then(|| (vec![0u32; n_terms], 0usize));
+        for partition in &plan.dataset.partitions {
+            let batches =
+                DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
+            for next in batches {
+                let (_, docs) = next?;
+                let texts: Vec<&str> = docs.texts.iter().flatten().collect();
+                let x = transformer.transform(&texts).matrix;
+                if let Some((df, n_docs)) = &mut counted {
+                    *n_docs += texts.len();
+                    for &j in x.indices() {
+                        df[j as usize] += 1;
+                    }
+                }
+                let nearest = cluster::nearest(&x, &fit.centroids);
+                sums.add(&x, &nearest.labels);
+            }
+        }
+        let (centroids, objective) = sums.centroids(&fit.centroids, prune);
+        fit.centroids = centroids;
+        let n_docs: u64 = sums.sizes().iter().sum();
+        let mean = if n_docs == 0 {
+            0.0
+        } else {
+            objective / n_docs as f64
+        };
+        info!(
+            round,
+            n_docs,
+            mean_similarity = mean,
+            seconds = t.elapsed().as_secs_f64(),
+            "refined the centroids on every document"
+        );
+        if let Some((df, n_docs)) = counted {
+            let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs);
+            fit.centroids = rebase_centroids(&fit.centroids, &rebased, vectorized.vocabulary.len());
+            transformer = Transformer::new(
+                plan.vectorize.clone(),
+                vectorized.vocabulary.terms(),
+                vectorized.idf.clone(),
+            );
+            info!(
+                n_docs,
+                n_terms_sample = n_terms,
+                n_terms = vectorized.vocabulary.len(),
+                "vocabulary weighted by the whole input's document frequencies"
+            );
+            whole_df = Some(rebased.df);
+            // The weights changed: the next round's mean is not comparable with this one's.
+            continue;
+        }
+        if last_mean.is_some_and(|last| mean - last < plan.cluster.tol() * mean.abs()) {
+            break;
+        }
+        last_mean = Some(mean);
+    }
+    let nearest = cluster::nearest(&vectorized.matrix, &fit.centroids);
+    fit.sizes = cluster::kmeans::cluster_sizes(&nearest.labels, k);
+    fit.labels = nearest.labels;
+    fit.similarity = nearest.similarity;
+    fit.second_similarity = nearest.second_similarity;
+    let df = whole_df.unwrap_or_else(|| vectorized.vocabulary.df().to_vec());
+    Ok((run, df))
+}
+
+/// `centroids` in the columns of a rebased vocabulary: dropped terms removed, each weight
+/// scaled as the documents' were, normalised again.
+fn rebase_centroids(centroids: &Centroids, rebased: &Rebased, n_terms: usize) -> Centroids {
+    let mut out = Centroids::empty(n_terms);
+    for c in 0..centroids.n_clusters() {
+        let row = centroids.row(c);
+        let (mut indices, mut weights) = (Vec::new(), Vec::new());
+        for (&j, &w) in row.indices.iter().zip(row.values) {
+            let (column, s) = (rebased.column_of[j as usize], rebased.scale[j as usize]);
+            if column != u32::MAX && s != 0.0 {
+                indices.push(column);
+                weights.push(w * s);
+            }
+        }
+        crate::sparse::normalize(&mut weights);
+        out.push_sparse(&indices, &weights);
+    }
+    out
+}
+
+/// Where `fit` writes and `assign` reads models: `--model`, else `[model] path` (whose
+/// scheme the plan has checked). An unsupported scheme is an error naming the flag.
 pub fn registry(plan: &JobPlan, flag: Option<&Path>) -> Result<PathBuf, JobError> {
-    flag.map(Path::to_path_buf)
-        .or_else(|| plan.spec.model.as_ref().map(|m| m.path.clone()))
-        .ok_or(JobError::NoModelPath)
+    match flag {
+        Some(path) => super::plan::local_path("--model", path),
+        None => plan
+            .spec
+            .model
+            .as_ref()
+            .map(|m| m.path.clone())
+            .ok_or(JobError::NoModelPath),
+    }
 }

@@ -129,11 +129,15 @@ pub(super) fn partition<'p>(
 
 /// Reads every partition (only the documents of the sample, when `fraction` is below 1)
 /// and clusters them together under key `all`.
+///
+/// `refine` may change the fit (a sampled fit's centroids, moved to the whole corpus's
+/// means) before keywords are picked; its time counts as clustering.
 pub(super) fn global<'p>(
     plan: &'p JobPlan,
     progress: Option<&dyn Progress>,
     all: &PartitionKey,
     fraction: f64,
+    refine: impl FnOnce(&mut Vectorized, &mut KMeansFit) -> Result<(), JobError>,
 ) -> Result<Clustered, JobError> {
     stage(progress, all, "read");
     let mut loaded: Vec<Loaded<'p>> = plan
@@ -163,18 +167,24 @@ pub(super) fn global<'p>(
             l.texts = StringViewArray::new_null(0);
         }
     }
-    let vectorized = counted.fit_transform(&plan.vectorize);
+    let vectorized = counted.fit_transform(&plan.vectorize.for_sample(fraction));
     let seconds = vectorized_seconds(all, &vectorized, t);
     let words = plan.spec.keywords_are_words().then(|| {
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
         WordIncidence::of(plan, &texts)
     });
     drop(loaded);
-    Ok(cluster_vectorized(
+    let (mut fit, merge, mut seconds) = cluster_only(plan, progress, all, &vectorized, seconds);
+    let t = Instant::now();
+    let mut vectorized = vectorized;
+    refine(&mut vectorized, &mut fit)?;
+    seconds.cluster += t.elapsed().as_secs_f64();
+    Ok(with_keywords(
         plan,
-        progress,
         all.clone(),
         vectorized,
+        fit,
+        merge,
         seconds,
         words,
     ))
@@ -321,12 +331,24 @@ pub(super) fn cluster_vectorized(
     progress: Option<&dyn Progress>,
     key: PartitionKey,
     vectorized: Vectorized,
-    mut seconds: StageSeconds,
+    seconds: StageSeconds,
     words: Option<WordIncidence>,
 ) -> Clustered {
-    stage(progress, &key, "cluster");
+    let (fit, merge, seconds) = cluster_only(plan, progress, &key, &vectorized, seconds);
+    with_keywords(plan, key, vectorized, fit, merge, seconds, words)
+}
+
+/// Fits the rows of `vectorized`, then merges close clusters if asked.
+fn cluster_only(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    key: &PartitionKey,
+    vectorized: &Vectorized,
+    mut seconds: StageSeconds,
+) -> (KMeansFit, Option<cluster::MergeOutcome>, StageSeconds) {
+    stage(progress, key, "cluster");
     let t = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), &key));
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), key));
     let fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
     if fit.n_clusters < plan.cluster.k() {
         tracing::warn!(
@@ -342,7 +364,19 @@ pub(super) fn cluster_vectorized(
     }
     seconds.cluster = t.elapsed().as_secs_f64();
     info!(partition = %key, n_iter = fit.n_iter, seconds = seconds.cluster, "clustered");
+    (fit, merge, seconds)
+}
 
+/// Picks the keywords of `fit`'s clusters.
+fn with_keywords(
+    plan: &JobPlan,
+    key: PartitionKey,
+    vectorized: Vectorized,
+    fit: KMeansFit,
+    merge: Option<cluster::MergeOutcome>,
+    mut seconds: StageSeconds,
+    words: Option<WordIncidence>,
+) -> Clustered {
     let t = Instant::now();
     let (keywords, keyword_terms) = match words {
         Some(words) => {

@@ -134,7 +134,7 @@ impl JobPlan {
 /// (`s3://bucket/x`, see [`crate::io::store::REMOTE_SCHEMES`]) as is; any other URL scheme
 /// (`hdfs://`, a typo such as `s4://`) is refused, so a URL never becomes a local directory
 /// named after it.
-fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
+pub(super) fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
     let Some(scheme) = crate::io::store::scheme(path) else {
         return Ok(path.to_path_buf());
     };

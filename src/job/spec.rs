@@ -60,13 +60,38 @@ fn redacted<S: serde::Serializer>(
 }
 
 /// The `[fit]` section.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FitSpec {
     /// Fit on this many documents (an integer) or this share of them (a float in (0, 1]),
     /// drawn by a hash of doc_id and `cluster.seed`. Absent: every document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+    /// After a fit on a sample: rounds of k-means over every document, read batch by batch,
+    /// that move the centroids to the means of the whole corpus (0: none). Each round reads
+    /// and vectorises the whole input once; memory holds `k × n_terms` sums.
+    #[serde(default = "default_refine", skip_serializing_if = "is_default_refine")]
+    pub refine: usize,
+}
+
+/// `fit.refine` unless set.
+pub const DEFAULT_REFINE: usize = 5;
+
+fn default_refine() -> usize {
+    DEFAULT_REFINE
+}
+
+fn is_default_refine(n: &usize) -> bool {
+    *n == DEFAULT_REFINE
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        Self {
+            sample: None,
+            refine: DEFAULT_REFINE,
+        }
+    }
 }
 
 impl FitSpec {

@@ -74,6 +74,9 @@ pub struct ModelHeader {
     pub keywords: KeywordParams,
     /// The share of documents sampled for the fit (1 for all of them).
     pub sample_fraction: f64,
+    /// Rounds over every document that refined a sampled fit's centroids (`fit.refine`).
+    #[serde(default)]
+    pub refine_rounds: usize,
     /// Documents fitted on (null texts excluded).
     pub n_docs: u64,
     pub n_terms: u64,

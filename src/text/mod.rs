@@ -19,7 +19,7 @@ pub use counts::{CHUNK_DOCS, Counted, count};
 pub use params::{
     DfBound, TokenizerKind, ValidVectorizeParams, VectorizeParamError, VectorizeParams,
 };
-pub use tfidf::{Vectorized, fit_transform};
+pub use tfidf::{Rebased, Vectorized, fit_transform};
 pub use tokenize::{Analyzer, TokenBuffer, Tokenizer, WordFilters, is_numeric};
 pub use transform::{Transformed, Transformer};
 pub use vocabulary::Vocabulary;

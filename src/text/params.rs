@@ -128,6 +128,24 @@ impl ValidVectorizeParams {
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
     }
+
+    /// The parameters for a vocabulary built on a sample of `fraction` of the documents: a
+    /// `min_df` or `max_df` given as a number of documents counts documents of the whole
+    /// input, so on the sample it is that number times `fraction`, rounded, at least 1.
+    /// Fractions and `max_features` do not change.
+    pub fn for_sample(&self, fraction: f64) -> Self {
+        let scale = |bound: DfBound| match bound {
+            DfBound::Count(c) if fraction < 1.0 => {
+                DfBound::Count(((c as f64 * fraction).round() as u64).max(1))
+            }
+            other => other,
+        };
+        Self {
+            min_df: scale(self.min_df),
+            max_df: scale(self.max_df),
+            ..self.clone()
+        }
+    }
 }
 
 impl VectorizeParams {
@@ -272,5 +290,23 @@ mod tests {
             bad(|p| p.stopwords = "/nonexistent/stop.txt".into())[..],
             [VectorizeParamError::StopwordsFile { .. }]
         ));
+    }
+
+    #[test]
+    fn document_counts_scale_to_a_sample() {
+        let p = VectorizeParams {
+            min_df: DfBound::Count(5),
+            max_df: DfBound::Fraction(0.5),
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let s = p.for_sample(0.3);
+        assert_eq!(
+            (s.min_df, s.max_df),
+            (DfBound::Count(2), DfBound::Fraction(0.5))
+        );
+        assert_eq!(p.for_sample(0.01).min_df, DfBound::Count(1));
+        assert_eq!(p.for_sample(1.0).min_df, DfBound::Count(5));
     }
 }

@@ -136,6 +136,110 @@ impl Counted {
     }
 }
 
+/// What [`Vectorized::rebase`] changed.
+#[derive(Debug)]
+pub struct Rebased {
+    /// For each old column, its new column, or `u32::MAX` for a dropped term.
+    pub column_of: Vec<u32>,
+    /// For each old column, new idf / old idf: what its weights were multiplied by before
+    /// the rows were normalised again.
+    pub scale: Vec<f32>,
+    /// Each new column's document frequency in the larger input.
+    pub df: Vec<u32>,
+}
+
+impl Vectorized {
+    /// Moves a vocabulary fitted on a sample onto the document frequencies `df` (one per
+    /// column) counted over the `n_docs` documents of the whole input: keeps the columns whose
+    /// `df` is within `params`' `min_df` / `max_df` (`max_features` is not applied again),
+    /// gives them the idf of the whole input, and re-weights the rows (each weight times new
+    /// idf / old idf, then normalised again, which is the row the new idf gives). The
+    /// vocabulary keeps the sample's df: it is what the sample's rows contain.
+    ///
+    /// A column whose idf is 0 (a term in every sampled document, without `idf_add_one`)
+    /// stores no weight, so a pass over the documents cannot count it: its df is the sample's
+    /// share scaled to `n_docs`.
+    pub fn rebase(&mut self, params: &ValidVectorizeParams, df: &[u32], n_docs: usize) -> Rebased {
+        assert_eq!(df.len(), self.vocabulary.len(), "one df per column");
+        let n_sample = self.matrix.rows().max(1) as f64;
+        let df: Vec<u32> = df
+            .iter()
+            .zip(&self.idf)
+            .zip(self.vocabulary.df())
+            .map(|((&whole, &idf), &sample)| {
+                if idf == 0.0 {
+                    (f64::from(sample) / n_sample * n_docs as f64).round() as u32
+                } else {
+                    whole
+                }
+            })
+            .collect();
+        let df = df.as_slice();
+        let keep: Vec<bool> = df
+            .iter()
+            .map(|&d| vocabulary::within_bounds(params, n_docs, d))
+            .collect();
+        let mut column_of = vec![u32::MAX; keep.len()];
+        let mut next = 0u32;
+        for (j, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            column_of[j] = next;
+            next += 1;
+        }
+        let new_idf: Vec<f32> = df
+            .iter()
+            .map(|&d| vocabulary::idf_of(params, n_docs, d))
+            .collect();
+        let scale: Vec<f32> = new_idf
+            .iter()
+            .zip(&self.idf)
+            .map(|(&new, &old)| if old == 0.0 { 0.0 } else { new / old })
+            .collect();
+        let (mut indptr, mut indices, mut data) = (vec![0usize], Vec::new(), Vec::new());
+        let mut n_empty = 0;
+        for i in 0..self.matrix.rows() {
+            let start = indices.len();
+            let row = sparse::row(&self.matrix, i);
+            for (&j, &w) in row.indices.iter().zip(row.values) {
+                let (column, s) = (column_of[j as usize], scale[j as usize]);
+                if column != u32::MAX && s != 0.0 {
+                    indices.push(column);
+                    data.push(w * s);
+                }
+            }
+            finish_row(&mut data[start..]);
+            n_empty += usize::from(indices.len() == start);
+            indptr.push(indices.len());
+        }
+        let kept = |v: &[u32]| -> Vec<u32> {
+            v.iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(&d, _)| d)
+                .collect()
+        };
+        let df_kept = kept(df);
+        self.idf = new_idf
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(&w, _)| w)
+            .collect();
+        self.vocabulary = self.vocabulary.retain(&keep);
+        self.matrix = Csr::new(
+            (self.matrix.rows(), self.vocabulary.len()),
+            indptr,
+            indices,
+            data,
+        );
+        self.n_empty = n_empty;
+        Rebased {
+            column_of,
+            scale,
+            df: df_kept,
+        }
+    }
+}
+
 /// Term frequency weights, looked up for small counts: `count` or `1 + ln(count)`.
 #[derive(Debug)]
 pub(super) struct TfTable {
@@ -226,6 +330,55 @@ mod tests {
     use super::*;
     use crate::text::params::testing::plain as params;
     use crate::text::{DfBound, VectorizeParams};
+
+    #[test]
+    fn a_rebased_sample_is_what_the_whole_inputs_idf_gives() {
+        let whole = [
+            "apple banana cherry",
+            "apple apple date",
+            "banana elder",
+            "apple fig fig",
+            "banana cherry",
+            "grape",
+        ];
+        let sample = [whole[0], whole[1], whole[3]];
+        let mut v = fit_transform(&params(DfBound::Count(1), DfBound::Fraction(1.0)), &sample);
+        // The whole input's df of each sampled term, as a streamed pass counts it.
+        let transformer = crate::text::Transformer::new(
+            params(DfBound::Count(1), DfBound::Fraction(1.0)),
+            v.vocabulary.terms(),
+            v.idf.clone(),
+        );
+        let x = transformer.transform(&whole).matrix;
+        let mut df = vec![0u32; v.vocabulary.len()];
+        for &j in x.indices() {
+            df[j as usize] += 1;
+        }
+        let rebase_params = params(DfBound::Count(2), DfBound::Fraction(1.0));
+        let rebased = v.rebase(&rebase_params, &df, whole.len());
+        // date and fig occur once in the whole input: dropped by min_df = 2. apple is in
+        // every sampled document (idf 0, so no weight to count): its df is scaled, 3/3 of 6.
+        assert_eq!(v.vocabulary.terms(), &["apple", "banana", "cherry"]);
+        assert_eq!(rebased.df, vec![6, 3, 2]);
+        assert_eq!(v.vocabulary.df(), &[3, 1, 1], "the sample's df stays");
+        // The rows are those the whole input's vocabulary and idf give the sampled texts.
+        let expected =
+            crate::text::Transformer::new(rebase_params, v.vocabulary.terms(), v.idf.clone())
+                .transform(&sample)
+                .matrix;
+        assert_eq!(
+            v.matrix.indptr().raw_storage(),
+            expected.indptr().raw_storage()
+        );
+        assert_eq!(v.matrix.indices(), expected.indices());
+        for (a, b) in v.matrix.data().iter().zip(expected.data()) {
+            assert!((a - b).abs() < 1e-6, "{a} against {b}");
+        }
+        assert_eq!(v.idf[0], 0.0);
+        let idf_banana = (7.0f64 / 4.0).ln();
+        assert!((f64::from(v.idf[1]) - idf_banana).abs() < 1e-6);
+        assert_eq!(rebased.column_of[3], u32::MAX);
+    }
 
     #[test]
     fn tfidf_matches_hand_computed_values() {

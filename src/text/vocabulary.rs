@@ -41,6 +41,18 @@ impl Vocabulary {
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+
+    /// The terms where `keep[column]`, in column order.
+    pub(super) fn retain(&self, keep: &[bool]) -> Self {
+        let (mut terms, mut df) = (Vec::new(), Vec::new());
+        for ((term, &d), &k) in self.terms.iter().zip(&self.df).zip(keep) {
+            if k {
+                terms.push(term.clone());
+                df.push(d);
+            }
+        }
+        Self { terms, df }
+    }
 }
 
 /// The chosen columns: the vocabulary, the idf of each column, and the column of every
@@ -49,6 +61,18 @@ pub(super) struct Selection {
     pub(super) vocabulary: Vocabulary,
     pub(super) idf: Vec<f32>,
     pub(super) column_of: Vec<u32>,
+}
+
+/// The idf of a term in `df` of `n_docs` documents.
+pub(super) fn idf_of(params: &ValidVectorizeParams, n_docs: usize, df: u32) -> f32 {
+    let base = ((1.0 + n_docs as f64) / (1.0 + f64::from(df))).ln();
+    (if params.idf_add_one { base + 1.0 } else { base }) as f32
+}
+
+/// Whether a term in `df` of `n_docs` documents is within the `min_df` / `max_df` bounds.
+pub(super) fn within_bounds(params: &ValidVectorizeParams, n_docs: usize, df: u32) -> bool {
+    let d = f64::from(df);
+    d >= params.min_df.as_count(n_docs) && d <= params.max_df.as_count(n_docs)
 }
 
 /// Selects the vocabulary among `global_terms` (with their document frequencies `df` and
@@ -61,15 +85,8 @@ pub(super) fn select(
     total: &[u64],
 ) -> Selection {
     // Select the vocabulary.
-    let (lo, hi) = (
-        params.min_df.as_count(n_docs),
-        params.max_df.as_count(n_docs),
-    );
     let mut kept: Vec<u32> = (0..global_terms.len() as u32)
-        .filter(|&g| {
-            let d = f64::from(df[g as usize]);
-            d >= lo && d <= hi
-        })
+        .filter(|&g| within_bounds(params, n_docs, df[g as usize]))
         .collect();
     if let Some(max_features) = params.max_features
         && kept.len() > max_features
@@ -101,13 +118,9 @@ pub(super) fn select(
     for (column, &g) in kept.iter().enumerate() {
         column_of[g as usize] = column as u32;
     }
-    let n = n_docs as f64;
     let idf: Vec<f32> = kept
         .iter()
-        .map(|&g| {
-            let base = ((1.0 + n) / (1.0 + f64::from(df[g as usize]))).ln();
-            (if params.idf_add_one { base + 1.0 } else { base }) as f32
-        })
+        .map(|&g| idf_of(params, n_docs, df[g as usize]))
         .collect();
     let vocabulary = Vocabulary {
         df: kept.iter().map(|&g| df[g as usize]).collect(),

@@ -291,6 +291,10 @@ fn a_bad_model_is_an_error_that_writes_nothing() {
     let e = fails(&assign(&dir.path().join("nowhere"), &out, &[]), 1);
     assert!(e.contains("no model at") && e.contains("nowhere"), "{e}");
     nothing_written("missing");
+    // A model URL with an unsupported scheme names the flag and the schemes there are.
+    let e = fails(&assign(Path::new("s4://typo/models"), &out, &[]), 1);
+    assert!(e.contains("`--model`") && e.contains("`s3://`"), "{e}");
+    nothing_written("unsupported scheme");
 
     // A job whose tokenizer contradicts the model's names the key.
     let e = fails(
@@ -335,6 +339,31 @@ fn a_bad_model_is_an_error_that_writes_nothing() {
     let e = fails(&assign(&copy, &out, &[]), 1);
     assert!(e.contains("model.json"), "{e}");
     nothing_written("corrupt");
+
+    // An id that occurs twice, in two files of one partition: the error names the id and
+    // the file of its second occurrence (found by a second read of the id column).
+    let input = dir.path().join("dup");
+    let ids: Vec<String> = ["a", "b", "c", "d", "b", "e"].map(String::from).to_vec();
+    let texts: Vec<Option<String>> = (0..6).map(|i| Some(doc(i % 3, i))).collect();
+    write_docs(&input.join("dt=1/part-0.parquet"), &ids[..3], &texts[..3]);
+    write_docs(&input.join("dt=1/part-1.parquet"), &ids[3..], &texts[3..]);
+    let input_arg = format!("input.path={}", input.display());
+    let e = fails(&assign(&model, &out, &["--set", &input_arg]), 1);
+    assert!(
+        e.contains("part-1.parquet") && e.contains("`b`") && e.contains("allow_duplicate_ids"),
+        "{e}"
+    );
+    nothing_written("duplicate id");
+    ok(&assign(
+        &model,
+        &out,
+        &[
+            "--set",
+            &input_arg,
+            "--set",
+            "input.allow_duplicate_ids=true",
+        ],
+    ));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

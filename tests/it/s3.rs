@@ -677,3 +677,95 @@ fn a_kill_at_each_commit_step_on_s3_leaves_readable_tables_and_the_rerun_ends_on
         );
     }
 }
+
+#[test]
+fn a_fit_and_assign_pair_on_s3_writes_what_it_writes_on_local_disk() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("fit-assign", &repo().join("data/sample"));
+    let local = tempfile::tempdir().unwrap();
+    let days = [
+        "--partition",
+        "dt=2018-06-01",
+        "--partition",
+        "dt=2018-06-02",
+    ];
+    // A sampled fit, so its refinement streams the whole input through the store too.
+    let fit = |input: &str, models: &str| -> String {
+        let input = format!("input.path={input}");
+        let mut args = vec![
+            "fit",
+            "jobs/sample.toml",
+            "--model",
+            models,
+            "--set",
+            "fit.sample=0.5",
+            "--set",
+            &input,
+        ];
+        args.extend(days);
+        let summary: serde_json::Value =
+            serde_json::from_str(assert_ok_stdout(&moto.textcluster(&args)).trim()).unwrap();
+        summary["model_id"].as_str().unwrap().to_owned()
+    };
+    let assign = |input: &str, models: &str, output: &str, extra: &[&str]| {
+        let (input, output) = (
+            format!("input.path={input}"),
+            format!("output.path={output}"),
+        );
+        let mut args = vec![
+            "assign",
+            "jobs/sample.toml",
+            "--model",
+            models,
+            "--set",
+            &input,
+            "--set",
+            &output,
+        ];
+        args.extend_from_slice(extra);
+        assert_ok(&moto.textcluster(&args))
+    };
+    let (remote_models, remote_out) = (format!("{bucket}/models"), format!("{bucket}/out"));
+    let local_models = local.path().join("models");
+    let local_out = local.path().join("out");
+    let remote_id = fit(&format!("{bucket}/in"), &remote_models);
+    let local_id = fit("data/sample", local_models.to_str().unwrap());
+    assert_eq!(remote_id, local_id, "the model id is a hash of the content");
+    // The registry's CURRENT names the model on s3 as on disk.
+    assign(&format!("{bucket}/in"), &remote_models, &remote_out, &[]);
+    assign(
+        "data/sample",
+        local_models.to_str().unwrap(),
+        local_out.to_str().unwrap(),
+        &[],
+    );
+    for (remote, disk) in [(&remote_models, &local_models), (&remote_out, &local_out)] {
+        let downloaded = local
+            .path()
+            .join("s3")
+            .join(remote.rsplit('/').next().unwrap());
+        moto.download(remote, &downloaded);
+        let (got, want) = (tables(&downloaded), tables(disk));
+        assert!(!want.is_empty());
+        assert_eq!(
+            got.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+            want.iter().map(|(f, _)| f).collect::<Vec<_>>()
+        );
+        for ((file, g), (_, w)) in got.iter().zip(&want) {
+            assert!(g == w, "{file} differs between s3 and local disk");
+        }
+    }
+    let rows: serde_json::Value = serde_json::from_str(
+        &moto.util(&[&["read-tables", &remote_out][..], &GLOBAL_TABLES[..]].concat()),
+    )
+    .unwrap();
+    assert_eq!(rows["labels"], 2000, "{rows}");
+    // skip_existing reads the commit records on s3: nothing to redo with the same model.
+    let again = assign(
+        &format!("{bucket}/in"),
+        &remote_models,
+        &remote_out,
+        &["--set", "output.mode=skip_existing"],
+    );
+    assert!(again.contains("skipped"), "{again}");
+}
