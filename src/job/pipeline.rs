@@ -56,13 +56,10 @@ pub(super) struct Loaded<'p> {
 impl Loaded<'_> {
     /// Keeps only the documents of the sample: those whose id hashes (with `seed`) below
     /// `fraction` of the hash range, so the sample depends on neither order nor threads.
+    /// The kept strings are copied out: a filtered view array still references (and keeps
+    /// alive) every buffer of the whole partition.
     fn sample(&mut self, seed: u64, fraction: f64) {
-        let keep: BooleanArray = self
-            .ids
-            .iter()
-            .map(|id| Some(in_sample(id.unwrap_or_default(), seed, fraction)))
-            .collect();
-        (self.ids, self.texts) = keep_rows(&self.ids, &self.texts, &keep);
+        (self.ids, self.texts) = sample_rows(&self.ids, &self.texts, seed, fraction);
     }
 
     fn texts(&self) -> impl Iterator<Item = &str> {
@@ -188,6 +185,21 @@ pub(super) fn global<'p>(
         seconds,
         words,
     ))
+}
+
+/// The rows of the sample of `fraction` drawn with `seed`, in arrays of their own.
+fn sample_rows(
+    ids: &StringViewArray,
+    texts: &StringViewArray,
+    seed: u64,
+    fraction: f64,
+) -> (StringViewArray, StringViewArray) {
+    let keep: BooleanArray = ids
+        .iter()
+        .map(|id| Some(in_sample(id.unwrap_or_default(), seed, fraction)))
+        .collect();
+    let (ids, texts) = keep_rows(ids, texts, &keep);
+    (ids.gc(), texts.gc())
 }
 
 /// The rows of `ids` and `texts` where `keep` is true.
@@ -545,4 +557,37 @@ fn cluster_reports(fit: &KMeansFit) -> Vec<ClusterReport> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_keeps_only_its_own_strings_in_memory() {
+        let n = 10_000;
+        let ids: StringViewArray = (0..n).map(|i| Some(format!("doc-{i}"))).collect();
+        let texts: StringViewArray = (0..n)
+            .map(|i| {
+                Some(format!(
+                    "{i} {}",
+                    "a long enough text to live in a buffer ".repeat(4)
+                ))
+            })
+            .collect();
+        let (sampled_ids, sampled) = sample_rows(&ids, &texts, 7, 0.1);
+        assert!((800..1200).contains(&sampled.len()), "{}", sampled.len());
+        assert_eq!(sampled_ids.len(), sampled.len());
+        // A filtered view array would still hold every buffer of `texts`.
+        let (all, kept) = (
+            texts.get_buffer_memory_size(),
+            sampled.get_buffer_memory_size(),
+        );
+        assert!(
+            kept * 5 < all,
+            "{kept} of {all} bytes kept for a 10% sample"
+        );
+        // The same rows at any call: the sample depends only on the ids and the seed.
+        assert_eq!(sample_rows(&ids, &texts, 7, 0.1).1, sampled);
+    }
 }

@@ -227,6 +227,43 @@ fn refitting_unchanged_input_reuses_the_model() {
     let summary = fit_two_days_summary(&registry, &[]);
     assert_eq!(summary["model_id"], first.as_str());
     assert_eq!(summary["fitted"], false);
+
+    // A fit killed after its tables, before its header: no model is there to assign with,
+    // and the next fit completes the same model.
+    let killed_registry = dir.path().join("killed");
+    let mut args = vec![
+        "fit",
+        "jobs/sample.toml",
+        "--model",
+        killed_registry.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&DAYS_1_2);
+    let killed = std::process::Command::new(env!("CARGO_BIN_EXE_textcluster"))
+        .args(&args)
+        .current_dir(repo())
+        .env("TEXTCLUSTER_FAILPOINT_KILL", "model-tables-written")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "not killed");
+    let model = killed_registry.join(format!("model_id={first}"));
+    assert!(model.join("centroids.parquet").exists());
+    assert!(!model.join("model.json").exists());
+    let e = fails(&assign(&killed_registry, &dir.path().join("out"), &[]), 1);
+    assert!(e.contains("no model at"), "{e}");
+    assert_eq!(fit_two_days(&killed_registry, &[]), first);
+    let bytes = |root: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = tree(root)
+            .into_iter()
+            .filter(|f| f.ends_with(".parquet"))
+            .map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    assert!(
+        bytes(&killed_registry) == bytes(&registry),
+        "a different model"
+    );
 }
 
 #[test]
