@@ -464,8 +464,8 @@ mod tests {
         );
         assert_eq!(streamed.sizes(), &[2, 1, 0]);
         let (c, objective) = streamed.centroids(&previous, 0.0);
-        for cluster in 0..2 {
-            let w = whole[cluster].as_ref().unwrap();
+        for (cluster, w) in whole.iter().enumerate().take(2) {
+            let w = w.as_ref().unwrap();
             assert_eq!(c.row(cluster).indices, &w.indices[..]);
             assert_eq!(c.row(cluster).values, &w.weights[..]);
         }

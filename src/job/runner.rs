@@ -387,17 +387,15 @@ fn execute(
     // In global scope the model is fitted (or found again) first: labels carry its id.
     let mut fit_failure = None;
     let mut fitted: Option<super::fit::FitOutcome> = None;
-    if global {
-        if options.interrupted().is_none() {
-            let registry = out.join(MODELS_DIR);
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                super::fit::fit(plan, &registry, options.progress)
-            }));
-            match result {
-                Ok(Ok(f)) => fitted = Some(f),
-                Ok(Err(e)) => fit_failure = Some(failure(&e)),
-                Err(payload) => fit_failure = Some(panic_failure(payload.as_ref())),
-            }
+    if global && options.interrupted().is_none() {
+        let registry = out.join(MODELS_DIR);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            super::fit::fit(plan, &registry, options.progress)
+        }));
+        match result {
+            Ok(Ok(f)) => fitted = Some(f),
+            Ok(Err(e)) => fit_failure = Some(failure(&e)),
+            Err(payload) => fit_failure = Some(panic_failure(payload.as_ref())),
         }
     }
     let model: Option<&Model> = match work {

@@ -180,10 +180,8 @@ impl Vectorized {
             .map(|&d| vocabulary::within_bounds(params, n_docs, d))
             .collect();
         let mut column_of = vec![u32::MAX; keep.len()];
-        let mut next = 0u32;
-        for (j, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-            column_of[j] = next;
-            next += 1;
+        for (column, (j, _)) in keep.iter().enumerate().filter(|(_, k)| **k).enumerate() {
+            column_of[j] = column as u32;
         }
         let new_idf: Vec<f32> = df
             .iter()

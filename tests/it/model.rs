@@ -125,7 +125,10 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
         oov(2)
     );
     for day in ["1", "2", "3"] {
-        assert_eq!(model_ids(&labels_file(&assigned, day)), [model_id.clone()]);
+        assert_eq!(
+            model_ids(&labels_file(&assigned, day)),
+            std::slice::from_ref(&model_id)
+        );
     }
     let clusters = read_batches(&assigned.join("clusters/dt=2018-06-03/part-00000.parquet"));
     let n_docs: i64 = clusters
@@ -214,7 +217,10 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
             .iter()
             .all(|p| p.status == textcluster::job::manifest::PartitionStatus::Succeeded)
     );
-    assert_eq!(model_ids(&labels_file(&assigned, "1")), [other.clone()]);
+    assert_eq!(
+        model_ids(&labels_file(&assigned, "1")),
+        std::slice::from_ref(&other)
+    );
     // The first model is still there: models are never overwritten.
     assert!(model_dir.join("model.json").is_file());
 }
