@@ -94,18 +94,9 @@ impl IdHashes {
     }
 }
 
-/// A 64-bit hash of a document id: FNV-1a, mixed by the splitmix64 finaliser.
+/// A document id's hash for the duplicate check.
 fn id_hash(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in id.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    super::fingerprint::id_hash(&[], id)
 }
 
 /// The first id of `partition` that occurs twice, with the file of its second occurrence,

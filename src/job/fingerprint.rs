@@ -9,6 +9,22 @@ use sha2::{Digest, Sha256};
 use super::plan::JobPlan;
 use crate::io::{Partition, PartitionKey};
 
+/// A 64-bit hash of a document id after `prefix` (a seed, or nothing): FNV-1a over the bytes,
+/// mixed by the splitmix64 finaliser. The sample of a fit and assign's duplicate-id check
+/// both use it.
+pub(super) fn id_hash(prefix: &[u8], id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in prefix.iter().chain(id.as_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// Derives the RNG seed of one clustering from the job seed and its key.
 pub fn derive_seed(seed: u64, key: &PartitionKey) -> u64 {
     let mut h = Sha256::new();

@@ -242,11 +242,10 @@ fn refine_on_corpus(
     let prune = plan.cluster.centroid_min_df_factor();
     let input = &plan.spec.input;
     let k = fit.n_clusters;
-    let mut transformer = Transformer::new(
-        plan.vectorize.clone(),
-        vectorized.vocabulary.terms(),
-        vectorized.idf.clone(),
-    );
+    let transformer_of = |v: &Vectorized| {
+        Transformer::new(plan.vectorize.clone(), v.vocabulary.terms(), v.idf.clone())
+    };
+    let mut transformer = transformer_of(vectorized);
     let mut whole_df: Option<Vec<u32>> = None;
     let mut last_mean: Option<f64> = None;
     let mut run = 0;
@@ -291,11 +290,7 @@ fn refine_on_corpus(
         if let Some((df, n_docs)) = counted {
             let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs);
             fit.centroids = rebase_centroids(&fit.centroids, &rebased, vectorized.vocabulary.len());
-            transformer = Transformer::new(
-                plan.vectorize.clone(),
-                vectorized.vocabulary.terms(),
-                vectorized.idf.clone(),
-            );
+            transformer = transformer_of(vectorized);
             info!(
                 n_docs,
                 n_terms_sample = n_terms,
@@ -325,15 +320,8 @@ fn refine_on_corpus(
 fn rebase_centroids(centroids: &Centroids, rebased: &Rebased, n_terms: usize) -> Centroids {
     let mut out = Centroids::empty(n_terms);
     for c in 0..centroids.n_clusters() {
-        let row = centroids.row(c);
         let (mut indices, mut weights) = (Vec::new(), Vec::new());
-        for (&j, &w) in row.indices.iter().zip(row.values) {
-            let (column, s) = (rebased.column_of[j as usize], rebased.scale[j as usize]);
-            if column != u32::MAX && s != 0.0 {
-                indices.push(column);
-                weights.push(w * s);
-            }
-        }
+        rebased.map_row(centroids.row(c), &mut indices, &mut weights);
         crate::sparse::normalize(&mut weights);
         out.push_sparse(&indices, &weights);
     }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use tracing::info;
 
 use super::JobError;
-use super::fingerprint::derive_seed;
+use super::fingerprint::{derive_seed, id_hash};
 use super::manifest::{ClusterReport, ClusteringReport, SkippedShare, StageSeconds};
 use super::plan::JobPlan;
 use crate::cluster::{self, KMeansFit};
@@ -228,20 +228,10 @@ pub(super) fn without_null_texts(
     keep_rows(ids, texts, &keep)
 }
 
-/// Whether document `id` is in the sample of `fraction` drawn with `seed`: a 64-bit FNV-1a
-/// hash of the id and the seed, mixed by the splitmix64 finaliser, below `fraction · 2^64`.
+/// Whether document `id` is in the sample of `fraction` drawn with `seed`: its hash with the
+/// seed ([`id_hash`]) below `fraction · 2^64`.
 fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.to_le_bytes().iter().chain(id.as_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h as f64) < fraction * 18_446_744_073_709_551_616.0
+    (id_hash(&seed.to_le_bytes(), id) as f64) < fraction * 18_446_744_073_709_551_616.0
 }
 
 /// Reads the id and text columns of `partition`, dropping rows whose text is null.

@@ -148,6 +148,31 @@ pub struct Rebased {
     pub df: Vec<u32>,
 }
 
+impl Rebased {
+    /// Appends `row` (a document's or a centroid's) in the rebased columns to `indices` and
+    /// `weights`: dropped terms left out, each weight times its column's scale, not
+    /// normalised.
+    pub fn map_row(&self, row: sparse::Row<'_>, indices: &mut Vec<u32>, weights: &mut Vec<f32>) {
+        for (&j, &w) in row.indices.iter().zip(row.values) {
+            let (column, s) = (self.column_of[j as usize], self.scale[j as usize]);
+            if column != u32::MAX && s != 0.0 {
+                indices.push(column);
+                weights.push(w * s);
+            }
+        }
+    }
+}
+
+/// The items of `values` where `keep` is true.
+fn kept<T: Copy>(values: &[T], keep: &[bool]) -> Vec<T> {
+    values
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(&v, _)| v)
+        .collect()
+}
+
 impl Vectorized {
     /// Moves a vocabulary fitted on a sample onto the document frequencies `df` (one per
     /// column) counted over the `n_docs` documents of the whole input: keeps the columns whose
@@ -192,36 +217,21 @@ impl Vectorized {
             .zip(&self.idf)
             .map(|(&new, &old)| if old == 0.0 { 0.0 } else { new / old })
             .collect();
+        let rebased = Rebased {
+            column_of,
+            scale,
+            df: kept(df, &keep),
+        };
         let (mut indptr, mut indices, mut data) = (vec![0usize], Vec::new(), Vec::new());
         let mut n_empty = 0;
         for i in 0..self.matrix.rows() {
             let start = indices.len();
-            let row = sparse::row(&self.matrix, i);
-            for (&j, &w) in row.indices.iter().zip(row.values) {
-                let (column, s) = (column_of[j as usize], scale[j as usize]);
-                if column != u32::MAX && s != 0.0 {
-                    indices.push(column);
-                    data.push(w * s);
-                }
-            }
+            rebased.map_row(sparse::row(&self.matrix, i), &mut indices, &mut data);
             finish_row(&mut data[start..]);
             n_empty += usize::from(indices.len() == start);
             indptr.push(indices.len());
         }
-        let kept = |v: &[u32]| -> Vec<u32> {
-            v.iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(&d, _)| d)
-                .collect()
-        };
-        let df_kept = kept(df);
-        self.idf = new_idf
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(&w, _)| w)
-            .collect();
+        self.idf = kept(&new_idf, &keep);
         self.vocabulary = self.vocabulary.retain(&keep);
         self.matrix = Csr::new(
             (self.matrix.rows(), self.vocabulary.len()),
@@ -230,11 +240,7 @@ impl Vectorized {
             data,
         );
         self.n_empty = n_empty;
-        Rebased {
-            column_of,
-            scale,
-            df: df_kept,
-        }
+        rebased
     }
 }
 
