@@ -11,7 +11,9 @@
 #
 # usage: scripts/scale.sh [WORK]   (default /tmp/textcluster-scale; the corpora are kept there
 #                                   and reused; BIN=path: another build, not rebuilt;
-#                                   N_DOCS=3000000 N_PARTS=300 SAMPLE=300000 K=100 SINGLE=1000000)
+#                                   N_DOCS=3000000 N_PARTS=300 SAMPLE=300000 K=100 SINGLE=1000000;
+#                                   MODELS=path: assign with the current model of this
+#                                   registry instead of fitting one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data}
@@ -31,7 +33,8 @@ corpus=$work/corpus-$n_docs-$n_parts
 one=$work/single-$single
 [ -d "$corpus" ] || "$gen" "$data/20newsgroups" "$corpus" "$n_docs" "$n_parts" >&2
 [ -d "$one" ] || "$gen" "$data/20newsgroups" "$one" "$single" 1 >&2
-rm -rf "$work/models" "$work"/out-*
+rm -rf "$work"/out-*
+models=${MODELS:-$work/models}
 
 mapfile -t days < <(ls "$corpus" | grep '^dt=' | sort)
 # --partition flags for the first $1 partitions.
@@ -59,13 +62,16 @@ EOF
 
 echo "| step | documents | wall | peak RSS | docs/s | time per doc |"
 echo "|---|---|---|---|---|---|"
-measure "fit, sample of $sample, k = $k" "$n_docs" \
-  "$bin" -q fit jobs/sample.toml --model "$work/models" --set "input.path=$corpus" \
-  --set "cluster.k=$k" --set "fit.sample=$sample"
+if [ -z "${MODELS:-}" ]; then
+  rm -rf "$models"
+  measure "fit, sample of $sample, k = $k" "$n_docs" \
+    "$bin" -q fit jobs/sample.toml --model "$models" --set "input.path=$corpus" \
+    --set "cluster.k=$k" --set "fit.sample=$sample"
+fi
 for n in 30 100 "$n_parts"; do
   mapfile -t flags < <(first "$n")
   measure "assign, $n partitions" $((n * per_part)) \
-    "$bin" -q assign jobs/sample.toml --model "$work/models" --set "input.path=$corpus" \
+    "$bin" -q assign jobs/sample.toml --model "$models" --set "input.path=$corpus" \
     --set "output.path=$work/out-assign-$n" "${flags[@]}"
   if [ "$n" = 100 ]; then
     measure "run (partition scope, k = $k), $n partitions" $((n * per_part)) \
@@ -74,5 +80,5 @@ for n in 30 100 "$n_parts"; do
   fi
 done
 measure "assign, one partition of $single" "$single" \
-  "$bin" -q assign jobs/sample.toml --model "$work/models" --set "input.path=$one" \
+  "$bin" -q assign jobs/sample.toml --model "$models" --set "input.path=$one" \
   --set "output.path=$work/out-single"

@@ -130,7 +130,9 @@ impl ExitStatus {
             JobError::Output(crate::io::OutputError::Store(e)) if e.is_user_error() => {
                 ExitStatus::UserError
             }
-            JobError::Output(_) | JobError::Lock(_) => ExitStatus::Environment,
+            JobError::Output(_) | JobError::Lock(_) | JobError::Spill { .. } => {
+                ExitStatus::Environment
+            }
         }
     }
 

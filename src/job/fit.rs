@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::JobError;
 use super::assign::BATCH_ROWS;
@@ -19,10 +19,11 @@ use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
 use super::spec::Sample;
 use super::tables;
-use crate::cluster::{self, Centroids, KMeansFit, StreamedSums};
+use crate::cluster::{self, KMeansFit, StreamedSums};
 use crate::io::{DocumentBatches, OutputError, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
-use crate::text::{Rebased, Transformer, Vectorized};
+use crate::sparse::{Csr, RowSpill};
+use crate::text::{Transformer, Vectorized};
 
 /// What a fit produced.
 #[derive(Debug)]
@@ -128,6 +129,66 @@ pub fn fit(
     })
 }
 
+/// A clustering of the input (or of its sample) before it is sealed as a model.
+struct Fitted {
+    clustered: pipeline::Clustered,
+    /// After a refined sampled fit: each column's df in the whole input.
+    whole_df: Option<Vec<u32>>,
+    refined: Option<Refined>,
+}
+
+/// Clusters the input, or its sample of `fraction`: then, unless `fit.refine` is 0, the
+/// vocabulary takes the whole input's df and idf before the sample is clustered, and the
+/// centroids are refined on the whole input afterwards.
+fn cluster_input(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    all: &PartitionKey,
+    fraction: f64,
+) -> Result<Fitted, JobError> {
+    let rounds = if fraction < 1.0 {
+        plan.spec.fit.refine
+    } else {
+        0
+    };
+    let mut refined = None;
+    let mut whole_df = None;
+    let clustered = pipeline::global(
+        plan,
+        progress,
+        all,
+        fraction,
+        |vectorized| {
+            if rounds > 0 {
+                pipeline::stage(progress, all, "count");
+                let (df, n_docs) = whole_input_df(plan, vectorized)?;
+                let n_terms_sample = vectorized.vocabulary.len();
+                let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs);
+                info!(
+                    n_docs,
+                    n_terms_sample,
+                    n_terms = vectorized.vocabulary.len(),
+                    "vocabulary weighted by the whole input's document frequencies"
+                );
+                whole_df = Some(rebased.df);
+            }
+            Ok(())
+        },
+        |vectorized, fit| {
+            if rounds > 0 {
+                pipeline::stage(progress, all, "refine");
+                refined = Some(refine_on_corpus(plan, vectorized, fit, rounds)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(Fitted {
+        clustered,
+        whole_df,
+        refined,
+    })
+}
+
 /// Fits and seals a model (not written yet).
 fn fit_sealed(
     plan: &JobPlan,
@@ -137,21 +198,12 @@ fn fit_sealed(
 ) -> Result<(Sealed, ClusteringReport), JobError> {
     let all = PartitionKey::all(&plan.dataset.partition_keys);
     let fraction = sample_fraction(plan);
-    let rounds = if fraction < 1.0 {
-        plan.spec.fit.refine
-    } else {
-        0
-    };
-    let mut refine_rounds = 0;
-    let mut whole_df: Option<Vec<u32>> = None;
-    let clustered = pipeline::global(plan, progress, &all, fraction, |vectorized, fit| {
-        if rounds > 0 {
-            pipeline::stage(progress, &all, "refine");
-            let (run, df) = refine_on_corpus(plan, vectorized, fit, rounds)?;
-            (refine_rounds, whole_df) = (run, Some(df));
-        }
-        Ok(())
-    })?;
+    let Fitted {
+        clustered,
+        whole_df,
+        refined,
+    } = cluster_input(plan, progress, &all, fraction)?;
+    let refine_rounds = refined.map_or(0, |r| r.moved.len());
     pipeline::stage(progress, &all, "write");
     let t = Instant::now();
     let c = &clustered;
@@ -222,110 +274,146 @@ fn fit_sealed(
     Ok((sealed, report))
 }
 
-/// Moves a sampled fit onto the whole input: `rounds` rounds that read every selected
-/// partition batch by batch, vectorise, assign each document to its nearest centroid and add
-/// it to its cluster's sum; the normalised (and pruned) sums are the next centroids. The first
-/// round also counts each term's document frequency over the whole input; after it the
-/// vocabulary keeps the terms within `min_df` / `max_df` of the whole input, weighted by its
-/// idf ([`Vectorized::rebase`]). Stops early once a round raises the mean similarity by less
-/// than `cluster.tol` of itself. Memory holds one batch, `k × n_terms` sums and a df per term,
-/// whatever the corpus size. The sample's rows are then labelled with the final centroids,
-/// for the keywords and the fit-time similarity quantiles.
+/// Moves a sampled fit onto the whole input: at most `rounds` k-means rounds that read every
+/// selected partition batch by batch, vectorise, assign each document to its nearest
+/// centroid and add it to its cluster's sum; the normalised (and pruned) sums are the next
+/// centroids. Like a fit, it stops once a round moves at most `cluster.tol` of the
+/// documents. Memory holds one batch, `k × n_terms` sums and each document's previous
+/// cluster (4 bytes a document). The first round's rows go to a temporary file
+/// ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead of the input. The sample's rows are then labelled with the final
+/// centroids, for the keywords and the fit-time similarity quantiles.
 ///
-/// Returns the rounds run and the whole input's df of each final column.
+/// `fit.converged` then says whether the refinement stopped by that rule.
 fn refine_on_corpus(
     plan: &JobPlan,
-    vectorized: &mut Vectorized,
+    vectorized: &Vectorized,
     fit: &mut KMeansFit,
     rounds: usize,
-) -> Result<(usize, Vec<u32>), JobError> {
+) -> Result<Refined, JobError> {
     let prune = plan.cluster.centroid_min_df_factor();
-    let input = &plan.spec.input;
     let k = fit.n_clusters;
-    let transformer_of = |v: &Vectorized| {
-        Transformer::new(plan.vectorize.clone(), v.vocabulary.terms(), v.idf.clone())
-    };
-    let mut transformer = transformer_of(vectorized);
-    let mut whole_df: Option<Vec<u32>> = None;
-    let mut last_mean: Option<f64> = None;
-    let mut run = 0;
+    let transformer = Transformer::new(
+        plan.vectorize.clone(),
+        vectorized.vocabulary.terms(),
+        vectorized.idf.clone(),
+    );
+    // Each document's cluster in the previous round, in reading order.
+    let mut labels: Vec<i32> = Vec::new();
+    // The first round's rows, read back by the later rounds instead of vectorising again.
+    let spill_error = |source| JobError::Spill { source };
+    let mut spill = RowSpill::new(vectorized.vocabulary.len()).map_err(spill_error)?;
+    let mut refined = Refined::default();
+    fit.converged = false;
     for round in 1..=rounds {
-        run = round;
         let t = Instant::now();
-        let n_terms = vectorized.vocabulary.len();
-        let mut sums = StreamedSums::new(k, n_terms);
-        let mut counted = whole_df.is_none().then(|| (vec![0u32; n_terms], 0usize));
-        for partition in &plan.dataset.partitions {
-            let batches =
-                DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
-            for next in batches {
-                let (_, docs) = next?;
-                let texts: Vec<&str> = docs.texts.iter().flatten().collect();
-                let x = transformer.transform(&texts).matrix;
-                if let Some((df, n_docs)) = &mut counted {
-                    *n_docs += texts.len();
-                    for &j in x.indices() {
-                        df[j as usize] += 1;
-                    }
+        let mut sums = StreamedSums::new(k, vectorized.vocabulary.len());
+        let (mut position, mut moved) = (0usize, 0u64);
+        let mut step = |x: &Csr| {
+            let nearest = cluster::nearest(x, &fit.centroids);
+            sums.add(x, &nearest.labels);
+            if round == 1 {
+                labels.extend_from_slice(&nearest.labels);
+            } else {
+                let previous = &mut labels[position..position + nearest.labels.len()];
+                for (old, &new) in previous.iter_mut().zip(&nearest.labels) {
+                    moved += u64::from(*old != new);
+                    *old = new;
                 }
-                let nearest = cluster::nearest(&x, &fit.centroids);
-                sums.add(&x, &nearest.labels);
+            }
+            position += nearest.labels.len();
+        };
+        if round == 1 {
+            let mut written = Ok(());
+            for_each_batch(plan, &transformer, |x| {
+                step(x);
+                if written.is_ok() {
+                    written = spill.push(x);
+                }
+            })?;
+            written.map_err(spill_error)?;
+            debug!(
+                bytes = spill.bytes(),
+                "the input's rows spilled for the later rounds"
+            );
+        } else {
+            for x in spill.batches().map_err(spill_error)? {
+                step(&x.map_err(spill_error)?);
             }
         }
         let (centroids, objective) = sums.centroids(&fit.centroids, prune);
         fit.centroids = centroids;
         let n_docs: u64 = sums.sizes().iter().sum();
-        let mean = if n_docs == 0 {
-            0.0
-        } else {
-            objective / n_docs as f64
-        };
         info!(
             round,
             n_docs,
-            mean_similarity = mean,
+            moved = (round > 1).then_some(moved),
+            mean_similarity = objective / n_docs.max(1) as f64,
             seconds = t.elapsed().as_secs_f64(),
             "refined the centroids on every document"
         );
-        if let Some((df, n_docs)) = counted {
-            let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs);
-            fit.centroids = rebase_centroids(&fit.centroids, &rebased, vectorized.vocabulary.len());
-            transformer = transformer_of(vectorized);
-            info!(
-                n_docs,
-                n_terms_sample = n_terms,
-                n_terms = vectorized.vocabulary.len(),
-                "vocabulary weighted by the whole input's document frequencies"
-            );
-            whole_df = Some(rebased.df);
-            // The weights changed: the next round's mean is not comparable with this one's.
-            continue;
-        }
-        if last_mean.is_some_and(|last| mean - last < plan.cluster.tol() * mean.abs()) {
+        refined.moved.push(moved);
+        refined.n_docs = n_docs;
+        if round > 1 && moved as f64 <= plan.cluster.tol() * n_docs as f64 {
+            fit.converged = true;
             break;
         }
-        last_mean = Some(mean);
     }
     let nearest = cluster::nearest(&vectorized.matrix, &fit.centroids);
     fit.sizes = cluster::kmeans::cluster_sizes(&nearest.labels, k);
     fit.labels = nearest.labels;
     fit.similarity = nearest.similarity;
     fit.second_similarity = nearest.second_similarity;
-    let df = whole_df.unwrap_or_else(|| vectorized.vocabulary.df().to_vec());
-    Ok((run, df))
+    Ok(refined)
 }
 
-/// `centroids` in the columns of a rebased vocabulary: dropped terms removed, each weight
-/// scaled as the documents' were, normalised again.
-fn rebase_centroids(centroids: &Centroids, rebased: &Rebased, n_terms: usize) -> Centroids {
-    let mut out = Centroids::empty(n_terms);
-    for c in 0..centroids.n_clusters() {
-        let (mut indices, mut weights) = (Vec::new(), Vec::new());
-        rebased.map_row(centroids.row(c), &mut indices, &mut weights);
-        crate::sparse::normalize(&mut weights);
-        out.push_sparse(&indices, &weights);
+/// What [`refine_on_corpus`] did.
+#[derive(Debug, Default)]
+struct Refined {
+    /// Per round, the documents whose cluster changed from the round before (0 in the
+    /// first round, which has none before it).
+    moved: Vec<u64>,
+    /// Documents with a known term in the whole input.
+    n_docs: u64,
+}
+
+/// Calls `f` with the rows of every batch of every selected partition, in reading order,
+/// vectorised by `transformer` (documents with a null text left out, as everywhere).
+fn for_each_batch(
+    plan: &JobPlan,
+    transformer: &Transformer,
+    mut f: impl FnMut(&Csr),
+) -> Result<(), JobError> {
+    let input = &plan.spec.input;
+    for partition in &plan.dataset.partitions {
+        let batches =
+            DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
+        for next in batches {
+            let (_, docs) = next?;
+            let texts: Vec<&str> = docs.texts.iter().flatten().collect();
+            f(&transformer.transform(&texts).matrix);
+        }
     }
-    out
+    Ok(())
+}
+
+/// The number of documents of the whole input, and the document frequency of each of
+/// `vectorized`'s columns among them: one pass, whose memory is one batch and a count per
+/// column.
+fn whole_input_df(plan: &JobPlan, vectorized: &Vectorized) -> Result<(Vec<u32>, usize), JobError> {
+    let transformer = Transformer::new(
+        plan.vectorize.clone(),
+        vectorized.vocabulary.terms(),
+        vectorized.idf.clone(),
+    );
+    let mut df = vec![0u32; vectorized.vocabulary.len()];
+    let mut n_docs = 0usize;
+    for_each_batch(plan, &transformer, |x| {
+        n_docs += x.rows();
+        for &j in x.indices() {
+            df[j as usize] += 1;
+        }
+    })?;
+    Ok((df, n_docs))
 }
 
 /// Where `fit` writes and `assign` reads models: `--model`, else `[model] path` (whose
@@ -339,5 +427,68 @@ pub fn registry(plan: &JobPlan, flag: Option<&Path>) -> Result<PathBuf, JobError
             .as_ref()
             .map(|m| m.path.clone())
             .ok_or(JobError::NoModelPath),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::PartitionFilter;
+    use crate::job::spec::{DEFAULT_REFINE, JobSpec};
+
+    fn plan(overrides: &[&str]) -> JobPlan {
+        let spec = JobSpec::load(Path::new("jobs/sample.toml"), overrides).unwrap();
+        JobPlan::resolve(spec, &PartitionFilter::default()).unwrap()
+    }
+
+    fn cluster(plan: &JobPlan) -> Fitted {
+        let all = PartitionKey::all(&plan.dataset.partition_keys);
+        cluster_input(plan, None, &all, sample_fraction(plan)).unwrap()
+    }
+
+    #[test]
+    fn the_refinement_runs_until_a_round_moves_at_most_tol_of_the_documents() {
+        let plan = plan(&["fit.sample=0.5"]);
+        let tol = plan.cluster.tol();
+        let fitted = cluster(&plan);
+        let refined = fitted.refined.unwrap();
+        let (n, moved) = (refined.n_docs as f64, &refined.moved);
+        assert_eq!(n, 2000.0);
+        let (last, between) = moved[1..].split_last().expect("at least 2 rounds");
+        assert!(*last as f64 <= tol * n, "{moved:?}");
+        assert!(between.iter().all(|&m| m as f64 > tol * n), "{moved:?}");
+        assert!(moved.len() < DEFAULT_REFINE, "{moved:?}");
+        assert!(fitted.clustered.fit.converged);
+
+        // Capped before that: not converged.
+        let capped = cluster(&self::plan(&["fit.sample=0.5", "fit.refine=2"]));
+        let moved = capped.refined.unwrap().moved;
+        assert_eq!(moved.len(), 2);
+        assert!(moved[1] as f64 > tol * n, "{moved:?}");
+        assert!(!capped.clustered.fit.converged);
+    }
+
+    #[test]
+    fn a_refined_sample_is_weighted_as_the_whole_input_is() {
+        let sampled = cluster(&plan(&["fit.sample=0.5"]));
+        let whole = cluster(&plan(&[]));
+        assert!(whole.refined.is_none() && whole.whole_df.is_none());
+        let (s, w) = (&sampled.clustered.vectorized, &whole.clustered.vectorized);
+        assert!(s.matrix.rows() < 1200 && w.matrix.rows() == 2000);
+        // Every term of the sample's vocabulary has the whole input's df and idf.
+        let whole_df = sampled.whole_df.unwrap();
+        let column: std::collections::HashMap<&str, usize> = w
+            .vocabulary
+            .terms()
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.as_str(), j))
+            .collect();
+        assert!(s.vocabulary.len() > w.vocabulary.len() / 2);
+        for (j, term) in s.vocabulary.terms().iter().enumerate() {
+            let jw = column[term.as_str()];
+            assert_eq!(whole_df[j], w.vocabulary.df()[jw], "{term}");
+            assert_eq!(s.idf[j], w.idf[jw], "{term}");
+        }
     }
 }

@@ -102,6 +102,14 @@ pub enum JobError {
     NoModelPath,
     #[error("a fit needs every selected partition, and `{key}` cannot be read: {problem}")]
     UnreadablePartition { key: String, problem: String },
+    #[error(
+        "cannot keep the refinement's rows in a temporary file in `{}`: {source}\nhint: point TMPDIR at a local directory with room for 8 bytes per stored term of the input",
+        std::env::temp_dir().display()
+    )]
+    Spill {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl JobError {

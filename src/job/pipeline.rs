@@ -127,13 +127,16 @@ pub(super) fn partition<'p>(
 /// Reads every partition (only the documents of the sample, when `fraction` is below 1)
 /// and clusters them together under key `all`.
 ///
-/// `refine` may change the fit (a sampled fit's centroids, moved to the whole corpus's
-/// means) before keywords are picked; its time counts as clustering.
+/// `prepare` may change the vectorised documents before they are clustered (a sample's
+/// vocabulary, weighted by the whole input's df); its time counts as vectorising. `refine`
+/// may change the fit (a sampled fit's centroids, moved to the whole corpus's means) before
+/// keywords are picked; its time counts as clustering.
 pub(super) fn global<'p>(
     plan: &'p JobPlan,
     progress: Option<&dyn Progress>,
     all: &PartitionKey,
     fraction: f64,
+    prepare: impl FnOnce(&mut Vectorized) -> Result<(), JobError>,
     refine: impl FnOnce(&mut Vectorized, &mut KMeansFit) -> Result<(), JobError>,
 ) -> Result<Clustered, JobError> {
     stage(progress, all, "read");
@@ -164,7 +167,8 @@ pub(super) fn global<'p>(
             l.texts = StringViewArray::new_null(0);
         }
     }
-    let vectorized = counted.fit_transform(&plan.vectorize.for_sample(fraction));
+    let mut vectorized = counted.fit_transform(&plan.vectorize.for_sample(fraction));
+    prepare(&mut vectorized)?;
     let seconds = vectorized_seconds(all, &vectorized, t);
     let words = plan.spec.keywords_are_words().then(|| {
         let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
@@ -173,7 +177,6 @@ pub(super) fn global<'p>(
     drop(loaded);
     let (mut fit, merge, mut seconds) = cluster_only(plan, progress, all, &vectorized, seconds);
     let t = Instant::now();
-    let mut vectorized = vectorized;
     refine(&mut vectorized, &mut fit)?;
     seconds.cluster += t.elapsed().as_secs_f64();
     Ok(with_keywords(

@@ -67,15 +67,17 @@ pub struct FitSpec {
     /// drawn by a hash of doc_id and `cluster.seed`. Absent: every document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
-    /// After a fit on a sample: rounds of k-means over every document, read batch by batch,
-    /// that move the centroids to the means of the whole corpus (0: none). Each round reads
-    /// and vectorises the whole input once; memory holds `k × n_terms` sums.
+    /// After a fit on a sample: at most this many rounds of k-means over every document, read
+    /// batch by batch, that move the centroids to the means of the whole corpus; they stop
+    /// once a round moves at most `cluster.tol` of the documents. The first round reads and
+    /// vectorises the whole input, the later ones read its rows back from a temporary file;
+    /// memory holds `k × n_terms` sums. 0: the sample's centroids and vocabulary as they are.
     #[serde(default = "default_refine", skip_serializing_if = "is_default_refine")]
     pub refine: usize,
 }
 
 /// `fit.refine` unless set.
-pub const DEFAULT_REFINE: usize = 5;
+pub const DEFAULT_REFINE: usize = 50;
 
 fn default_refine() -> usize {
     DEFAULT_REFINE

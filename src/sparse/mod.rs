@@ -7,8 +7,14 @@
 //! Invariants of a [`Csr`] built by this crate: column indices strictly increase within a row,
 //! every value is finite and non-zero, and every non-empty row has unit L2 norm.
 //!
+//! [`spill`] writes batches of rows to a temporary file and reads them back, for passes over
+//! more rows than memory holds.
+//!
 //! This module does not build matrices from text (see [`crate::text`]) and does not cluster.
 
+pub mod spill;
+
+pub use spill::RowSpill;
 use sprs::CsMatI;
 
 /// A document-term matrix: one row per document, one column per vocabulary term.

@@ -421,7 +421,10 @@ fn copy_dir(from: &Path, to: &Path) {
 fn a_fit_sample_is_drawn_by_id_and_seed() {
     let dir = tmp();
     let registry = dir.path().join("models");
+    // One registry per thread count: in one registry the second fit would reuse the first's
+    // model instead of fitting.
     let half = |threads: &str| {
+        let registry = dir.path().join(format!("models-{threads}"));
         let line = ok(&textcluster(&[
             "fit",
             "jobs/sample.toml",
