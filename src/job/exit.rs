@@ -224,6 +224,7 @@ mod tests {
     fn environmental_errors_exit_2() {
         let output = JobError::Output(OutputError::Io { source: io() });
         let input = JobError::Input(InputError::Io { source: io() });
+        let spill = JobError::Spill { source: io() };
         let report = ReportError::Io(io());
         let eval_io = EvalError::Manifest(ManifestError::Read {
             path: "m".into(),
@@ -233,6 +234,7 @@ mod tests {
         for e in [
             &output as &dyn std::error::Error,
             &input,
+            &spill,
             &report,
             &eval_io,
             &bare,
