@@ -280,8 +280,9 @@ fn fit_sealed(
 /// centroids. Like a fit, it stops once a round moves at most `cluster.tol` of the
 /// documents. Memory holds one batch, `k × n_terms` sums and each document's previous
 /// cluster (4 bytes a document). The first round's rows go to a temporary file
-/// ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead of the input. The sample's rows are then labelled with the final
-/// centroids, for the keywords and the fit-time similarity quantiles.
+/// ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead of the input.
+/// The sample's rows are then labelled with the final centroids, for the keywords and the
+/// fit-time similarity quantiles.
 ///
 /// `fit.converged` then says whether the refinement stopped by that rule.
 fn refine_on_corpus(
@@ -292,11 +293,7 @@ fn refine_on_corpus(
 ) -> Result<Refined, JobError> {
     let prune = plan.cluster.centroid_min_df_factor();
     let k = fit.n_clusters;
-    let transformer = Transformer::new(
-        plan.vectorize.clone(),
-        vectorized.vocabulary.terms(),
-        vectorized.idf.clone(),
-    );
+    let transformer = transformer_of(plan, vectorized);
     // Each document's cluster in the previous round, in reading order.
     let mut labels: Vec<i32> = Vec::new();
     // The first round's rows, read back by the later rounds instead of vectorising again.
@@ -323,14 +320,10 @@ fn refine_on_corpus(
             position += nearest.labels.len();
         };
         if round == 1 {
-            let mut written = Ok(());
             for_each_batch(plan, &transformer, |x| {
                 step(x);
-                if written.is_ok() {
-                    written = spill.push(x);
-                }
+                spill.push(x).map_err(spill_error)
             })?;
-            written.map_err(spill_error)?;
             debug!(
                 bytes = spill.bytes(),
                 "the input's rows spilled for the later rounds"
@@ -376,12 +369,22 @@ struct Refined {
     n_docs: u64,
 }
 
+/// The transformer that vectorises documents as `vectorized`'s rows were.
+fn transformer_of(plan: &JobPlan, vectorized: &Vectorized) -> Transformer {
+    Transformer::new(
+        plan.vectorize.clone(),
+        vectorized.vocabulary.terms(),
+        vectorized.idf.clone(),
+    )
+}
+
 /// Calls `f` with the rows of every batch of every selected partition, in reading order,
-/// vectorised by `transformer` (documents with a null text left out, as everywhere).
+/// vectorised by `transformer` (documents with a null text left out, as everywhere); stops
+/// at the first error.
 fn for_each_batch(
     plan: &JobPlan,
     transformer: &Transformer,
-    mut f: impl FnMut(&Csr),
+    mut f: impl FnMut(&Csr) -> Result<(), JobError>,
 ) -> Result<(), JobError> {
     let input = &plan.spec.input;
     for partition in &plan.dataset.partitions {
@@ -390,7 +393,7 @@ fn for_each_batch(
         for next in batches {
             let (_, docs) = next?;
             let texts: Vec<&str> = docs.texts.iter().flatten().collect();
-            f(&transformer.transform(&texts).matrix);
+            f(&transformer.transform(&texts).matrix)?;
         }
     }
     Ok(())
@@ -400,18 +403,14 @@ fn for_each_batch(
 /// `vectorized`'s columns among them: one pass, whose memory is one batch and a count per
 /// column.
 fn whole_input_df(plan: &JobPlan, vectorized: &Vectorized) -> Result<(Vec<u32>, usize), JobError> {
-    let transformer = Transformer::new(
-        plan.vectorize.clone(),
-        vectorized.vocabulary.terms(),
-        vectorized.idf.clone(),
-    );
     let mut df = vec![0u32; vectorized.vocabulary.len()];
     let mut n_docs = 0usize;
-    for_each_batch(plan, &transformer, |x| {
+    for_each_batch(plan, &transformer_of(plan, vectorized), |x| {
         n_docs += x.rows();
         for &j in x.indices() {
             df[j as usize] += 1;
         }
+        Ok(())
     })?;
     Ok((df, n_docs))
 }

@@ -137,7 +137,7 @@ pub(super) fn global<'p>(
     all: &PartitionKey,
     fraction: f64,
     prepare: impl FnOnce(&mut Vectorized) -> Result<(), JobError>,
-    refine: impl FnOnce(&mut Vectorized, &mut KMeansFit) -> Result<(), JobError>,
+    refine: impl FnOnce(&Vectorized, &mut KMeansFit) -> Result<(), JobError>,
 ) -> Result<Clustered, JobError> {
     stage(progress, all, "read");
     let mut loaded: Vec<Loaded<'p>> = plan
@@ -177,7 +177,7 @@ pub(super) fn global<'p>(
     drop(loaded);
     let (mut fit, merge, mut seconds) = cluster_only(plan, progress, all, &vectorized, seconds);
     let t = Instant::now();
-    refine(&mut vectorized, &mut fit)?;
+    refine(&vectorized, &mut fit)?;
     seconds.cluster += t.elapsed().as_secs_f64();
     Ok(with_keywords(
         plan,

@@ -149,10 +149,10 @@ pub struct Rebased {
 }
 
 impl Rebased {
-    /// Appends `row` (a document's or a centroid's) in the rebased columns to `indices` and
+    /// Appends a row of the sample's matrix in the rebased columns to `indices` and
     /// `weights`: dropped terms left out, each weight times its column's scale, not
     /// normalised.
-    pub fn map_row(&self, row: sparse::Row<'_>, indices: &mut Vec<u32>, weights: &mut Vec<f32>) {
+    fn map_row(&self, row: sparse::Row<'_>, indices: &mut Vec<u32>, weights: &mut Vec<f32>) {
         for (&j, &w) in row.indices.iter().zip(row.values) {
             let (column, s) = (self.column_of[j as usize], self.scale[j as usize]);
             if column != u32::MAX && s != 0.0 {
