@@ -23,7 +23,7 @@ pub use init::InitReport;
 pub use kmeans::{KMeansFit, fit, refine};
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
-pub use scorer::{Nearest, nearest, score_labels};
+pub use scorer::{Nearest, NearestCentroids, nearest, score_labels};
 pub use sums::StreamedSums;
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.

@@ -342,51 +342,81 @@ pub struct Nearest {
 }
 
 /// Assigns every row of `x` to its nearest centroid, with the runner-up: one scoring round
-/// against fixed centroids, as `assign` does with a saved model. Rows are scored in fixed
-/// chunks, so the result does not depend on the thread count.
+/// against fixed centroids. Rows are scored in fixed chunks, so the result does not depend on
+/// the thread count. To score many batches against the same centroids, build a
+/// [`NearestCentroids`] once instead.
 pub fn nearest(x: &Csr, centroids: &Centroids) -> Nearest {
-    let n = x.rows();
-    let mut out = Nearest {
-        labels: vec![-1; n],
-        similarity: vec![0.0; n],
-        second: vec![-1; n],
-        second_similarity: vec![0.0; n],
-    };
-    if centroids.n_clusters() == 0 {
-        return out;
+    NearestCentroids::new(centroids).nearest(x)
+}
+
+/// Fixed centroids laid out for scoring, built once and reused for every batch of documents
+/// (as `assign` and a sampled fit's refinement stream them). The layout takes a pass over
+/// the centroids and up to `8 ×` their non-zeros of memory, which is worth building once
+/// rather than per batch.
+pub struct NearestCentroids {
+    /// `None` when there are no centroids: every row is then unassigned.
+    scorer: Option<Scorer>,
+}
+
+impl NearestCentroids {
+    pub fn new(centroids: &Centroids) -> Self {
+        Self {
+            scorer: (centroids.n_clusters() > 0).then(|| Scorer::new(centroids)),
+        }
     }
-    let scorer = Scorer::new(centroids);
-    out.labels
-        .par_chunks_mut(ASSIGN_CHUNK)
-        .zip(out.similarity.par_chunks_mut(ASSIGN_CHUNK))
-        .zip(out.second.par_chunks_mut(ASSIGN_CHUNK))
-        .zip(out.second_similarity.par_chunks_mut(ASSIGN_CHUNK))
-        .enumerate()
-        .for_each(|(chunk, (((labels, sims), seconds), second_sims))| {
-            let mut scores = scorer.scores();
-            for offset in 0..labels.len() {
-                let row = sparse::row(x, chunk * ASSIGN_CHUNK + offset);
-                if row.nnz() == 0 {
-                    continue;
-                }
-                scorer.score(row, &mut scores);
-                let scores = &scores.as_flattened()[..scorer.k];
-                let (mut best, mut runner_up) = ((-1i32, f32::NEG_INFINITY), (-1i32, 0.0f32));
-                for (c, &v) in scores.iter().enumerate() {
-                    if v > best.1 {
-                        runner_up = best;
-                        best = (c as i32, v);
-                    } else if runner_up.0 < 0 || v > runner_up.1 {
-                        runner_up = (c as i32, v);
+
+    /// As [`nearest`], with these centroids.
+    pub fn nearest(&self, x: &Csr) -> Nearest {
+        let n = x.rows();
+        let out = Nearest {
+            labels: vec![-1; n],
+            similarity: vec![0.0; n],
+            second: vec![-1; n],
+            second_similarity: vec![0.0; n],
+        };
+        match &self.scorer {
+            Some(scorer) => scorer.nearest(x, out),
+            None => out,
+        }
+    }
+}
+
+impl Scorer {
+    /// Fills `out` (sized for `x`, unassigned) with each row's two most similar centroids.
+    fn nearest(&self, x: &Csr, mut out: Nearest) -> Nearest {
+        let scorer = self;
+        out.labels
+            .par_chunks_mut(ASSIGN_CHUNK)
+            .zip(out.similarity.par_chunks_mut(ASSIGN_CHUNK))
+            .zip(out.second.par_chunks_mut(ASSIGN_CHUNK))
+            .zip(out.second_similarity.par_chunks_mut(ASSIGN_CHUNK))
+            .enumerate()
+            .for_each(|(chunk, (((labels, sims), seconds), second_sims))| {
+                let mut scores = scorer.scores();
+                for offset in 0..labels.len() {
+                    let row = sparse::row(x, chunk * ASSIGN_CHUNK + offset);
+                    if row.nnz() == 0 {
+                        continue;
                     }
+                    scorer.score(row, &mut scores);
+                    let scores = &scores.as_flattened()[..scorer.k];
+                    let (mut best, mut runner_up) = ((-1i32, f32::NEG_INFINITY), (-1i32, 0.0f32));
+                    for (c, &v) in scores.iter().enumerate() {
+                        if v > best.1 {
+                            runner_up = best;
+                            best = (c as i32, v);
+                        } else if runner_up.0 < 0 || v > runner_up.1 {
+                            runner_up = (c as i32, v);
+                        }
+                    }
+                    labels[offset] = best.0;
+                    sims[offset] = best.1;
+                    seconds[offset] = runner_up.0;
+                    second_sims[offset] = if runner_up.0 < 0 { 0.0 } else { runner_up.1 };
                 }
-                labels[offset] = best.0;
-                sims[offset] = best.1;
-                seconds[offset] = runner_up.0;
-                second_sims[offset] = if runner_up.0 < 0 { 0.0 } else { runner_up.1 };
-            }
-        });
-    out
+            });
+        out
+    }
 }
 
 /// As [`score_labels`], in place, for the documents where `only[doc]` (all when `None`).

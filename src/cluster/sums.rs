@@ -21,6 +21,9 @@ const MAX_KEPT_BYTES: usize = 64 << 20;
 /// Sums are exact (see the module docs) for at most this many documents.
 const MAX_EXACT_DOCS: usize = 1 << 17;
 
+/// Sums of non-negative weights on the grid are exact while below this.
+const MAX_EXACT_SUM: f64 = (1u64 << 17) as f64;
+
 /// One cluster's new centroid: its non-zero weights by increasing term, and the sum of its
 /// members' cosines to it (`⟨member sum, centroid⟩`).
 pub(super) struct Centroid {
@@ -326,24 +329,45 @@ impl Sums {
 /// memory at once (a fit on a sample, refined over the whole corpus): `k × n_terms × 8`
 /// bytes, whatever the number of documents. Each batch's rows are added cluster by cluster
 /// in document order, so the sums do not depend on the thread count.
+///
+/// From one round to the next the sums can be kept and corrected by the documents that
+/// changed cluster ([`StreamedSums::apply_moves`]) when that gives, bit for bit, the sums
+/// taken from scratch ([`StreamedSums::correctable`]); otherwise [`StreamedSums::clear`]
+/// starts them again.
 pub struct StreamedSums {
     sums: Sums,
     sizes: Vec<u64>,
+    /// Whether every weight added so far is non-negative and on the sum grid.
+    on_grid: bool,
 }
 
 impl StreamedSums {
     /// Zero sums for `k` clusters over `n_terms` terms.
     pub fn new(k: usize, n_terms: usize) -> Self {
+        let mut sums = Sums::zeroed(k, n_terms);
+        // Fault the pages in now, in order, rather than by scattered writes from parallel
+        // tasks (see `Sums::new`).
+        sums.sum.fill(0.0);
         Self {
-            sums: Sums::zeroed(k, n_terms),
+            sums,
             sizes: vec![0; k],
+            on_grid: true,
         }
+    }
+
+    /// Back to zero sums and no members, keeping the memory.
+    pub fn clear(&mut self) {
+        self.sums.sum.fill(0.0);
+        self.sums.touched.fill(0);
+        self.sizes.fill(0);
+        self.on_grid = true;
     }
 
     /// Adds row `i` of `x` to cluster `labels[i]` (rows labelled `-1` are left out).
     pub fn add(&mut self, x: &Csr, labels: &[i32]) {
         assert_eq!(x.rows(), labels.len(), "one label per row");
         assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
+        self.on_grid = self.on_grid && x.data().iter().all(|&v| v >= 0.0 && sparse::on_sum_grid(v));
         let moves: Vec<(u32, i32, i32)> = labels
             .iter()
             .enumerate()
@@ -354,6 +378,53 @@ impl StreamedSums {
             self.sizes[l as usize] += 1;
         }
         self.sums.apply(x, &moves, self.sizes.len());
+    }
+
+    /// Moves row `i` of `x`, added before in cluster `from[i]`, to cluster `to[i]` (`-1`: in
+    /// none); rows whose cluster did not change cost nothing.
+    pub fn apply_moves(&mut self, x: &Csr, from: &[i32], to: &[i32]) {
+        assert_eq!(x.rows(), from.len(), "one previous label per row");
+        assert_eq!(x.rows(), to.len(), "one label per row");
+        assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
+        let moves: Vec<(u32, i32, i32)> = from
+            .iter()
+            .zip(to)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(doc, (&a, &b))| (doc as u32, a, b))
+            .collect();
+        for &(_, a, b) in &moves {
+            if a >= 0 {
+                self.sizes[a as usize] -= 1;
+            }
+            if b >= 0 {
+                self.sizes[b as usize] += 1;
+            }
+        }
+        self.sums.apply(x, &moves, self.sizes.len());
+    }
+
+    /// Whether, once every document has been added, sums corrected by
+    /// [`StreamedSums::apply_moves`] equal the sums of the same members taken from scratch,
+    /// bit for bit: every weight is non-negative and on the sum grid, and each term's total
+    /// over all the documents is below 2¹⁷. Every partial sum of a correction (a cluster's
+    /// sum minus some of its members plus some non-members) then lies between 0 and that
+    /// total, a multiple of 2⁻³⁶ that `f64` holds exactly (see the module docs). A pass over
+    /// the sums.
+    pub fn correctable(&self) -> bool {
+        if !self.on_grid {
+            return false;
+        }
+        let n_terms = self.sums.n_terms;
+        let mut total = vec![0.0f64; n_terms];
+        for cluster in self.sums.sum.chunks(n_terms.max(1)) {
+            for (t, &s) in total.iter_mut().zip(cluster) {
+                *t += s;
+            }
+        }
+        // Partial sums below the limit are exact, so the computed total is below it exactly
+        // when the true one is.
+        total.iter().all(|&t| t < MAX_EXACT_SUM)
     }
 
     /// Members added per cluster.
@@ -474,6 +545,69 @@ mod tests {
             .map(|w| w.as_ref().unwrap().objective)
             .sum();
         assert_eq!(objective.to_bits(), expected.to_bits());
+    }
+
+    #[test]
+    fn streamed_sums_corrected_by_moves_equal_sums_from_scratch() {
+        let batches = [
+            Csr::new((2, 3), vec![0, 2, 3], vec![0, 1, 2], vec![0.6, 0.8, 1.0]),
+            Csr::new((3, 3), vec![0, 2, 3, 3], vec![0, 2, 1], vec![0.8, 0.6, 1.0]),
+        ];
+        let before = [[0, 1].as_slice(), &[0, 2, -1]];
+        let after = [[1, 1].as_slice(), &[0, 0, -1]];
+        let previous = Centroids::from_rows(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let mut kept = StreamedSums::new(3, 3);
+        for (x, labels) in batches.iter().zip(before) {
+            kept.add(x, labels);
+        }
+        assert!(kept.correctable());
+        kept.centroids(&previous, 0.0);
+        for ((x, from), to) in batches.iter().zip(before).zip(after) {
+            kept.apply_moves(x, from, to);
+        }
+        let mut fresh = StreamedSums::new(3, 3);
+        for (x, labels) in batches.iter().zip(after) {
+            fresh.add(x, labels);
+        }
+        assert_eq!(kept.sizes(), &[2, 2, 0]);
+        assert_eq!(kept.sizes(), fresh.sizes());
+        let (a, a_objective) = kept.centroids(&previous, 0.0);
+        let (b, b_objective) = fresh.centroids(&previous, 0.0);
+        assert_eq!(a, b);
+        assert_eq!(a_objective.to_bits(), b_objective.to_bits());
+        // Cluster 2 lost its only member: it keeps its previous centroid.
+        assert_eq!(a.dense_row(2), vec![0.0, 0.0, 1.0]);
+        // Cleared, the sums start again.
+        kept.clear();
+        for (x, labels) in batches.iter().zip(after) {
+            kept.add(x, labels);
+        }
+        assert_eq!(kept.centroids(&previous, 0.0).0, b);
+    }
+
+    #[test]
+    fn sums_are_corrected_only_where_corrections_are_exact() {
+        let one = |v: f32| Csr::new((1, 1), vec![0, 1], vec![0], vec![v]);
+        let correctable = |rows: &[Csr]| {
+            let mut sums = StreamedSums::new(1, 1);
+            rows.iter().for_each(|x| sums.add(x, &[0]));
+            sums.correctable()
+        };
+        assert!(correctable(&[one(0.5), one(1.0 / 4096.0)]));
+        // Off the grid: 10⁻⁵ is not a multiple of 2⁻³⁶.
+        assert!(!correctable(&[one(0.5), one(1e-5)]));
+        assert!(!correctable(&[one(0.5), one(-0.5)]));
+        // A term's total over all documents must stay below 2¹⁷.
+        let column = |n: usize| {
+            Csr::new((n, 1), (0..=n).collect(), vec![0; n], vec![1.0; n])
+        };
+        let limit = 1 << 17;
+        for (n, expected) in [(limit - 1, true), (limit, false)] {
+            let mut sums = StreamedSums::new(2, 1);
+            let labels: Vec<i32> = (0..n).map(|i| (i % 2) as i32).collect();
+            sums.add(&column(n), &labels);
+            assert_eq!(sums.correctable(), expected, "{n} documents of weight 1");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::JobError;
 use super::manifest::Drift;
 use super::spec::InputSpec;
 use super::tables::{self, ClusterSums, LabelColumns};
-use crate::cluster;
+use crate::cluster::NearestCentroids;
 use crate::io::commit::Staging;
 use crate::io::{DocumentBatches, InputError, Partition, Table};
 use crate::model::{self, Model};
@@ -26,6 +26,8 @@ pub const BATCH_ROWS: usize = 8 * 1024;
 pub(super) struct Assigner<'m> {
     pub(super) model: &'m Model,
     transformer: Transformer,
+    /// The model's centroids laid out for scoring, built once for every batch.
+    nearest: NearestCentroids,
     /// The fit-time 5th percentile of similarity, per cluster.
     p05: Vec<f32>,
     /// The fit's cluster shares.
@@ -38,6 +40,7 @@ impl<'m> Assigner<'m> {
         Ok(Self {
             model,
             transformer: model.transformer()?,
+            nearest: NearestCentroids::new(model.centroids()),
             p05: clusters.iter().map(model::FitCluster::p05).collect(),
             shares: clusters.iter().map(|c| c.share).collect(),
         })
@@ -164,7 +167,7 @@ pub(super) fn assign_partition(
         }
         let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
         let transformed = assigner.transformer.transform(&texts);
-        let nearest = cluster::nearest(&transformed.matrix, assigner.model.centroids());
+        let nearest = assigner.nearest.nearest(&transformed.matrix);
         ClusterSums::add(
             &mut sums,
             &nearest.labels,

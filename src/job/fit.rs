@@ -19,7 +19,7 @@ use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
 use super::spec::Sample;
 use super::tables;
-use crate::cluster::{self, KMeansFit, StreamedSums};
+use crate::cluster::{self, KMeansFit, NearestCentroids, StreamedSums};
 use crate::io::{DocumentBatches, OutputError, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
 use crate::sparse::{Csr, RowSpill};
@@ -281,6 +281,9 @@ fn fit_sealed(
 /// documents. Memory holds one batch, `k × n_terms` sums and each document's previous
 /// cluster (4 bytes a document). The first round's rows go to a temporary file
 /// ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead of the input.
+/// Later rounds correct the sums by the documents that moved instead of summing every
+/// document again, when that gives the same sums bit for bit
+/// ([`StreamedSums::correctable`]).
 /// The sample's rows are then labelled with the final centroids, for the keywords and the
 /// fit-time similarity quantiles.
 ///
@@ -301,17 +304,29 @@ fn refine_on_corpus(
     let mut spill = RowSpill::new(vectorized.vocabulary.len()).map_err(spill_error)?;
     let mut refined = Refined::default();
     fit.converged = false;
+    let mut sums = StreamedSums::new(k, vectorized.vocabulary.len());
+    // Whether the sums are kept from round to round and corrected by the documents that
+    // moved, rather than summed again over every document (decided after round 1).
+    let mut correct = false;
     for round in 1..=rounds {
         let t = Instant::now();
-        let mut sums = StreamedSums::new(k, vectorized.vocabulary.len());
+        if round > 1 && !correct {
+            sums.clear();
+        }
+        let scorer = NearestCentroids::new(&fit.centroids);
         let (mut position, mut moved) = (0usize, 0u64);
         let mut step = |x: &Csr| {
-            let nearest = cluster::nearest(x, &fit.centroids);
-            sums.add(x, &nearest.labels);
+            let nearest = scorer.nearest(x);
             if round == 1 {
+                sums.add(x, &nearest.labels);
                 labels.extend_from_slice(&nearest.labels);
             } else {
                 let previous = &mut labels[position..position + nearest.labels.len()];
+                if correct {
+                    sums.apply_moves(x, previous, &nearest.labels);
+                } else {
+                    sums.add(x, &nearest.labels);
+                }
                 for (old, &new) in previous.iter_mut().zip(&nearest.labels) {
                     moved += u64::from(*old != new);
                     *old = new;
@@ -327,6 +342,11 @@ fn refine_on_corpus(
             debug!(
                 bytes = spill.bytes(),
                 "the input's rows spilled for the later rounds"
+            );
+            correct = sums.correctable();
+            debug!(
+                correct,
+                "later rounds correct the sums by the documents that move (else: sum again)"
             );
         } else {
             for x in spill.batches().map_err(spill_error)? {
