@@ -558,7 +558,7 @@ fn reseed_empty(labels: &mut [i32], similarity: &[f32], sizes: &[u64]) -> Vec<(u
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cluster::params::{ClusterParams, InitMethod};
     use rand::SeedableRng;
@@ -638,7 +638,7 @@ mod tests {
     }
 
     /// `n` documents around `k_true` random topics over `n_terms` terms, unit-norm.
-    fn topics(n: usize, k_true: usize, n_terms: usize, seed: u64) -> Csr {
+    pub(in crate::cluster) fn topics(n: usize, k_true: usize, n_terms: usize, seed: u64) -> Csr {
         use rand::RngExt;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());

@@ -16,6 +16,7 @@ pub mod kmeans;
 pub mod merge;
 pub mod params;
 pub mod scorer;
+mod streamed;
 mod sums;
 
 pub use centroids::Centroids;
@@ -24,6 +25,7 @@ pub use kmeans::{KMeansFit, fit, refine};
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 pub use scorer::{Nearest, NearestCentroids, nearest, score_labels};
+pub use streamed::StreamedAssignment;
 pub use sums::StreamedSums;
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.

@@ -6,11 +6,12 @@
 //! [`score_labels`] run it over fixed-size chunks of documents with rayon.
 //!
 //! # Safety and equivalence
-//! The only `unsafe` code is here: the AVX2 entry point (`assign_chunk_avx2`), called only
+//! The only `unsafe` code is here: the AVX2 entry points (`assign_chunk_avx2`,
+//! `nearest_chunk_avx2`), called only
 //! after `is_x86_feature_detected!("avx2")`, and `_mm_prefetch` hints, which never fault.
 //! The AVX2 path compiles the same Rust as the portable one with AVX2 enabled, and no fused
 //! multiply-add: every score is computed by the same operations in the same order, so the two
-//! give the same bits (checked by `avx2_and_portable_assignment_agree_bit_for_bit`).
+//! give the same bits (checked by `avx2_and_portable_builds_agree_bit_for_bit`).
 //!
 //! # Parallelism
 //! Chunks of [`ASSIGN_CHUNK`] documents are fixed, and per-chunk sums are combined in chunk
@@ -80,7 +81,7 @@ const _: () = assert!(HYBRID_REGISTER_BLOCKS == 13, "with_blocks! lists 1..=13")
 /// unchanged. For 32 < k ≤ 104 the dense rows are summed in registers and the postings in
 /// memory, then added: a score can differ from the term-order sum in its last bits, the same
 /// way for every thread count.
-struct Scorer {
+pub(super) struct Scorer {
     k: usize,
     /// Blocks of [`LANES`] clusters: `k` rounded up.
     blocks: usize,
@@ -365,6 +366,11 @@ impl NearestCentroids {
         }
     }
 
+    /// The layout, unless there are no centroids.
+    pub(super) fn scorer(&self) -> Option<&Scorer> {
+        self.scorer.as_ref()
+    }
+
     /// As [`nearest`], with these centroids.
     pub fn nearest(&self, x: &Csr) -> Nearest {
         let n = x.rows();
@@ -384,7 +390,6 @@ impl NearestCentroids {
 impl Scorer {
     /// Fills `out` (sized for `x`, unassigned) with each row's two most similar centroids.
     fn nearest(&self, x: &Csr, mut out: Nearest) -> Nearest {
-        let scorer = self;
         out.labels
             .par_chunks_mut(ASSIGN_CHUNK)
             .zip(out.similarity.par_chunks_mut(ASSIGN_CHUNK))
@@ -392,30 +397,72 @@ impl Scorer {
             .zip(out.second_similarity.par_chunks_mut(ASSIGN_CHUNK))
             .enumerate()
             .for_each(|(chunk, (((labels, sims), seconds), second_sims))| {
-                let mut scores = scorer.scores();
-                for offset in 0..labels.len() {
-                    let row = sparse::row(x, chunk * ASSIGN_CHUNK + offset);
-                    if row.nnz() == 0 {
-                        continue;
-                    }
-                    scorer.score(row, &mut scores);
-                    let scores = &scores.as_flattened()[..scorer.k];
-                    let (mut best, mut runner_up) = ((-1i32, f32::NEG_INFINITY), (-1i32, 0.0f32));
-                    for (c, &v) in scores.iter().enumerate() {
-                        if v > best.1 {
-                            runner_up = best;
-                            best = (c as i32, v);
-                        } else if runner_up.0 < 0 || v > runner_up.1 {
-                            runner_up = (c as i32, v);
-                        }
-                    }
-                    labels[offset] = best.0;
-                    sims[offset] = best.1;
-                    seconds[offset] = runner_up.0;
-                    second_sims[offset] = if runner_up.0 < 0 { 0.0 } else { runner_up.1 };
-                }
+                let chunk = NearestChunk {
+                    first_doc: chunk * ASSIGN_CHUNK,
+                    labels,
+                    sims,
+                    seconds,
+                    second_sims,
+                };
+                with_blocks!(self.blocks, B => nearest_chunk_best::<B>(x, self, chunk));
             });
         out
+    }
+}
+
+/// One task of [`Scorer::nearest`]: a run of documents and their output slots.
+struct NearestChunk<'a> {
+    first_doc: usize,
+    labels: &'a mut [i32],
+    sims: &'a mut [f32],
+    seconds: &'a mut [i32],
+    second_sims: &'a mut [f32],
+}
+
+/// Runs [`nearest_chunk`] compiled for AVX2 when the CPU has it (as [`assign_chunk_best`]).
+#[inline(always)]
+fn nearest_chunk_best<const B: usize>(x: &Csr, scorer: &Scorer, chunk: NearestChunk<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { nearest_chunk_avx2::<B>(x, scorer, chunk) };
+    }
+    nearest_chunk::<B>(x, scorer, chunk)
+}
+
+/// [`nearest_chunk`] compiled for AVX2: the same operations in the same order, so the same
+/// bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn nearest_chunk_avx2<const B: usize>(x: &Csr, scorer: &Scorer, chunk: NearestChunk<'_>) {
+    nearest_chunk::<B>(x, scorer, chunk)
+}
+
+/// The two most similar centroids of each document of one chunk; `B` as in
+/// [`Scorer::score_blocks`].
+#[inline(always)]
+fn nearest_chunk<const B: usize>(x: &Csr, scorer: &Scorer, chunk: NearestChunk<'_>) {
+    let mut scores = scorer.scores();
+    for offset in 0..chunk.labels.len() {
+        let row = sparse::row(x, chunk.first_doc + offset);
+        if row.nnz() == 0 {
+            continue;
+        }
+        scorer.score_blocks::<B>(row, &mut scores);
+        let scores = &scores.as_flattened()[..scorer.k];
+        let (mut best, mut runner_up) = ((-1i32, f32::NEG_INFINITY), (-1i32, 0.0f32));
+        for (c, &v) in scores.iter().enumerate() {
+            if v > best.1 {
+                runner_up = best;
+                best = (c as i32, v);
+            } else if runner_up.0 < 0 || v > runner_up.1 {
+                runner_up = (c as i32, v);
+            }
+        }
+        chunk.labels[offset] = best.0;
+        chunk.sims[offset] = best.1;
+        chunk.seconds[offset] = runner_up.0;
+        chunk.second_sims[offset] = if runner_up.0 < 0 { 0.0 } else { runner_up.1 };
     }
 }
 
@@ -474,8 +521,25 @@ pub(super) fn assign(
     second: &mut [f32],
     bounded: Option<(&mut Bounds, &Moves)>,
 ) -> Assigned {
-    let scorer = Scorer::new(centroids);
-    let scorer = &scorer;
+    assign_scored(
+        &Scorer::new(centroids),
+        x,
+        labels,
+        similarity,
+        second,
+        bounded,
+    )
+}
+
+/// As [`assign`], with the centroids already laid out.
+pub(super) fn assign_scored(
+    scorer: &Scorer,
+    x: &Csr,
+    labels: &mut [i32],
+    similarity: &mut [f32],
+    second: &mut [f32],
+    bounded: Option<(&mut Bounds, &Moves)>,
+) -> Assigned {
     let chunks = labels
         .par_chunks_mut(ASSIGN_CHUNK)
         .zip(similarity.par_chunks_mut(ASSIGN_CHUNK))
@@ -750,7 +814,7 @@ mod tests {
         /// (k ≤ 32 in registers, 32 < k ≤ 104 hybrid, k > 104 in memory).
         #[test]
         #[cfg(target_arch = "x86_64")]
-        fn avx2_and_portable_assignment_agree_bit_for_bit(
+        fn avx2_and_portable_builds_agree_bit_for_bit(
             x in crate::sparse::testing::random_unit_rows(),
             k in 1usize..120,
             density in 0.05f64..1.0,
@@ -781,6 +845,27 @@ mod tests {
                 (labels, bits(&sims), bits(&seconds), assigned.moves, assigned.n_scored)
             };
             proptest::prop_assert_eq!(run(true), run(false));
+            // The same for `nearest`, whose runner-up is a cluster as well as a score.
+            let run_nearest = |avx2: bool| {
+                let (mut labels, mut sims) = (vec![-1i32; n], vec![0f32; n]);
+                let (mut seconds, mut second_sims) = (vec![-1i32; n], vec![0f32; n]);
+                let chunk = NearestChunk {
+                    first_doc: 0,
+                    labels: &mut labels,
+                    sims: &mut sims,
+                    seconds: &mut seconds,
+                    second_sims: &mut second_sims,
+                };
+                with_blocks!(scorer.blocks, B => if avx2 {
+                    // SAFETY: AVX2 support was checked at the top of the test.
+                    unsafe { nearest_chunk_avx2::<B>(&x, &scorer, chunk) }
+                } else {
+                    nearest_chunk::<B>(&x, &scorer, chunk)
+                });
+                let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+                (labels, bits(&sims), seconds, bits(&second_sims))
+            };
+            proptest::prop_assert_eq!(run_nearest(true), run_nearest(false));
         }
     }
 }

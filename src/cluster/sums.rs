@@ -380,28 +380,19 @@ impl StreamedSums {
         self.sums.apply(x, &moves, self.sizes.len());
     }
 
-    /// Moves row `i` of `x`, added before in cluster `from[i]`, to cluster `to[i]` (`-1`: in
-    /// none); rows whose cluster did not change cost nothing.
-    pub fn apply_moves(&mut self, x: &Csr, from: &[i32], to: &[i32]) {
-        assert_eq!(x.rows(), from.len(), "one previous label per row");
-        assert_eq!(x.rows(), to.len(), "one label per row");
+    /// Moves rows of `x` between clusters: `(row, from, to)` for each, as an assignment
+    /// reports them (`from` is the cluster the row was added to before; `-1`: none).
+    pub fn apply_moves(&mut self, x: &Csr, moves: &[(u32, i32, i32)]) {
         assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
-        let moves: Vec<(u32, i32, i32)> = from
-            .iter()
-            .zip(to)
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .map(|(doc, (&a, &b))| (doc as u32, a, b))
-            .collect();
-        for &(_, a, b) in &moves {
-            if a >= 0 {
-                self.sizes[a as usize] -= 1;
+        for &(_, from, to) in moves {
+            if from >= 0 {
+                self.sizes[from as usize] -= 1;
             }
-            if b >= 0 {
-                self.sizes[b as usize] += 1;
+            if to >= 0 {
+                self.sizes[to as usize] += 1;
             }
         }
-        self.sums.apply(x, &moves, self.sizes.len());
+        self.sums.apply(x, moves, self.sizes.len());
     }
 
     /// Whether, once every document has been added, sums corrected by
@@ -563,7 +554,11 @@ mod tests {
         assert!(kept.correctable());
         kept.centroids(&previous, 0.0);
         for ((x, from), to) in batches.iter().zip(before).zip(after) {
-            kept.apply_moves(x, from, to);
+            let moves: Vec<(u32, i32, i32)> = (from.iter().zip(to).enumerate())
+                .filter(|(_, (a, b))| a != b)
+                .map(|(row, (&a, &b))| (row as u32, a, b))
+                .collect();
+            kept.apply_moves(x, &moves);
         }
         let mut fresh = StreamedSums::new(3, 3);
         for (x, labels) in batches.iter().zip(after) {
@@ -598,9 +593,7 @@ mod tests {
         assert!(!correctable(&[one(0.5), one(1e-5)]));
         assert!(!correctable(&[one(0.5), one(-0.5)]));
         // A term's total over all documents must stay below 2¹⁷.
-        let column = |n: usize| {
-            Csr::new((n, 1), (0..=n).collect(), vec![0; n], vec![1.0; n])
-        };
+        let column = |n: usize| Csr::new((n, 1), (0..=n).collect(), vec![0; n], vec![1.0; n]);
         let limit = 1 << 17;
         for (n, expected) in [(limit - 1, true), (limit, false)] {
             let mut sums = StreamedSums::new(2, 1);

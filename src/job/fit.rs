@@ -19,7 +19,7 @@ use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
 use super::spec::Sample;
 use super::tables;
-use crate::cluster::{self, KMeansFit, NearestCentroids, StreamedSums};
+use crate::cluster::{self, KMeansFit, NearestCentroids, StreamedAssignment, StreamedSums};
 use crate::io::{DocumentBatches, OutputError, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
 use crate::sparse::{Csr, RowSpill};
@@ -279,10 +279,10 @@ fn fit_sealed(
 /// centroid and add it to its cluster's sum; the normalised (and pruned) sums are the next
 /// centroids. Like a fit, it stops once a round moves at most `cluster.tol` of the
 /// documents. Memory holds one batch, `k × n_terms` sums and each document's previous
-/// cluster (4 bytes a document). The first round's rows go to a temporary file
-/// ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead of the input.
-/// Later rounds correct the sums by the documents that moved instead of summing every
-/// document again, when that gives the same sums bit for bit
+/// cluster ([`StreamedAssignment`], 4 bytes a document). The first round's rows go to a
+/// temporary file ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead
+/// of the input. Later rounds correct the sums by the documents that moved instead of
+/// summing every document again, when that gives the same sums bit for bit
 /// ([`StreamedSums::correctable`]).
 /// The sample's rows are then labelled with the final centroids, for the keywords and the
 /// fit-time similarity quantiles.
@@ -298,7 +298,7 @@ fn refine_on_corpus(
     let k = fit.n_clusters;
     let transformer = transformer_of(plan, vectorized);
     // Each document's cluster in the previous round, in reading order.
-    let mut labels: Vec<i32> = Vec::new();
+    let mut assignment = StreamedAssignment::new();
     // The first round's rows, read back by the later rounds instead of vectorising again.
     let spill_error = |source| JobError::Spill { source };
     let mut spill = RowSpill::new(vectorized.vocabulary.len()).map_err(spill_error)?;
@@ -316,23 +316,18 @@ fn refine_on_corpus(
         let scorer = NearestCentroids::new(&fit.centroids);
         let (mut position, mut moved) = (0usize, 0u64);
         let mut step = |x: &Csr| {
-            let nearest = scorer.nearest(x);
             if round == 1 {
-                sums.add(x, &nearest.labels);
-                labels.extend_from_slice(&nearest.labels);
+                sums.add(x, assignment.first(&scorer, x));
             } else {
-                let previous = &mut labels[position..position + nearest.labels.len()];
+                let moves = assignment.next(&scorer, x, position);
+                moved += moves.len() as u64;
                 if correct {
-                    sums.apply_moves(x, previous, &nearest.labels);
+                    sums.apply_moves(x, &moves);
                 } else {
-                    sums.add(x, &nearest.labels);
-                }
-                for (old, &new) in previous.iter_mut().zip(&nearest.labels) {
-                    moved += u64::from(*old != new);
-                    *old = new;
+                    sums.add(x, &assignment.labels()[position..position + x.rows()]);
                 }
             }
-            position += nearest.labels.len();
+            position += x.rows();
         };
         if round == 1 {
             for_each_batch(plan, &transformer, |x| {
