@@ -374,10 +374,7 @@ impl StreamedSums {
             .filter(|&(_, &l)| l >= 0)
             .map(|(doc, &l)| (doc as u32, -1, l))
             .collect();
-        for &(_, _, l) in &moves {
-            self.sizes[l as usize] += 1;
-        }
-        self.sums.apply(x, &moves, self.sizes.len());
+        self.apply_moves(x, &moves);
     }
 
     /// Moves rows of `x` between clusters: `(row, from, to)` for each, as an assignment
