@@ -731,16 +731,23 @@ mod tests {
         let locks =
             RunLocks::acquire_renewing(dir.path(), &[key("a")], 1, Duration::from_millis(20))
                 .unwrap();
-        let first = fs_err::read(&path).unwrap();
-        // Renewals rewrite the lock (same owner, a lease from now) and keep it held.
-        std::thread::sleep(Duration::from_millis(1100));
-        let renewed: LockOwner = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
-        let before: LockOwner = serde_json::from_slice(&first).unwrap();
+        let before: LockOwner = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+        // Renewals rewrite the lock (same owner, a lease from now) and keep it held. Leases
+        // count whole seconds, so a renewal shows after the next second at the earliest; each
+        // one syncs the file, which a busy disk may hold up for seconds, hence the polling.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let renewed = loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now: LockOwner = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+            if now.expires_at > before.expires_at {
+                break now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no renewal in 30 s: {now:?} vs {before:?}"
+            );
+        };
         assert_eq!(renewed.run_id, before.run_id);
-        assert!(
-            renewed.expires_at > before.expires_at,
-            "{renewed:?} vs {before:?}"
-        );
         assert!(locks.check().is_ok());
         // Another run takes the lock over (as after an expired lease): the next renewal sees
         // it, and the run may commit nothing more.
@@ -752,7 +759,7 @@ mod tests {
         // On local disk a renewal in flight (read, compare, write) may still overwrite the
         // takeover once; the takeover is then repeated, as a second taker would find it.
         let other = serde_json::to_vec(&other).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while locks.check().is_ok() {
             assert!(
                 std::time::Instant::now() < deadline,
