@@ -2,7 +2,7 @@
 //! with the model's vocabulary and idf, pick the nearest centroid, append the labels to the
 //! staged file. Memory holds one batch and one row group of output, whatever the partition's
 //! size; what grows with it is an 8-byte hash per document id for the duplicate check
-//! ([`IdHashes`]).
+//! ([`StreamedIdCheck`]).
 
 use std::time::Instant;
 
@@ -10,12 +10,13 @@ use arrow::array::Array;
 use tracing::info;
 
 use super::JobError;
+use super::ids::StreamedIdCheck;
 use super::manifest::Drift;
 use super::spec::InputSpec;
 use super::tables::{self, ClusterSums, LabelColumns};
 use crate::cluster::NearestCentroids;
 use crate::io::commit::Staging;
-use crate::io::{DocumentBatches, InputError, Partition, Table};
+use crate::io::{DocumentBatches, Partition, Table};
 use crate::model::{self, Model};
 use crate::text::Transformer;
 
@@ -64,63 +65,6 @@ pub(super) struct Assigned {
     pub(super) clusters_file: (u64, u64),
 }
 
-/// The document ids of one partition, for the duplicate check: a 64-bit hash per id, 8 bytes
-/// per document reserved once from the footers' row count, sorted when the partition has
-/// been read. Equal hashes are confirmed by a second read of the id column alone, so a hash
-/// collision between two different ids is never reported as a duplicate.
-struct IdHashes {
-    hashes: Vec<u64>,
-}
-
-impl IdHashes {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            hashes: Vec::with_capacity(n),
-        }
-    }
-
-    fn push(&mut self, id: &str) {
-        self.hashes.push(id_hash(id));
-    }
-
-    /// The hashes that occur more than once, ascending (empty when every id is distinct).
-    fn repeated(mut self) -> Vec<u64> {
-        self.hashes.sort_unstable();
-        let mut repeated: Vec<u64> = self
-            .hashes
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
-        repeated.dedup();
-        repeated
-    }
-}
-
-/// A document id's hash for the duplicate check.
-fn id_hash(id: &str) -> u64 {
-    super::fingerprint::id_hash(&[], id)
-}
-
-/// The first id of `partition` that occurs twice, with the file of its second occurrence,
-/// among the ids whose hash is in `repeated` (sorted): reads the id column again.
-fn find_duplicate(
-    partition: &Partition,
-    id_column: &str,
-    repeated: &[u64],
-) -> Result<Option<(String, std::path::PathBuf)>, JobError> {
-    let mut seen: rustc_hash::FxHashSet<String> = Default::default();
-    for next in DocumentBatches::ids(partition, id_column, BATCH_ROWS) {
-        let (file, docs) = next?;
-        for id in docs.ids.iter().flatten() {
-            if repeated.binary_search(&id_hash(id)).is_ok() && !seen.insert(id.to_owned()) {
-                return Ok(Some((id.to_owned(), partition.files[file].path.clone())));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Assigns every document of `partition` and stages its `labels` and `clusters` files.
 pub(super) fn assign_partition(
     staging: &Staging,
@@ -136,8 +80,7 @@ pub(super) fn assign_partition(
     let mut sums = ClusterSums::new(k);
     let (mut n_docs, mut n_null, mut n_empty) = (0usize, 0usize, 0usize);
     let (mut n_tokens, mut n_oov) = (0u64, 0u64);
-    let mut ids_seen = (!input.allow_duplicate_ids)
-        .then(|| IdHashes::with_capacity(usize::try_from(partition.n_rows()).unwrap_or(0)));
+    let mut id_check = StreamedIdCheck::new(input, partition);
     let mut seconds_read = 0.0;
     let mut batches =
         DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
@@ -146,15 +89,7 @@ pub(super) fn assign_partition(
         let Some(next) = batches.next() else { break };
         seconds_read += t.elapsed().as_secs_f64();
         let (file, docs) = next?;
-        let path = &partition.files[file].path;
-        if docs.ids.null_count() > 0 {
-            return Err(InputError::NullIds {
-                path: path.clone(),
-                column: input.id_column.clone(),
-                n_nulls: docs.ids.null_count(),
-            }
-            .into());
-        }
+        id_check.batch(file, &docs.ids)?;
         let nulls = docs.texts.null_count();
         let (ids, texts) = if nulls > 0 {
             super::pipeline::without_null_texts(&docs.ids, &docs.texts)
@@ -162,9 +97,6 @@ pub(super) fn assign_partition(
             (docs.ids, docs.texts)
         };
         n_null += nulls;
-        if let Some(seen) = &mut ids_seen {
-            ids.iter().flatten().for_each(|id| seen.push(id));
-        }
         let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
         let transformed = assigner.transformer.transform(&texts);
         let nearest = assigner.nearest.nearest(&transformed.matrix);
@@ -181,20 +113,7 @@ pub(super) fn assign_partition(
         let batch = tables::labels(&ids, LabelColumns::of(&nearest, 0..texts.len()), model_id)?;
         writer.write(&batch)?;
     }
-    if let Some(seen) = ids_seen {
-        let repeated = seen.repeated();
-        if !repeated.is_empty()
-            && let Some((id, path)) = find_duplicate(partition, &input.id_column, &repeated)?
-        {
-            return Err(InputError::DuplicateId {
-                path,
-                partition: key.to_string(),
-                column: input.id_column.clone(),
-                id,
-            }
-            .into());
-        }
-    }
+    id_check.finish()?;
     if n_null > 0 {
         tracing::warn!(partition = %key, n_null, "skipped rows with a null text");
     }
@@ -241,31 +160,4 @@ pub(super) fn assign_partition(
         labels_file,
         clusters_file,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_hashes_differ_for_close_ids() {
-        assert_ne!(id_hash("a1"), id_hash("a2"));
-        assert_ne!(id_hash(""), id_hash("\0"));
-        assert_eq!(id_hash("doc-7"), id_hash("doc-7"));
-    }
-
-    #[test]
-    fn repeated_hashes_are_each_reported_once() {
-        let mut seen = IdHashes::with_capacity(4);
-        for id in ["b", "a", "c", "a", "a", "c"] {
-            seen.push(id);
-        }
-        let mut expected = vec![id_hash("a"), id_hash("c")];
-        expected.sort_unstable();
-        assert_eq!(seen.repeated(), expected);
-        let mut distinct = IdHashes::with_capacity(2);
-        distinct.push("x");
-        distinct.push("y");
-        assert!(distinct.repeated().is_empty());
-    }
 }

@@ -11,6 +11,7 @@ pub mod assign;
 pub mod exit;
 pub mod fingerprint;
 pub mod fit;
+mod ids;
 pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
