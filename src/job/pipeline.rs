@@ -58,7 +58,28 @@ pub(super) struct Loaded<'p> {
     pub(super) seconds_read: f64,
 }
 
-impl Loaded<'_> {
+impl<'p> Loaded<'p> {
+    /// The documents read from `partition` since `start`, `n_null` rows with a null text
+    /// left out (with a warning).
+    fn new(
+        partition: &'p Partition,
+        ids: StringViewArray,
+        texts: StringViewArray,
+        n_null: usize,
+        start: Instant,
+    ) -> Self {
+        if n_null > 0 {
+            tracing::warn!(partition = %partition.key, n_null, "skipped rows with a null text");
+        }
+        Self {
+            partition,
+            ids,
+            texts,
+            n_null,
+            seconds_read: start.elapsed().as_secs_f64(),
+        }
+    }
+
     fn texts(&self) -> impl Iterator<Item = &str> {
         // Nulls were filtered out on load.
         self.texts.iter().map(|t| t.unwrap_or_default())
@@ -258,18 +279,9 @@ fn load_sample<'p>(
         }
     }
     id_check.finish()?;
-    if n_null > 0 {
-        tracing::warn!(partition = %partition.key, n_null, "skipped rows with a null text");
-    }
     let (ids, texts) = (ids.finish().gc(), texts.finish().gc());
     info!(partition = %partition.key, n_docs = n_read - n_null, n_sample = texts.len(), "read");
-    Ok(Loaded {
-        partition,
-        ids,
-        texts,
-        n_null,
-        seconds_read: start.elapsed().as_secs_f64(),
-    })
+    Ok(Loaded::new(partition, ids, texts, n_null, start))
 }
 
 /// Reads the id and text columns of `partition`, dropping rows whose text is null.
@@ -287,17 +299,8 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
     } else {
         (docs.ids, docs.texts)
     };
-    if n_null > 0 {
-        tracing::warn!(partition = %partition.key, n_null, "skipped rows with a null text");
-    }
     info!(partition = %partition.key, n_docs = texts.len(), "read");
-    Ok(Loaded {
-        partition,
-        ids,
-        texts,
-        n_null,
-        seconds_read: start.elapsed().as_secs_f64(),
-    })
+    Ok(Loaded::new(partition, ids, texts, n_null, start))
 }
 
 /// Logs a finished vectorisation that started at `t`; the stage times so far.

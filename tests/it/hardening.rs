@@ -83,6 +83,32 @@ fn null_doc_ids_fail_naming_the_file_the_column_and_the_count() {
         "{err}"
     );
     assert!(!committed_tables(&out).is_empty());
+    // A sampled fit, which reads batch by batch and keeps only its sample, checks every id.
+    let err = sampled_fit_expecting(dir.path(), &input, &out, 1);
+    assert!(
+        err.contains("part-1.parquet") && err.contains("`doc_id`") && err.contains("2 rows"),
+        "{err}"
+    );
+}
+
+/// Runs `fit` on a 30% sample of `input` expecting exit `code`; returns its stderr, after
+/// checking that no model was written.
+fn sampled_fit_expecting(dir: &Path, input: &Path, out: &Path, code: i32) -> String {
+    let job = spec(dir, input, out, 2);
+    let models = dir.join("models");
+    let err = fails(
+        &textcluster(&[
+            "fit",
+            job.to_str().unwrap(),
+            "--model",
+            models.to_str().unwrap(),
+            "--set",
+            "fit.sample=0.3",
+        ]),
+        code,
+    );
+    assert!(!models.exists(), "a failed fit wrote {models:?}");
+    err
 }
 
 #[test]
@@ -99,6 +125,12 @@ fn duplicate_doc_ids_fail_unless_allowed_and_eval_says_how_it_matched() {
         "{err}"
     );
     assert!(err.contains("allow_duplicate_ids"), "{err}");
+    // Also when `b` is in neither sample of a sampled fit, or in one of them.
+    let err = sampled_fit_expecting(dir.path(), &input, &out, 1);
+    assert!(
+        err.contains("part-1.parquet") && err.contains("`b`"),
+        "{err}"
+    );
 
     ok(&textcluster(&[
         "run",

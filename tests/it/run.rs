@@ -263,6 +263,19 @@ fn null_texts_are_skipped_and_empty_documents_labelled_minus_one() {
     let manifest = manifest(&out);
     assert_eq!(manifest.partitions[0].n_null_texts, 2);
     assert_eq!(manifest.partitions[0].n_empty_docs, 1);
+    // A sampled fit reads batch by batch and leaves them out too: of a sample that holds
+    // every id, the 7 documents with a text.
+    let fitted = ok(&textcluster(&[
+        "fit",
+        spec(dir.path(), &input, &out, 2).to_str().unwrap(),
+        "--model",
+        dir.path().join("models").to_str().unwrap(),
+        "--set",
+        "fit.sample=0.999999",
+    ]));
+    let fitted: serde_json::Value = serde_json::from_str(fitted.trim()).unwrap();
+    assert_eq!(fitted["sample_fraction"], 0.999999);
+    assert_eq!(fitted["n_docs"], 7);
 }
 
 #[test]
