@@ -15,6 +15,7 @@ pub mod io;
 pub mod job;
 pub mod label;
 pub mod model;
+pub mod output;
 pub mod report;
 pub mod sparse;
 pub mod text;

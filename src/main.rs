@@ -1,5 +1,5 @@
 //! The `textcluster` binary: parse arguments, set up logging, run, map the result to an exit
-//! code ([`textcluster::job::ExitStatus`]: 0 ok; 1 bad spec, arguments or input: do not retry;
+//! code ([`cli::exit::ExitStatus`]: 0 ok; 1 bad spec, arguments or input: do not retry;
 //! 2 environmental failure: retry; 3 some partitions failed and the rest were committed).
 
 mod cli;
@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use cli::exit::ExitStatus;
 use cli::{Cli, Command, LogFormat};
-use textcluster::job::ExitStatus;
 
 fn main() -> ExitCode {
     cli::term::ensure_standard_streams();

@@ -1,7 +1,9 @@
 //! `textcluster assign`.
 
 use clap::Args;
-use textcluster::job::{ExitStatus, JobError, RunOptions};
+use textcluster::job::{JobError, RunOptions};
+
+use super::exit::ExitStatus;
 
 use super::run::RunArgs;
 

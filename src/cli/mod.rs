@@ -3,6 +3,7 @@
 
 pub mod assign;
 pub mod eval;
+pub mod exit;
 pub mod fit;
 pub mod plan;
 pub mod progress;
@@ -73,7 +74,7 @@ pub struct JobArgs {
 impl JobArgs {
     /// Loads the spec and resolves the plan.
     pub fn plan(&self) -> Result<textcluster::job::JobPlan, textcluster::job::JobError> {
-        let spec = textcluster::job::JobSpec::load(&self.spec, &self.overrides)?;
+        let spec = textcluster::output::JobSpec::load(&self.spec, &self.overrides)?;
         let filter = textcluster::io::PartitionFilter::parse(&self.partitions)?;
         textcluster::job::JobPlan::resolve(spec, &filter)
     }

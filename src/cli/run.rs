@@ -1,7 +1,9 @@
 //! `textcluster run`.
 
 use clap::Args;
-use textcluster::job::{ExitStatus, JobError, RunOptions};
+use textcluster::job::{JobError, RunOptions};
+
+use super::exit::ExitStatus;
 
 use super::JobArgs;
 
@@ -53,7 +55,7 @@ pub fn report(
         textcluster::io::commit::write_atomic(path, text.as_bytes())?;
     }
     let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
-    use textcluster::job::manifest::PartitionStatus as S;
+    use textcluster::output::manifest::PartitionStatus as S;
     let model = m
         .model
         .as_ref()
@@ -95,7 +97,7 @@ pub fn report(
             "partitions": partitions,
         });
         super::term::print_line(&line.to_string());
-        return Ok(summary.exit_status());
+        return Ok(ExitStatus::of_run(&summary.manifest));
     }
     super::term::print_line(&format!(
         "{:?}: {} partitions succeeded, {} skipped, {} failed, {} cancelled in {:.2} s; {outputs}",
@@ -113,5 +115,5 @@ pub fn report(
             p.error.as_deref().unwrap_or("")
         ));
     }
-    Ok(summary.exit_status())
+    Ok(ExitStatus::of_run(&summary.manifest))
 }

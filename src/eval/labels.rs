@@ -28,9 +28,10 @@ use serde::Serialize;
 
 use super::EvalError;
 use crate::io::commit::Staging;
-use crate::io::{PartitionKey, Table, read_files, read_output};
-use crate::job::Manifest;
+use crate::io::{PartitionKey, read_files, read_output};
 use crate::model::resolve::committed_clusterings;
+use crate::output::Manifest;
+use crate::output::Table;
 use crate::text::TokenBuffer;
 
 /// Label metrics of one cluster.

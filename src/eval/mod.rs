@@ -20,7 +20,7 @@ pub use labels::{ClusterLabels, LabelQuality};
 
 use crate::cluster::Scope;
 use crate::io::{Dataset, InputError, PartitionFilter};
-use crate::job::{Manifest, ManifestError};
+use crate::output::{Manifest, ManifestError};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,18 @@ pub enum EvalError {
     },
     #[error("no labelled document of `{}` has a gold label in `{}`\nhint: check `--id-column`", labels.display(), gold.display())]
     NoOverlap { labels: PathBuf, gold: PathBuf },
+}
+
+impl EvalError {
+    /// True when the user must fix the arguments or the data (a retry will not help).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            EvalError::Input(e) => e.is_user_error(),
+            EvalError::Manifest(e) => e.is_user_error(),
+            EvalError::NoOverlap { .. } | EvalError::Params { .. } => true,
+            EvalError::Query { .. } => false,
+        }
+    }
 }
 
 /// Scores of one group of documents.

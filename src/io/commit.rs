@@ -30,9 +30,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::TableKind;
+pub use super::atomic::write_atomic;
 use super::dataset::PartitionKey;
 use super::store;
-use super::write::{PART_FILE, Table};
+use super::write::PART_FILE;
 use super::{InputError, OutputError};
 
 /// Directory under the output path that holds runs in progress.
@@ -83,7 +85,7 @@ fn record_path(out: &Path, key: &PartitionKey) -> PathBuf {
 pub fn committed(
     out: &Path,
     key: &PartitionKey,
-    tables: &[Table],
+    tables: &[impl TableKind],
 ) -> Result<Option<CommitRecord>, store::StoreError> {
     let Some(bytes) = store::read(&record_path(out, key))? else {
         return Ok(None);
@@ -101,7 +103,10 @@ pub fn committed(
 
 /// The partitions of `table` under `out` that hold a committed data file, sorted (one empty
 /// key for an unpartitioned output, none when the table does not exist).
-pub fn committed_partitions(out: &Path, table: Table) -> Result<Vec<PartitionKey>, InputError> {
+pub fn committed_partitions(
+    out: &Path,
+    table: impl TableKind,
+) -> Result<Vec<PartitionKey>, InputError> {
     let dir = out.join(table.name());
     let mut keys = Vec::new();
     if let Some(remote) = store::remote(&dir)? {
@@ -140,7 +145,7 @@ pub struct Staging {
     /// Commits so far, numbering the journals.
     commits: std::sync::atomic::AtomicU64,
     /// The table files this run has staged, so a commit on an object store need not ask.
-    staged: std::sync::Mutex<std::collections::HashSet<(Table, PartitionKey)>>,
+    staged: std::sync::Mutex<std::collections::HashSet<(&'static str, PartitionKey)>>,
 }
 
 impl Staging {
@@ -171,14 +176,14 @@ impl Staging {
     }
 
     /// Where `table`'s file for partition `key` is staged.
-    pub fn file(&self, table: Table, key: &PartitionKey) -> PathBuf {
+    pub fn file(&self, table: impl TableKind, key: &PartitionKey) -> PathBuf {
         self.dir.join(table.name()).join(key.dir()).join(PART_FILE)
     }
 
     /// Writes `batch` as `table`'s staged file of partition `key`; returns its size in bytes.
     pub fn write(
         &self,
-        table: Table,
+        table: impl TableKind,
         key: &PartitionKey,
         batch: &arrow::array::RecordBatch,
     ) -> Result<u64, OutputError> {
@@ -186,7 +191,7 @@ impl Staging {
         self.staged
             .lock()
             .expect("not poisoned")
-            .insert((table, key.clone()));
+            .insert((table.name(), key.clone()));
         Ok(n_bytes)
     }
 
@@ -194,16 +199,16 @@ impl Staging {
     /// closed with [`Staging::close`].
     pub fn writer(
         &self,
-        table: Table,
+        table: impl TableKind,
         key: &PartitionKey,
     ) -> Result<super::write::TableWriter, OutputError> {
-        super::write::TableWriter::create(&self.file(table, key), table)
+        super::write::TableWriter::create(&self.file(table, key), table.schema())
     }
 
     /// Closes a file started with [`Staging::writer`]; returns its rows and bytes.
     pub fn close(
         &self,
-        table: Table,
+        table: impl TableKind,
         key: &PartitionKey,
         writer: super::write::TableWriter,
     ) -> Result<(u64, u64), OutputError> {
@@ -211,12 +216,12 @@ impl Staging {
         self.staged
             .lock()
             .expect("not poisoned")
-            .insert((table, key.clone()));
+            .insert((table.name(), key.clone()));
         Ok(written)
     }
 
     /// Where `table`'s file for partition `key` lives once committed.
-    pub fn committed_file(out: &Path, table: Table, key: &PartitionKey) -> PathBuf {
+    pub fn committed_file(out: &Path, table: impl TableKind, key: &PartitionKey) -> PathBuf {
         out.join(table.name()).join(key.dir()).join(PART_FILE)
     }
 
@@ -285,16 +290,21 @@ impl Staging {
         Ok(())
     }
 
-    /// Commits partitions `records` together: every staged table file of each is put in
-    /// place, then their commit records are written (the protocol in the module docs).
-    pub fn commit(&self, records: &[(PartitionKey, CommitRecord)]) -> Result<(), OutputError> {
+    /// Commits partitions `records` together: every staged file of `tables` (in that order)
+    /// of each is put in place, then their commit records are written (the protocol in the
+    /// module docs).
+    pub fn commit(
+        &self,
+        tables: &[impl TableKind],
+        records: &[(PartitionKey, CommitRecord)],
+    ) -> Result<(), OutputError> {
         let mut entries = Vec::new();
         for (key, _) in records {
-            for table in Table::ALL {
+            for &table in tables {
                 let staged = self.file(table, key);
                 let is_staged = if self.remote {
                     let written = self.staged.lock().expect("not poisoned");
-                    written.contains(&(table, key.clone()))
+                    written.contains(&(table.name(), key.clone()))
                 } else {
                     staged.exists()
                 };
@@ -603,35 +613,31 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename
-/// (on an object store, one put).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    if store::is_remote(path) {
-        return Ok(store::put(path, bytes::Bytes::copy_from_slice(bytes))?);
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or("file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = fs_err::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs_err::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        // A full disk or a failed rename must not leave the temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    Ok(written?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two tables, as the output contract would name them.
+    #[derive(Debug, Clone, Copy)]
+    enum Table {
+        Labels,
+        Keywords,
+    }
+
+    impl TableKind for Table {
+        fn name(self) -> &'static str {
+            match self {
+                Table::Labels => "labels",
+                Table::Keywords => "keywords",
+            }
+        }
+
+        fn schema(self) -> arrow::datatypes::SchemaRef {
+            std::sync::Arc::new(arrow::datatypes::Schema::empty())
+        }
+    }
+
+    const TABLES: [Table; 2] = [Table::Labels, Table::Keywords];
 
     fn key(v: &str) -> PartitionKey {
         PartitionKey(vec![("dt".into(), v.into())])
@@ -662,13 +668,13 @@ mod tests {
         let first = Staging::create(out.path(), 1).unwrap();
         write(&first, &key("a"), "a1");
         write(&first, &key("b"), "b1");
-        first.commit(&[record("a")]).unwrap();
-        first.commit(&[record("b")]).unwrap();
+        first.commit(&TABLES, &[record("a")]).unwrap();
+        first.commit(&TABLES, &[record("b")]).unwrap();
         first.finish().unwrap();
 
         let second = Staging::create(out.path(), 2).unwrap();
         write(&second, &key("b"), "b2");
-        second.commit(&[record("b")]).unwrap();
+        second.commit(&TABLES, &[record("b")]).unwrap();
         second.finish().unwrap();
 
         let read = |k| {
@@ -686,7 +692,7 @@ mod tests {
         let staging = Staging::create(out.path(), 3).unwrap();
         write(&staging, &key("a"), "x");
         let (_, rec) = record("a");
-        staging.commit(&[record("a")]).unwrap();
+        staging.commit(&TABLES, &[record("a")]).unwrap();
         staging.finish().unwrap();
         assert_eq!(
             committed(out.path(), &key("a"), &[Table::Labels]).unwrap(),
@@ -708,7 +714,7 @@ mod tests {
         let first = Staging::create(out.path(), 1).unwrap();
         write(&first, &key("a"), "a1");
         write(&first, &key("b"), "b1");
-        first.commit(&[record("a"), record("b")]).unwrap();
+        first.commit(&TABLES, &[record("a"), record("b")]).unwrap();
         first.finish().unwrap();
         // A second commit of both partitions is killed after swapping `a` only: its journal
         // and the staged `b` remain, and `a`'s staged path holds the old version.

@@ -8,6 +8,7 @@
 //! This module does not tokenise or cluster, and it does not decide what to write: the job
 //! runner builds the record batches.
 
+pub mod atomic;
 pub mod commit;
 pub mod dataset;
 pub mod lock;
@@ -19,7 +20,6 @@ use std::path::PathBuf;
 
 pub use dataset::{Dataset, InputFile, Partition, PartitionFilter, PartitionKey, Selection};
 pub use read::{DocumentBatches, Documents, read_files, read_output, read_partition};
-pub use write::Table;
 
 /// A problem with the input data or its location. These are the user's to fix: retrying
 /// will not help.
@@ -142,6 +142,21 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A table textcluster writes, as storage sees it: a directory name and an Arrow schema. The
+/// output contract's [`crate::output::Table`] is the one implementation; `io` stages,
+/// commits and reads tables through this trait and knows none of them by name.
+pub trait TableKind: Copy {
+    /// The table's directory name.
+    fn name(self) -> &'static str;
+    /// The table's Arrow schema.
+    fn schema(self) -> arrow::datatypes::SchemaRef;
+}
+
+/// Lower-case hexadecimal of `digest`: how content hashes and ids are written.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl InputError {
     /// True when the cause is the environment (permissions, disk) rather than the data.
     pub fn is_environmental(&self) -> bool {
@@ -150,6 +165,19 @@ impl InputError {
             InputError::Store(e) => !e.is_user_error(),
             _ => false,
         }
+    }
+
+    /// True when the data or the arguments must be fixed (a retry will not help).
+    pub fn is_user_error(&self) -> bool {
+        !self.is_environmental()
+    }
+}
+
+impl OutputError {
+    /// True when a store refused the output for a reason a retry will not change (a bucket
+    /// that does not exist, say); other output failures are environmental.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, OutputError::Store(e) if e.is_user_error())
     }
 }
 

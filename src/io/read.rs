@@ -11,8 +11,8 @@ use std::path::Path;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringViewArray};
 use arrow::datatypes::DataType;
 
+use super::TableKind;
 use super::dataset::Partition;
-use super::write::Table;
 use super::{InputError, Unreadable};
 
 /// The id and text columns of one partition, in file order and row order.
@@ -206,7 +206,7 @@ fn remote_failure(path: &Path, e: parquet::errors::ParquetError) -> Decoding {
 
 /// Reads one of textcluster's own output files, checking that it has `table`'s columns with
 /// their types (extra columns are allowed and dropped).
-pub fn read_output(path: &Path, table: Table) -> Result<Vec<RecordBatch>, InputError> {
+pub fn read_output(path: &Path, table: impl TableKind) -> Result<Vec<RecordBatch>, InputError> {
     let corrupt = |reason: Unreadable| InputError::CorruptFile {
         path: path.to_path_buf(),
         reason,
@@ -248,7 +248,7 @@ pub enum OutputDecoding {
 /// `table`'s columns with their types (extra columns are allowed and dropped).
 pub fn decode_output(
     bytes: bytes::Bytes,
-    table: Table,
+    table: impl TableKind,
 ) -> Result<Vec<RecordBatch>, OutputDecoding> {
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

@@ -10,18 +10,16 @@ use arrow::array::Array;
 use tracing::info;
 
 use super::JobError;
-use super::ids::StreamedIdCheck;
-use super::manifest::Drift;
-use super::spec::InputSpec;
-use super::tables::{self, ClusterSums, LabelColumns};
+use super::documents::{BATCH_ROWS, StreamedIdCheck, without_null_texts};
 use crate::cluster::NearestCentroids;
 use crate::io::commit::Staging;
-use crate::io::{DocumentBatches, Partition, Table};
+use crate::io::{DocumentBatches, Partition};
 use crate::model::{self, Model};
+use crate::output::Table;
+use crate::output::manifest::Drift;
+use crate::output::spec::InputSpec;
+use crate::output::tables::{self, ClusterSums, LabelColumns};
 use crate::text::Transformer;
-
-/// Rows read, vectorised and assigned at a time.
-pub const BATCH_ROWS: usize = 8 * 1024;
 
 /// A model ready to assign with.
 pub(super) struct Assigner<'m> {
@@ -92,7 +90,7 @@ pub(super) fn assign_partition(
         id_check.batch(file, &docs.ids)?;
         let nulls = docs.texts.null_count();
         let (ids, texts) = if nulls > 0 {
-            super::pipeline::without_null_texts(&docs.ids, &docs.texts)
+            without_null_texts(&docs.ids, &docs.texts)
         } else {
             (docs.ids, docs.texts)
         };

@@ -6,6 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::io::hex;
+
 use super::plan::JobPlan;
 use crate::io::{Partition, PartitionKey};
 
@@ -34,10 +36,6 @@ pub fn derive_seed(seed: u64, key: &PartitionKey) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("digest has 32 bytes"))
 }
 
-pub(crate) fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// sha256 over a partition's files: path relative to the input root, size and mtime.
 pub fn input_fingerprint(plan: &JobPlan, partition: &Partition) -> String {
     let mut h = Sha256::new();
@@ -64,7 +62,7 @@ pub fn param_hash(plan: &JobPlan) -> String {
 }
 
 /// [`param_hash`] of a spec.
-pub fn param_hash_of(spec: &super::JobSpec) -> String {
+pub fn param_hash_of(spec: &crate::output::JobSpec) -> String {
     let shaping = serde_json::json!({
         "tool": env!("CARGO_PKG_VERSION"),
         "text_column": spec.input.text_column,
@@ -110,7 +108,7 @@ pub fn partition_model_id(
 mod tests {
     use super::*;
     use crate::io::{Dataset, InputFile};
-    use crate::job::JobSpec;
+    use crate::output::JobSpec;
 
     fn key(v: &str) -> PartitionKey {
         PartitionKey(vec![("dt".into(), v.into())])

@@ -12,16 +12,17 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::JobError;
-use super::assign::BATCH_ROWS;
-use super::fingerprint::{combined_fingerprint, hex, input_fingerprint, param_hash_of};
-use super::manifest::ClusteringReport;
+use super::documents::BATCH_ROWS;
+use super::fingerprint::{combined_fingerprint, input_fingerprint, param_hash_of};
 use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
-use super::spec::Sample;
-use super::tables;
 use crate::cluster::{self, KMeansFit, NearestCentroids, StreamedAssignment, StreamedSums};
-use crate::io::{DocumentBatches, OutputError, PartitionKey};
+use crate::io::hex;
+use crate::io::{DocumentBatches, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
+use crate::output::manifest::ClusteringReport;
+use crate::output::spec::Sample;
+use crate::output::tables;
 use crate::sparse::{Csr, RowSpill};
 use crate::text::{Transformer, Vectorized};
 
@@ -216,22 +217,15 @@ fn fit_sealed(
     let nearest = cluster::nearest(&c.vectorized.matrix, &c.fit.centroids);
     let clusters = model::fit_clusters(c.fit.n_clusters, &nearest.labels, &nearest.similarity);
     let vocabulary = &c.vectorized.vocabulary;
-    let batch_error = |table: crate::io::Table| {
-        move |source| OutputError::Batch {
-            table: table.name(),
-            source,
-        }
-    };
     let tables = [
-        model::vocabulary_batch(
+        tables::vocabulary(
             vocabulary.terms(),
             whole_df.as_deref().unwrap_or(vocabulary.df()),
             &c.vectorized.idf,
-        )
-        .map_err(batch_error(crate::io::Table::Vocabulary))?,
-        tables::centroids(c)?,
-        tables::keywords(c)?,
-        tables::similarity(c)?,
+        )?,
+        c.centroids_table()?,
+        c.keywords_table()?,
+        c.similarity_table()?,
     ];
     let header = ModelHeader {
         format_version: model::FORMAT_VERSION,
@@ -448,7 +442,7 @@ pub fn registry(plan: &JobPlan, flag: Option<&Path>) -> Result<PathBuf, JobError
 mod tests {
     use super::*;
     use crate::io::PartitionFilter;
-    use crate::job::spec::{DEFAULT_REFINE, JobSpec};
+    use crate::output::spec::{DEFAULT_REFINE, JobSpec};
 
     fn plan(overrides: &[&str]) -> JobPlan {
         let spec = JobSpec::load(Path::new("jobs/sample.toml"), overrides).unwrap();

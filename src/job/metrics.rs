@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::manifest::{Manifest, PartitionStatus, RunStatus};
+use crate::output::manifest::{Manifest, PartitionStatus, RunStatus};
 
 const LAST_SUCCESS: &str = "textcluster_last_success_timestamp_seconds";
 
@@ -70,7 +70,7 @@ pub fn render(manifest: &Manifest, output: &str, previous_success: Option<f64>) 
         .iter()
         .map(|p| p.seconds_write_labels)
         .sum();
-    let stage = |f: fn(&super::manifest::StageSeconds) -> f64| -> f64 {
+    let stage = |f: fn(&crate::output::manifest::StageSeconds) -> f64| -> f64 {
         manifest.clusterings.iter().map(|c| f(&c.seconds)).sum()
     };
     let stages = [

@@ -1,34 +1,30 @@
 //! The job: spec → plan → run → manifest.
 //!
-//! [`spec`] reads the TOML job spec and `--set` overrides; [`plan`] checks every parameter and
-//! finds the input before any work starts; [`runner`] locks, stages and commits, running the
-//! [`pipeline`] (load → vectorise → cluster → keywords) once per clustering and turning its
-//! result into record batches with [`tables`]; [`fingerprint`] says what a committed partition
-//! was computed from; [`manifest`] is what the run records, and [`exit`] maps every outcome
-//! and error to the binary's exit code.
+//! [`plan`] checks every parameter of a job spec ([`crate::output::spec`]) and finds the input
+//! before any work starts; [`runner`] locks, stages and commits, running the [`pipeline`]
+//! (load → vectorise → cluster → keywords) once per clustering and turning its result into
+//! the output tables ([`crate::output::tables`]); [`fit`] saves a clustering as a model and
+//! [`assign`] labels partitions against one; [`fingerprint`] says what a committed partition
+//! was computed from; [`metrics`] renders a manifest as OpenMetrics. Each error says whether
+//! it is the user's to fix (`is_user_error`); the binary maps that to its exit code.
 
 pub mod assign;
-pub mod exit;
+mod documents;
 pub mod fingerprint;
 pub mod fit;
-mod ids;
-pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod runner;
-pub mod spec;
-pub mod tables;
 
 use std::path::PathBuf;
 
-pub use exit::ExitStatus;
 pub use fit::{FitOutcome, fit};
-pub use manifest::{Manifest, ManifestError};
 pub use pipeline::Progress;
 pub use plan::JobPlan;
-pub use runner::{MODELS_DIR, RunOptions, RunSummary, assign, run};
-pub use spec::{JobSpec, SpecError};
+pub use runner::{RunOptions, RunSummary, assign, run};
+
+use crate::output::SpecError;
 
 use crate::cluster::ClusterParamError;
 use crate::io::lock::LockError;
@@ -116,6 +112,18 @@ pub enum JobError {
 impl JobError {
     /// True when the user must fix the spec, arguments or data (a retry will not help).
     pub fn is_user_error(&self) -> bool {
-        ExitStatus::of_job_error(self) == ExitStatus::UserError
+        match self {
+            JobError::Spec(_)
+            | JobError::Params(_)
+            | JobError::OutputInsideInput { .. }
+            | JobError::UnsupportedScheme { .. }
+            | JobError::OutputExists { .. }
+            | JobError::NoModelPath
+            | JobError::UnreadablePartition { .. } => true,
+            JobError::Model(e) => e.is_user_error(),
+            JobError::Input(e) => e.is_user_error(),
+            JobError::Output(e) => e.is_user_error(),
+            JobError::Lock(_) | JobError::Spill { .. } => false,
+        }
     }
 }

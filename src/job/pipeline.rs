@@ -7,22 +7,21 @@
 
 use std::time::Instant;
 
-use arrow::array::{Array, BooleanArray, StringViewArray, StringViewBuilder};
-use arrow::compute::filter;
+use arrow::array::{Array, RecordBatch, StringViewArray, StringViewBuilder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tracing::info;
 
 use super::JobError;
-use super::assign::BATCH_ROWS;
+use super::documents::{BATCH_ROWS, StreamedIdCheck, without_null_texts};
 use super::fingerprint::{derive_seed, id_hash};
-use super::ids::StreamedIdCheck;
-use super::manifest::{ClusterReport, ClusteringReport, SkippedShare, StageSeconds};
 use super::plan::JobPlan;
 use crate::cluster::{self, KMeansFit};
-use crate::io::{DocumentBatches, Partition, PartitionKey, read_partition};
+use crate::io::{DocumentBatches, OutputError, Partition, PartitionKey, read_partition};
 use crate::label;
+use crate::output::manifest::{ClusterReport, ClusteringReport, SkippedShare, StageSeconds};
+use crate::output::tables;
 use crate::text::{self, Vectorized};
 
 /// The size of each buffer a sample's strings are copied into (see [`load_sample`]).
@@ -97,6 +96,27 @@ pub(super) struct Clustered {
     pub(super) keyword_terms: Option<Vec<String>>,
     /// Vectorise, cluster and keyword seconds (`write` is the runner's).
     pub(super) seconds: StageSeconds,
+}
+
+impl Clustered {
+    /// The `centroids` table.
+    pub(super) fn centroids_table(&self) -> Result<RecordBatch, OutputError> {
+        tables::centroids(&self.fit, &self.vectorized.vocabulary)
+    }
+
+    /// The `keywords` table: keywords named by whole words when they were scored as words,
+    /// otherwise by the vocabulary's terms.
+    pub(super) fn keywords_table(&self) -> Result<RecordBatch, OutputError> {
+        tables::keywords(&self.keywords, |j| match &self.keyword_terms {
+            Some(words) => words[j].as_str(),
+            None => self.vectorized.vocabulary.term(j),
+        })
+    }
+
+    /// The `similarity` table.
+    pub(super) fn similarity_table(&self) -> Result<RecordBatch, OutputError> {
+        tables::similarity(&self.fit.centroids)
+    }
 }
 
 /// A partition-scope clustering: the partition's documents and their clustering.
@@ -208,32 +228,6 @@ pub(super) fn global<'p>(
     ))
 }
 
-/// The rows of `ids` and `texts` where `keep` is true.
-fn keep_rows(
-    ids: &StringViewArray,
-    texts: &StringViewArray,
-    keep: &BooleanArray,
-) -> (StringViewArray, StringViewArray) {
-    let pick = |a: &StringViewArray| {
-        filter(a, keep)
-            .expect("filter of equal-length arrays")
-            .as_any()
-            .downcast_ref::<StringViewArray>()
-            .expect("filter keeps the type")
-            .clone()
-    };
-    (pick(ids), pick(texts))
-}
-
-/// The rows of `ids` and `texts` whose text is not null.
-pub(super) fn without_null_texts(
-    ids: &StringViewArray,
-    texts: &StringViewArray,
-) -> (StringViewArray, StringViewArray) {
-    let keep: BooleanArray = texts.iter().map(|t| Some(t.is_some())).collect();
-    keep_rows(ids, texts, &keep)
-}
-
 /// Whether document `id` is in the sample of `fraction` drawn with `seed`: its hash with the
 /// seed ([`id_hash`]) below `fraction · 2^64`.
 fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
@@ -292,7 +286,7 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
         &plan.spec.input.id_column,
         &plan.spec.input.text_column,
     )?;
-    super::ids::check_ids(&plan.spec.input, partition, &docs.ids)?;
+    super::documents::check_ids(&plan.spec.input, partition, &docs.ids)?;
     let n_null = docs.texts.null_count();
     let (ids, texts) = if n_null > 0 {
         without_null_texts(&docs.ids, &docs.texts)
@@ -549,7 +543,7 @@ mod tests {
     #[test]
     fn a_sample_is_read_batch_by_batch_into_strings_of_its_own() {
         let spec =
-            crate::job::JobSpec::load(std::path::Path::new("jobs/sample.toml"), &[] as &[&str])
+            crate::output::JobSpec::load(std::path::Path::new("jobs/sample.toml"), &[] as &[&str])
                 .unwrap();
         let plan = JobPlan::resolve(spec, &crate::io::PartitionFilter::default()).unwrap();
         for p in &plan.dataset.partitions {

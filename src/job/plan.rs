@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::spec::{InputPath, JobSpec};
 use super::{JobError, ParamError, ParamErrors};
 use crate::cluster::{Scope, ValidClusterParams};
 use crate::io::{Dataset, PartitionFilter};
 use crate::label::ValidKeywordParams;
+use crate::output::spec::{InputPath, JobSpec};
 use crate::text::ValidVectorizeParams;
 
 /// A job ready to run: checked parameters and the exact input files.
@@ -70,18 +70,17 @@ impl JobPlan {
             .map_err(|e| problems.extend(e.into_iter().map(ParamError::from)))
             .ok();
         match spec.fit.sample {
-            Some(super::spec::Sample::Count(0)) => {
+            Some(crate::output::spec::Sample::Count(0)) => {
                 problems.push(ParamError::Sample { value: "0".into() })
             }
-            Some(super::spec::Sample::Fraction(f)) if !(f > 0.0 && f <= 1.0) => {
-                problems.push(ParamError::Sample {
+            Some(crate::output::spec::Sample::Fraction(f)) if !(f > 0.0 && f <= 1.0) => problems
+                .push(ParamError::Sample {
                     value: f.to_string(),
-                })
-            }
+                }),
             _ => {}
         }
         if let Some(model) = &spec.model {
-            spec.model = Some(super::spec::ModelSpec {
+            spec.model = Some(crate::output::spec::ModelSpec {
                 path: local_path("model.path", &model.path)?,
             });
         }

@@ -28,21 +28,22 @@ use tracing::info;
 
 use super::JobError;
 use super::assign::{Assigner, assign_partition};
-use super::exit::ExitStatus;
 use super::fingerprint::{assign_hash, input_fingerprint, param_hash, partition_model_id};
-use super::manifest::{
-    ClusteringReport, Drift, FORMAT_VERSION, InputSummary, Manifest, ModelRef, PartitionReport,
-    PartitionStatus, RunStatus, Tool, WrittenFile,
-};
 use super::pipeline::{self, Clustered, Loaded, Progress};
 use super::plan::JobPlan;
-use super::spec::OutputMode;
-use super::tables;
 use crate::cluster::Scope;
 use crate::io::commit::{CommitRecord, Staging, committed, write_atomic};
 use crate::io::lock::RunLocks;
-use crate::io::{OutputError, Partition, PartitionKey, Table, error_chain};
+use crate::io::{OutputError, Partition, PartitionKey, error_chain};
 use crate::model::Model;
+use crate::output::Table;
+use crate::output::layout::{MODELS_DIR, SUCCESS_FILE};
+use crate::output::manifest::{
+    ClusteringReport, Drift, FORMAT_VERSION, InputSummary, Manifest, ModelRef, PartitionReport,
+    PartitionStatus, RunStatus, Tool, WrittenFile,
+};
+use crate::output::spec::OutputMode;
+use crate::output::tables;
 
 /// How to run.
 #[derive(Clone, Copy, Default)]
@@ -80,13 +81,6 @@ pub struct RunSummary {
     /// `false` when every partition failed before committing anything: then the output was
     /// left exactly as it was (no manifest written, `_SUCCESS` kept).
     pub wrote_output: bool,
-}
-
-impl RunSummary {
-    /// How the binary exits for this run.
-    pub fn exit_status(&self) -> ExitStatus {
-        ExitStatus::of_run(&self.manifest)
-    }
 }
 
 /// How one partition ended, with what the report needs from it.
@@ -240,9 +234,9 @@ impl Context<'_> {
     /// the seconds taken.
     fn stage_cluster_tables(&self, c: &Clustered) -> Result<f64, JobError> {
         let t = Instant::now();
-        let centroids = || self.stage(Table::Centroids, &c.key, &tables::centroids(c)?);
-        let keywords = || self.stage(Table::Keywords, &c.key, &tables::keywords(c)?);
-        let similarity = || self.stage(Table::Similarity, &c.key, &tables::similarity(c)?);
+        let centroids = || self.stage(Table::Centroids, &c.key, &c.centroids_table()?);
+        let keywords = || self.stage(Table::Keywords, &c.key, &c.keywords_table()?);
+        let similarity = || self.stage(Table::Similarity, &c.key, &c.similarity_table()?);
         let (a, (b, d)) = rayon::join(centroids, || rayon::join(keywords, similarity));
         a?;
         b?;
@@ -310,7 +304,7 @@ impl Context<'_> {
             .iter()
             .map(|&(k, fingerprint)| (k.clone(), self.record(k, fingerprint)))
             .collect();
-        self.staging.commit(&records)?;
+        self.staging.commit(&Table::ALL, &records)?;
         Ok(())
     }
 }
@@ -343,9 +337,6 @@ pub fn assign(
     model.transformer()?;
     execute(plan, Work::Assign(model), options)
 }
-
-/// The directory of the models `run` fits in `global` scope.
-pub const MODELS_DIR: &str = "models";
 
 fn execute(
     plan: &JobPlan,
@@ -414,7 +405,7 @@ fn execute(
             None => param_hash(plan),
         },
         written: Mutex::new(Vec::new()),
-        success: out.join("_SUCCESS"),
+        success: out.join(SUCCESS_FILE),
         success_removed: Mutex::new(false),
     };
     info!(run_id, output = %out.display(), partitions = plan.dataset.partitions.len(), "run started");
@@ -517,7 +508,7 @@ fn execute(
             "run interrupted: partitions not started are cancelled"
         );
     }
-    manifest.exit_code = ExitStatus::of_run(&manifest).code();
+    manifest.exit_code = manifest.outcome_exit_code();
     manifest.seconds_total = started.elapsed().as_secs_f64();
     manifest.finished_at = SystemTime::now();
     // A run that failed everywhere before committing anything changes nothing: the manifest

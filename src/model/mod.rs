@@ -25,11 +25,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cluster::{Centroids, ClusterParams};
+use crate::io::OutputError;
 use crate::io::commit::write_atomic;
+use crate::io::hex;
 use crate::io::store::{self, StoreError};
-use crate::io::{OutputError, Table};
-use crate::job::fingerprint::hex;
 use crate::label::KeywordParams;
+use crate::output::Table;
 use crate::text::{Transformer, VectorizeParams};
 
 pub mod resolve;
@@ -40,8 +41,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The header file of a model directory.
 pub const HEADER_FILE: &str = "model.json";
 
-/// The pointer file of a registry.
-pub const CURRENT_FILE: &str = "CURRENT";
+pub use crate::output::layout::CURRENT_FILE;
 
 /// The tables of a model, in the order their hashes enter the id.
 pub const TABLES: [Table; 4] = [
@@ -514,24 +514,6 @@ impl Model {
         }
         Ok(())
     }
-}
-
-/// The vocabulary table of a fit.
-pub fn vocabulary_batch(
-    terms: &[String],
-    df: &[u32],
-    idf: &[f32],
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    use crate::io::write::{batch, f32s, i32s, i64s, strings};
-    batch(
-        Table::Vocabulary,
-        vec![
-            i32s((0..terms.len() as i32).collect()),
-            strings(terms),
-            i64s(df.iter().map(|&d| i64::from(d)).collect()),
-            f32s(idf.to_vec()),
-        ],
-    )
 }
 
 /// The fit-time statistics of each of `k` clusters, from each fitted document's nearest

@@ -20,9 +20,10 @@ use crate::io::commit::{Staging, committed_partitions};
 use crate::io::dataset::ALL_PARTITIONS;
 use crate::io::read::labels_model_id;
 use crate::io::store;
-use crate::io::{InputError, PartitionKey, Table};
-use crate::job::MODELS_DIR;
-use crate::job::Manifest;
+use crate::io::{InputError, PartitionKey};
+use crate::output::Manifest;
+use crate::output::Table;
+use crate::output::layout::MODELS_DIR;
 
 /// Where a clustering's cluster tables are.
 #[derive(Debug, Clone)]

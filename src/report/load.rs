@@ -16,10 +16,11 @@ use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicT
 use super::relevance_candidates;
 use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
 use crate::io::commit::Staging;
-use crate::io::{Documents, PartitionFilter, PartitionKey, Table, read_files, read_output};
-use crate::job::Manifest;
-use crate::job::manifest::ClusteringReport;
+use crate::io::{Documents, PartitionFilter, PartitionKey, read_files, read_output};
 use crate::model::resolve::{CommittedClustering, committed_clusterings};
+use crate::output::Manifest;
+use crate::output::Table;
+use crate::output::manifest::ClusteringReport;
 
 /// Reads a run's outputs under `out` into a [`Report`].
 pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> {

@@ -29,7 +29,7 @@ pub use load::load;
 pub use model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicTerms};
 
 use crate::io::{InputError, OutputError};
-use crate::job::ManifestError;
+use crate::output::ManifestError;
 
 /// Terms shown per cluster in the bar chart.
 pub const TOP_TERMS: usize = 30;
@@ -65,6 +65,21 @@ pub enum ReportError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl ReportError {
+    /// True when the user must fix the arguments or the output (a retry will not help).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ReportError::Io(_) | ReportError::Output(_) => false,
+            ReportError::Input(e) => e.is_user_error(),
+            ReportError::Manifest(e) => e.is_user_error(),
+            ReportError::NotAnOutput { .. }
+            | ReportError::NoMatchingClustering { .. }
+            | ReportError::Inconsistent { .. }
+            | ReportError::SeveralClusterings { .. } => true,
+        }
+    }
 }
 
 /// What to load.

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::job::JobSpec;
-use crate::job::manifest::RunStatus;
+use crate::output::JobSpec;
+use crate::output::manifest::RunStatus;
 
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{BinaryArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use textcluster::job::manifest::{PartitionStatus, RunStatus};
+use textcluster::output::manifest::{PartitionStatus, RunStatus};
 
 use crate::util::*;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use textcluster::job::manifest::{PartitionStatus, RunStatus};
+use textcluster::output::manifest::{PartitionStatus, RunStatus};
 
 use crate::util::*;
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use textcluster::job::JobSpec;
+use textcluster::output::JobSpec;
 
 use crate::util::*;
 

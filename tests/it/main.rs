@@ -2,6 +2,7 @@
 //! and on the real sample corpus in `data/`.
 
 mod airflow;
+mod architecture;
 mod bad_input;
 mod determinism;
 mod exit_codes;

@@ -195,7 +195,7 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
     assert!(
         statuses
             .iter()
-            .all(|s| *s == textcluster::job::manifest::PartitionStatus::Skipped),
+            .all(|s| *s == textcluster::output::manifest::PartitionStatus::Skipped),
         "{statuses:?}"
     );
     let after = std::fs::metadata(labels_file(&assigned, "3"))
@@ -215,7 +215,7 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
     assert!(
         m.partitions
             .iter()
-            .all(|p| p.status == textcluster::job::manifest::PartitionStatus::Succeeded)
+            .all(|p| p.status == textcluster::output::manifest::PartitionStatus::Succeeded)
     );
     assert_eq!(
         model_ids(&labels_file(&assigned, "1")),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use textcluster::job::manifest::RunStatus;
+use textcluster::output::manifest::RunStatus;
 
 use crate::util::*;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use textcluster::job::manifest::RunStatus;
+use textcluster::output::manifest::RunStatus;
 
 use crate::util::*;
 

@@ -119,8 +119,8 @@ pub fn run_sample(out: &Path, extra: &[&str]) -> String {
 }
 
 /// The manifest of the latest run under `out`, read with the library's own type.
-pub fn manifest(out: &Path) -> textcluster::job::Manifest {
-    textcluster::job::Manifest::read(out).unwrap()
+pub fn manifest(out: &Path) -> textcluster::output::Manifest {
+    textcluster::output::Manifest::read(out).unwrap()
 }
 
 /// Asserts success and returns stdout.

@@ -1,4 +1,5 @@
-//! Document id checks: no null ids, and no id twice in a partition unless
+//! A partition's documents as the job reads them: in batches of [`BATCH_ROWS`], rows with a
+//! null text left out, and ids checked: no null ids, and no id twice in a partition unless
 //! `input.allow_duplicate_ids` is set.
 //!
 //! [`check_ids`] checks a partition held in memory. [`StreamedIdCheck`] checks one read batch
@@ -8,12 +9,41 @@
 
 use std::path::PathBuf;
 
-use arrow::array::{Array, StringViewArray};
+use arrow::array::{Array, BooleanArray, StringViewArray};
+use arrow::compute::filter;
 
 use super::JobError;
-use super::assign::BATCH_ROWS;
-use super::spec::InputSpec;
 use crate::io::{DocumentBatches, InputError, Partition};
+use crate::output::spec::InputSpec;
+
+/// Rows read, vectorised and assigned at a time.
+pub const BATCH_ROWS: usize = 8 * 1024;
+
+/// The rows of `ids` and `texts` where `keep` is true.
+fn keep_rows(
+    ids: &StringViewArray,
+    texts: &StringViewArray,
+    keep: &BooleanArray,
+) -> (StringViewArray, StringViewArray) {
+    let pick = |a: &StringViewArray| {
+        filter(a, keep)
+            .expect("filter of equal-length arrays")
+            .as_any()
+            .downcast_ref::<StringViewArray>()
+            .expect("filter keeps the type")
+            .clone()
+    };
+    (pick(ids), pick(texts))
+}
+
+/// The rows of `ids` and `texts` whose text is not null.
+pub(super) fn without_null_texts(
+    ids: &StringViewArray,
+    texts: &StringViewArray,
+) -> (StringViewArray, StringViewArray) {
+    let keep: BooleanArray = texts.iter().map(|t| Some(t.is_some())).collect();
+    keep_rows(ids, texts, &keep)
+}
 
 /// Rejects null ids, and ids that occur twice unless `input.allow_duplicate_ids` is set,
 /// naming the file of the first offending row (files are read in order, so row counts from

@@ -21,10 +21,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use object_store::UpdateVersion;
-use serde::{Deserialize, Serialize};
+
+mod owner;
+
+use owner::now_secs;
+pub use owner::{LockOwner, current_owner, host_name, is_alive};
 
 use super::OutputError;
 use super::dataset::PartitionKey;
@@ -48,31 +52,6 @@ pub fn lock_path(out: &Path, key: &PartitionKey) -> PathBuf {
     out.join(LOCKS_DIR).join(key.dir()).join("lock.json")
 }
 
-/// Who holds a lock, and until when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockOwner {
-    pub pid: u32,
-    pub host: String,
-    /// Unix seconds.
-    pub started_at: u64,
-    /// The run's id (`<started_at>-<host>-<pid>`).
-    #[serde(default)]
-    pub run_id: String,
-    /// Unix seconds.
-    #[serde(default)]
-    pub acquired_at: u64,
-    /// Unix seconds; a lock written without a lease never expires by time.
-    #[serde(default)]
-    pub expires_at: Option<u64>,
-}
-
-impl LockOwner {
-    /// The id of the run this owner is: `<started_at>-<host>-<pid>`.
-    pub fn run_id(&self) -> String {
-        format!("{}-{}-{}", self.started_at, self.host, self.pid)
-    }
-}
-
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -94,12 +73,6 @@ pub enum LockError {
     Lost { path: PathBuf },
     #[error(transparent)]
     Output(#[from] OutputError),
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// A held lock.
@@ -235,41 +208,6 @@ impl Drop for RunLocks {
             let _ = lock.release();
         }
         self.remove_created_out();
-    }
-}
-
-/// This host's name, as the kernel reports it.
-pub fn host_name() -> String {
-    fs_err::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// The owner record of this process, with a lease from now.
-pub fn current_owner(started_at: u64) -> LockOwner {
-    let now = now_secs();
-    let mut owner = LockOwner {
-        pid: std::process::id(),
-        host: host_name(),
-        started_at,
-        run_id: String::new(),
-        acquired_at: now,
-        expires_at: Some(now + LEASE.as_secs()),
-    };
-    owner.run_id = owner.run_id();
-    owner
-}
-
-/// True unless `owner` is known to be gone: a process of this host that no longer exists, or
-/// a lease that expired more than [`MAX_CLOCK_SKEW`] ago.
-pub fn is_alive(owner: &LockOwner) -> bool {
-    let proc_root = Path::new("/proc");
-    if owner.host == host_name() && proc_root.join("self").exists() {
-        return proc_root.join(owner.pid.to_string()).exists();
-    }
-    match owner.expires_at {
-        Some(t) => now_secs() <= t + MAX_CLOCK_SKEW.as_secs(),
-        None => true, // no lease and another host: cannot tell, assume it runs
     }
 }
 
@@ -546,7 +484,7 @@ impl RunLock {
             if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
                 return Ok(false);
             }
-            super::commit::write_atomic(&self.path, &body).map_err(std::io::Error::other)?;
+            super::atomic::write_atomic(&self.path, &body).map_err(std::io::Error::other)?;
             Ok(true)
         })?;
         if renewed == Some(true) {

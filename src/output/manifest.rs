@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::{MANIFEST_FILE, RUNS_DIR};
 use super::spec::JobSpec;
 use crate::cluster::{InitReport, MergeOutcome};
 use crate::io::commit::write_atomic;
@@ -18,12 +19,6 @@ use crate::io::{Dataset, InputFile, OutputError, PartitionFilter, PartitionKey};
 
 /// The manifest's format. Bump it when a field changes meaning or is removed.
 pub const FORMAT_VERSION: u32 = 2;
-
-/// The latest run's manifest, under the output path.
-pub const MANIFEST_FILE: &str = "manifest.json";
-
-/// Directory under the output path that keeps every run's manifest, by run id.
-pub const RUNS_DIR: &str = "_runs";
 
 /// Outcome of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,7 +268,41 @@ pub enum ManifestError {
     Version { path: PathBuf, found: String },
 }
 
+impl ManifestError {
+    /// True when the manifest itself is missing or wrong (a retry will not help); false
+    /// when it could not be read.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ManifestError::Read { .. } => false,
+            ManifestError::Missing { .. }
+            | ManifestError::Parse { .. }
+            | ManifestError::Version { .. } => true,
+        }
+    }
+}
+
 impl Manifest {
+    /// The process exit code of the run this manifest records (the README's exit codes): 0
+    /// done; 3 some partitions failed; when none was committed, 1 if every failure was the
+    /// input's, else 2; 128 + the signal when the run was stopped.
+    pub fn outcome_exit_code(&self) -> u8 {
+        if let Some(signal) = self.interrupted_by {
+            return 128u8.saturating_add(u8::try_from(signal).unwrap_or(0));
+        }
+        match self.status {
+            RunStatus::Succeeded => 0,
+            RunStatus::Partial => 3,
+            RunStatus::Failed => {
+                let all_user = self
+                    .partitions
+                    .iter()
+                    .filter(|p| p.status == PartitionStatus::Failed)
+                    .all(|p| p.user_error);
+                if all_user { 1 } else { 2 }
+            }
+        }
+    }
+
     /// Reads the latest manifest under the output path `out`.
     pub fn read(out: &Path) -> Result<Self, ManifestError> {
         let path = out.join(MANIFEST_FILE);
