@@ -56,7 +56,7 @@ use super::bounds::{Bounds, Moves};
 use super::centroids::Centroids;
 use super::init::{self, InitReport};
 use super::params::ValidClusterParams;
-use super::scorer::{ASSIGN_CHUNK, assign, rescore};
+use super::score::{ASSIGN_CHUNK, assign, rescore};
 use super::sums::{self, Sums};
 use crate::sparse::{self, Csr};
 

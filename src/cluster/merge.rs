@@ -20,7 +20,7 @@
 use super::ValidClusterParams;
 use super::centroids::Centroids;
 use super::kmeans::{KMeansFit, refine};
-use super::scorer::score_labels;
+use super::score::score_labels;
 use crate::sparse::Csr;
 
 /// The outcome of a merge.

@@ -1,7 +1,7 @@
 //! Clustering: checked parameters, seed selection and spherical k-means.
 //!
 //! [`params`] checks the `[cluster]` section; [`init`] picks seed documents; [`kmeans`] fits
-//! ([`centroids`] stores the result, [`scorer`] scores documents against it); [`merge`]
+//! ([`centroids`] stores the result, [`score`] scores documents against it); [`merge`]
 //! joins close clusters after an over-clustering.
 //!
 //! Input is a [`crate::sparse::Csr`] of unit-norm rows; output is a [`KMeansFit`] with labels,
@@ -15,7 +15,7 @@ pub mod init;
 pub mod kmeans;
 pub mod merge;
 pub mod params;
-pub mod scorer;
+pub mod score;
 mod streamed;
 mod sums;
 
@@ -24,7 +24,7 @@ pub use init::InitReport;
 pub use kmeans::{KMeansFit, fit, refine};
 pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
-pub use scorer::{Nearest, NearestCentroids, nearest, score_labels};
+pub use score::{Nearest, NearestCentroids, nearest, score_labels};
 pub use streamed::StreamedAssignment;
 pub use sums::StreamedSums;
 

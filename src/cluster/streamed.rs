@@ -1,7 +1,7 @@
 //! Assignment rounds over documents that are read in batches, the same batches in the same
 //! order every round (a sampled fit's refinement over the whole input).
 
-use super::scorer::{NearestCentroids, assign_scored};
+use super::score::{NearestCentroids, assign_scored};
 use crate::sparse::Csr;
 
 /// The cluster of every document read so far, in reading order (4 bytes a document).

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::centroids::Centroids;
-use super::scorer::prefetch;
+use super::score::prefetch;
 use crate::sparse::{self, Csr};
 
 /// Kept sums cost `k × n_terms × 8` bytes; above this they are not kept and each update sums
