@@ -228,9 +228,9 @@ impl KMeansFit {
 pub(super) mod tests {
     use super::rounds::reseed_empty;
     use super::*;
+    use crate::cluster::params::{ClusterParams, InitMethod};
     use crate::cluster::score::assign;
     use crate::cluster::sums;
-    use crate::cluster::params::{ClusterParams, InitMethod};
     use rand::SeedableRng;
 
     /// Two tight groups: rows 0-2 near column 0, rows 3-5 near column 1, and one empty row.

@@ -1,7 +1,6 @@
 //! The rounds of k-means after the start: update the centroids from the members' sums,
 //! assign again, re-seed empty clusters, until at most `tol` of the documents move.
 
-
 use super::{KMeansFit, SETTLED_AFTER};
 use crate::cluster::bounds::{self, Bounds, Moves};
 use crate::cluster::centroids::Centroids;
@@ -256,7 +255,11 @@ pub fn cluster_sizes(labels: &[i32], k: usize) -> Vec<u64> {
 
 /// Gives each empty cluster (by `sizes`) the document least similar to its own centroid,
 /// taken from a cluster with more than one member. Returns the moves `(doc, from, to)`.
-pub(super) fn reseed_empty(labels: &mut [i32], similarity: &[f32], sizes: &[u64]) -> Vec<(u32, i32, i32)> {
+pub(super) fn reseed_empty(
+    labels: &mut [i32],
+    similarity: &[f32],
+    sizes: &[u64],
+) -> Vec<(u32, i32, i32)> {
     let mut sizes = sizes.to_vec();
     let k = sizes.len();
     let empty: Vec<usize> = (0..k).filter(|&c| sizes[c] == 0).collect();
@@ -281,4 +284,3 @@ pub(super) fn reseed_empty(labels: &mut [i32], similarity: &[f32], sizes: &[u64]
     }
     moves
 }
-

@@ -35,7 +35,6 @@ pub(super) fn assigned_objective(fit: &KMeansFit) -> f64 {
 /// 2, or screening for 2 rounds, lost 0.007 on 20 Newsgroups (see `docs/experiments.md`).
 pub(super) const SCREEN: [(usize, usize); 2] = [(3, 3), (5, 1)];
 
-
 /// Centroids from the seed documents, and the first assignment (round 0).
 pub(super) fn start(x: &Csr, seeds: &[usize], init: InitReport) -> KMeansFit {
     let n_docs = x.rows();
@@ -73,4 +72,3 @@ pub(super) fn start(x: &Csr, seeds: &[usize], init: InitReport) -> KMeansFit {
     }
     fit
 }
-

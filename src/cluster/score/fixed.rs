@@ -3,12 +3,11 @@
 
 use rayon::prelude::*;
 
+use super::ASSIGN_CHUNK;
 use super::layout::Scorer;
 use super::simd::{Kernel, dispatch};
-use super::ASSIGN_CHUNK;
 use crate::cluster::centroids::Centroids;
 use crate::sparse::{self, Csr};
-
 
 /// For fixed `labels`, the cosine of each document to its own centroid and the best cosine
 /// to any other centroid (used after merging, when labels are given rather than chosen).

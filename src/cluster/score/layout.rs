@@ -7,7 +7,6 @@ use super::{DENSE_SHARE, LANES, REGISTER_BLOCKS};
 use crate::cluster::centroids::Centroids;
 use crate::sparse;
 
-
 /// Centroids laid out for scoring documents, built from the sparse centroids each round.
 ///
 /// Terms used by many clusters (at least `k / 8`) get a dense row of `k` weights (padded to
@@ -172,7 +171,11 @@ impl Scorer {
     /// Cosine of `row` with every centroid, into `scores`, for `B` blocks (`B = 0`: more
     /// than [`HYBRID_REGISTER_BLOCKS`]).
     #[inline(always)]
-    pub(super) fn score_blocks<const B: usize>(&self, row: sparse::Row<'_>, scores: &mut [[f32; LANES]]) {
+    pub(super) fn score_blocks<const B: usize>(
+        &self,
+        row: sparse::Row<'_>,
+        scores: &mut [[f32; LANES]],
+    ) {
         if B == 0 {
             self.score_row(row, scores)
         } else if B <= REGISTER_BLOCKS {

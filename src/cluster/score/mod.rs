@@ -60,8 +60,8 @@ mod layout;
 mod round;
 mod simd;
 
-pub use fixed::{Nearest, NearestCentroids, nearest, score_labels};
 pub(in crate::cluster) use fixed::rescore;
+pub use fixed::{Nearest, NearestCentroids, nearest, score_labels};
 pub(in crate::cluster) use round::{assign, assign_scored};
 pub(in crate::cluster) use simd::prefetch;
 
@@ -70,9 +70,9 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    use super::round::{AssignChunk, assign_chunk};
-    use super::layout::Scorer;
     use super::fixed::{NearestChunk, nearest_chunk};
+    use super::layout::Scorer;
+    use super::round::{AssignChunk, assign_chunk};
     use super::*;
     use crate::cluster::centroids::Centroids;
     use crate::sparse::{self, Csr};

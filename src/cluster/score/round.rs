@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
+use super::ASSIGN_CHUNK;
 use super::layout::Scorer;
 use super::simd::{Kernel, dispatch};
-use super::ASSIGN_CHUNK;
 use crate::cluster::bounds::{self, Bounds, Moves};
 use crate::cluster::centroids::Centroids;
 use crate::sparse::{self, Csr};

@@ -50,7 +50,6 @@ pub(super) fn portable<K: Kernel>(kernel: K) -> K::Output {
     kernel.run()
 }
 
-
 /// Asks the CPU to start loading the cache line that holds `value`.
 #[inline(always)]
 pub(in crate::cluster) fn prefetch<T>(value: &T) {
@@ -63,4 +62,3 @@ pub(in crate::cluster) fn prefetch<T>(value: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
 }
-
