@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use super::STAGING_DIR;
 use super::failpoint::{crash_point, crash_testing};
 use super::journal::{Entry, JOURNAL_PREFIX, Journal, journals};

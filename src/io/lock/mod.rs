@@ -23,16 +23,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use object_store::UpdateVersion;
-
+mod file;
+mod lease;
 mod owner;
 
-use owner::now_secs;
+use lease::RunLock;
+
 pub use owner::{LockOwner, current_owner, host_name, is_alive};
 
 use super::OutputError;
 use super::dataset::PartitionKey;
-use super::store::{self, Conditional};
+use super::store::{self};
 
 /// Directory under the output path that holds the partition locks.
 pub const LOCKS_DIR: &str = "_locks";
@@ -73,16 +74,6 @@ pub enum LockError {
     Lost { path: PathBuf },
     #[error(transparent)]
     Output(#[from] OutputError),
-}
-
-/// A held lock.
-#[derive(Debug)]
-struct RunLock {
-    path: PathBuf,
-    /// What this run last wrote there.
-    body: Vec<u8>,
-    /// The object's version after that write (object stores).
-    version: Option<UpdateVersion>,
 }
 
 /// The locks of every partition a run writes, renewed on a timer until released.
@@ -259,259 +250,10 @@ pub fn live_runs(out: &Path) -> Result<HashSet<String>, OutputError> {
         .collect())
 }
 
-/// Creates the local file `path` holding `body`, failing with `AlreadyExists` if it exists.
-/// The body is written to a file of this process first and hard-linked into place, so no
-/// other run ever sees the lock empty (and takes it over as stale). Not synced to disk: a lock
-/// only guards running processes. Where hard links are not supported, the file is created with
-/// `create_new` and then written.
-fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .map_or("lock".into(), |n| n.to_string_lossy());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    if let Err(e) = fs_err::write(&tmp, body) {
-        // A full disk must not leave an empty temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            let mut file = fs_err::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)?;
-            file.write_all(body)
-        }
-        // fs_err names the path in its errors and keeps the error kind.
-        linked => linked.map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("failed to create `{}`: {e}", path.display()),
-            )
-        }),
-    }
-}
-
-/// Removes the temporary owner files (`.lock.json.<pid>.tmp`) that runs of this host killed
-/// between writing and linking them left in `dir`. Another host's, or a live run's, stay.
-fn remove_stale_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with('.') && name.ends_with(".tmp")) {
-            continue;
-        }
-        let owner: Option<LockOwner> = std::fs::read_to_string(entry.path())
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok());
-        let stale = match owner {
-            Some(owner) => owner.host == host_name() && !is_alive(&owner),
-            // Empty or unreadable: named by its pid, which must not be running.
-            None => name
-                .rsplit('.')
-                .nth(1)
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
-        };
-        if stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Runs `f` holding an exclusive `flock` on the directory of the local lock file `path`.
-/// A renewal and a takeover each read the file, compare it and replace it: under the guard
-/// they cannot interleave, so a takeover never lands between a renewal's read and its write
-/// (which would leave two runs each believing it holds the lock). `Ok(None)` when the
-/// directory is gone (the lock was released).
-fn guarded<T>(path: &Path, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<Option<T>> {
-    let dir = path.parent().expect("a lock file has a parent");
-    let guard = match std::fs::File::open(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        guard => guard?,
-    };
-    guard.lock()?;
-    let result = f();
-    drop(guard); // closing the descriptor releases the flock
-    result.map(Some)
-}
-
-/// Removes the directories of a released local lock `path` that are left empty, up to and
-/// including `_locks`, so a run that wrote nothing leaves nothing. A directory another run
-/// has just made, or filled, stays (`remove_dir` fails on it).
-fn remove_empty_lock_dirs(path: &Path) {
-    if !path
-        .ancestors()
-        .any(|a| a.file_name().is_some_and(|n| n == LOCKS_DIR))
-    {
-        return;
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if std::fs::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == LOCKS_DIR) {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
-/// Removes the local lock `path` if it still holds exactly `stale`: the file is renamed to a
-/// name of this process, and put back if it turns out to be another run's fresh lock. Returns
-/// whether the stale lock was removed.
-fn take_over_local(path: &Path, stale: &[u8]) -> std::io::Result<bool> {
-    let aside = path.with_file_name(format!(".lock.json.{}.stale", std::process::id()));
-    match std::fs::rename(path, &aside) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        r => r?,
-    }
-    let moved = std::fs::read(&aside).unwrap_or_default();
-    if moved != stale {
-        // Another run replaced it meanwhile: give its lock back (unless a third made one).
-        let _ = std::fs::hard_link(&aside, path);
-        let _ = std::fs::remove_file(&aside);
-        return Ok(false);
-    }
-    std::fs::remove_file(&aside)?;
-    Ok(true)
-}
-
-impl RunLock {
-    /// Takes the lock file `path` of output directory `out`.
-    fn acquire(out: &Path, path: &Path, started_at: u64) -> Result<Self, LockError> {
-        let remote = store::is_remote(path);
-        let dir = path.parent().expect("a lock file has a parent");
-        if !remote {
-            fs_err::create_dir_all(dir).map_err(OutputError::from)?;
-            remove_stale_temporaries(dir);
-        }
-        let path = path.to_path_buf();
-        let body = serde_json::to_vec(&current_owner(started_at)).expect("lock owner serialises");
-        for _ in 0..3 {
-            // Create it; on failure read who holds it, and the version read.
-            let existing: Option<(Vec<u8>, Option<UpdateVersion>)> = if remote {
-                match store::put_if(&path, body.clone(), None).map_err(OutputError::from)? {
-                    Conditional::Written(version) => {
-                        return Ok(Self {
-                            path,
-                            body,
-                            version: Some(version),
-                        });
-                    }
-                    Conditional::Lost => store::get_versioned(&path)
-                        .map_err(OutputError::from)?
-                        .map(|(b, v)| (b, Some(v))),
-                }
-            } else {
-                // Another run's release may have removed the (empty) directory meanwhile.
-                fs_err::create_dir_all(dir).map_err(OutputError::from)?;
-                match create_with(&path, &body) {
-                    Ok(()) => {
-                        return Ok(Self {
-                            path,
-                            body,
-                            version: None,
-                        });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        std::fs::read(&path).ok().map(|b| (b, None))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(OutputError::from(e).into()),
-                }
-            };
-            let Some((held, version)) = existing else {
-                continue; // released meanwhile: try again
-            };
-            let owner: Option<LockOwner> = serde_json::from_slice(&held).ok();
-            if let Some(owner) = owner.as_ref().filter(|o| is_alive(o)) {
-                return Err(LockError::Held {
-                    out: out.into(),
-                    path,
-                    owner: Box::new(owner.clone()),
-                });
-            }
-            tracing::warn!(lock = %path.display(), owner = ?owner, "taking over a stale lock: its owner is gone or its lease expired");
-            if remote {
-                match store::put_if(&path, body.clone(), version).map_err(OutputError::from)? {
-                    Conditional::Written(version) => {
-                        return Ok(Self {
-                            path,
-                            body,
-                            version: Some(version),
-                        });
-                    }
-                    Conditional::Lost => continue, // another run took it over first
-                }
-            } else {
-                guarded(&path, || take_over_local(&path, &held)).map_err(OutputError::from)?;
-            }
-        }
-        Err(OutputError::from(std::io::Error::other(format!(
-            "could not take `{}`: other runs kept taking it first",
-            path.display()
-        )))
-        .into())
-    }
-
-    /// Extends the lease. `Ok(false)` when the lock is no longer this run's.
-    fn renew(&mut self, started_at: u64) -> Result<bool, OutputError> {
-        let mut owner: LockOwner = serde_json::from_slice(&self.body).expect("our own body");
-        owner.expires_at = Some(now_secs() + LEASE.as_secs());
-        owner.started_at = started_at;
-        let body = serde_json::to_vec(&owner).expect("lock owner serialises");
-        if let Some(version) = self.version.clone() {
-            return match store::put_if(&self.path, body.clone(), Some(version))? {
-                Conditional::Written(v) => {
-                    self.version = Some(v);
-                    self.body = body;
-                    Ok(true)
-                }
-                Conditional::Lost => Ok(false),
-            };
-        }
-        let renewed = guarded(&self.path, || {
-            if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
-                return Ok(false);
-            }
-            super::atomic::write_atomic(&self.path, &body).map_err(std::io::Error::other)?;
-            Ok(true)
-        })?;
-        if renewed == Some(true) {
-            self.body = body;
-        }
-        Ok(renewed == Some(true))
-    }
-
-    /// Removes the lock if it is still this run's.
-    fn release(self) -> Result<(), OutputError> {
-        let current = if self.version.is_some() {
-            store::get_versioned(&self.path)?.map(|(b, _)| b)
-        } else {
-            std::fs::read(&self.path).ok()
-        };
-        if current.as_deref() == Some(&self.body[..]) {
-            store::remove(&self.path)?;
-            if self.version.is_none() {
-                remove_empty_lock_dirs(&self.path);
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::file::{create_with, take_over_local};
+    use super::owner::now_secs;
     use super::*;
 
     fn key(v: &str) -> PartitionKey {
