@@ -268,6 +268,23 @@ pub enum ManifestError {
     Version { path: PathBuf, found: String },
 }
 
+/// What a run did, as [`Manifest::of_run`] records it.
+#[derive(Debug)]
+pub struct RunRecord {
+    pub spec: JobSpec,
+    pub input: InputSummary,
+    pub run_id: String,
+    pub started_at: SystemTime,
+    pub seconds_total: f64,
+    /// One report per selected partition, in partition order.
+    pub partitions: Vec<PartitionReport>,
+    pub clusterings: Vec<ClusteringReport>,
+    /// Every data file the run staged; only those of committed partitions are recorded.
+    pub staged: Vec<WrittenFile>,
+    pub interrupted_by: Option<i32>,
+    pub model: Option<ModelRef>,
+}
+
 impl ManifestError {
     /// True when the manifest itself is missing or wrong (a retry will not help); false
     /// when it could not be read.
@@ -282,6 +299,67 @@ impl ManifestError {
 }
 
 impl Manifest {
+    /// The manifest of a finished run: its status from the partitions' (succeeded when every
+    /// one succeeded or was skipped, partial when some did, failed when none did), the files
+    /// of its committed partitions in (table, partition) order, and its exit code.
+    pub fn of_run(run: RunRecord) -> Self {
+        let partitions = run.partitions;
+        let done = partitions
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.status,
+                    PartitionStatus::Succeeded | PartitionStatus::Skipped
+                )
+            })
+            .count();
+        let status = if done == partitions.len() {
+            RunStatus::Succeeded
+        } else if done > 0 {
+            RunStatus::Partial
+        } else {
+            RunStatus::Failed
+        };
+        // Files of partitions that failed after staging were never committed.
+        let committed: Vec<&str> = partitions
+            .iter()
+            .filter(|p| p.status == PartitionStatus::Succeeded)
+            .map(|p| p.key.as_str())
+            .collect();
+        let mut files = run.staged;
+        files.retain(|f| committed.contains(&f.partition.as_str()));
+        files.sort_by(|a, b| (&a.table, &a.partition).cmp(&(&b.table, &b.partition)));
+        let mut manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            status,
+            exit_code: 0,
+            tool: Tool::current(),
+            run_id: run.run_id,
+            started_at: run.started_at,
+            finished_at: SystemTime::now(),
+            seconds_total: run.seconds_total,
+            spec: run.spec,
+            input: run.input,
+            partitions,
+            clusterings: run.clusterings,
+            files,
+            interrupted_by: run.interrupted_by,
+            model: run.model,
+        };
+        manifest.exit_code = manifest.outcome_exit_code();
+        manifest
+    }
+
+    /// Whether this run changes its output: false when it failed everywhere before committing
+    /// anything (and was not interrupted), so the last run's manifest and `_SUCCESS` stay.
+    pub fn changes_output(&self) -> bool {
+        let committed = self
+            .partitions
+            .iter()
+            .any(|p| p.status == PartitionStatus::Succeeded);
+        !(self.status == RunStatus::Failed && !committed && self.interrupted_by.is_none())
+    }
+
     /// The process exit code of the run this manifest records (the README's exit codes): 0
     /// done; 3 some partitions failed; when none was committed, 1 if every failure was the
     /// input's, else 2; 128 + the signal when the run was stopped.

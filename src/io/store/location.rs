@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use object_store::path::Path as Key;
 use object_store::ObjectStore;
+use object_store::path::Path as Key;
 
 use super::error::{Failure, StoreError};
 use super::{MAX_RETRIES, OPTIONS, REMOTE_SCHEMES, RETRY_TIMEOUT, STORES};
