@@ -5,6 +5,9 @@
 //!
 //! cargo bench --bench init
 
+// Tests, benchmarks and examples may use `std::fs` directly (clippy.toml is for the library).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

@@ -7,6 +7,9 @@
 //!
 //! cargo bench --bench stages
 
+// Tests, benchmarks and examples may use `std::fs` directly (clippy.toml is for the library).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

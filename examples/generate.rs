@@ -13,6 +13,9 @@
 //! cargo run --release --example generate -- ../shared/data/20newsgroups /tmp/gen-1m 1000000 100 [SEED]
 //! ```
 
+// Tests, benchmarks and examples may use `std::fs` directly (clippy.toml is for the library).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     })();
     if written.is_err() {
         // A full disk or a failed rename must not leave the temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
     }
     Ok(written?)
 }

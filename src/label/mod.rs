@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sparse::{self, Csr};
 
-/// The `[keywords]` section. See the README for each key.
+/// The `[keywords]` section. The field comments are the job-spec reference
+/// (`docs/job-spec.md` is generated from them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeywordParams {
@@ -31,10 +32,12 @@ pub struct KeywordParams {
     pub top_n: usize,
     /// A keyword occurs in at least this many documents of the clustering.
     pub min_df: u32,
-    /// Exponent of coverage in the score (precision gets `1 - coverage_weight`).
+    /// Exponent `a` of coverage in the score below (precision gets `1 - a`).
     pub coverage_weight: f64,
-    /// Label with whole words rather than the clustering's tokens. Unset: words for the
-    /// `char_ngrams` tokeniser (its n-grams are fragments of words), tokens otherwise.
+    /// Label with whole words instead of the clustering's tokens. Unset means words with the
+    /// `char_ngrams` tokeniser, whose n-grams are fragments of words (`자유한국당` rather than `한국당
+    /// 국당 유한국 자유한`); with `word` they are the same. Global scope then keeps the texts until the
+    /// keywords are chosen.
     pub words: Option<bool>,
 }
 

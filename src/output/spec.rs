@@ -17,12 +17,17 @@ use crate::text::VectorizeParams;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
+    /// Where the documents are, and which columns hold their ids and texts.
     pub input: InputSpec,
+    /// How texts become TF-IDF rows: tokens, stop words, document-frequency bounds, weighting.
     #[serde(default)]
     pub vectorize: VectorizeParams,
+    /// Spherical k-means: scope, k, convergence, initialisation, pruning, merging.
     pub cluster: ClusterParams,
+    /// How each cluster's keywords are chosen.
     #[serde(default)]
     pub keywords: KeywordParams,
+    /// Where the outputs go, and what happens to partitions already committed there.
     pub output: OutputSpec,
     /// `fit` and global-scope `run`: fit on a deterministic sample of the documents.
     #[serde(default, skip_serializing_if = "FitSpec::is_default")]
@@ -63,15 +68,20 @@ fn redacted<S: serde::Serializer>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FitSpec {
-    /// Fit on this many documents (an integer) or this share of them (a float in (0, 1]),
-    /// drawn by a hash of doc_id and `cluster.seed`. Absent: every document.
+    /// `fit` (and `run` in `global` scope) fits on a sample: a document count (integer, at
+    /// least 1) or a share (float in (0, 1]). A document is in the sample when a hash of its
+    /// `doc_id` and `cluster.seed` falls below the share, so the same input gives the same
+    /// sample at any thread count and in any file order. A count is turned into a share of the
+    /// selected rows. An integer `vectorize.min_df` or `max_df` counts documents of the whole
+    /// input: on the sample it is scaled by the share (rounded, at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
-    /// After a fit on a sample: at most this many rounds of k-means over every document, read
-    /// batch by batch, that move the centroids to the means of the whole corpus; they stop
-    /// once a round moves at most `cluster.tol` of the documents. The first round reads and
-    /// vectorises the whole input, the later ones read its rows back from a temporary file;
-    /// memory holds `k × n_terms` sums. 0: the sample's centroids and vocabulary as they are.
+    /// After a fit on a sample, at most this many k-means rounds over every document of the
+    /// input, read batch by batch (see [Fitting on a sample](guide.md#fitting-on-a-sample));
+    /// they stop once a round moves at most `cluster.tol` of the documents, as a fit does. The
+    /// first round reads and vectorises the whole input and spills its rows to `TMPDIR` (8
+    /// bytes per stored term); the later rounds read the spill. 0 keeps the sample's centroids,
+    /// vocabulary and idf as they are (one read of the input).
     #[serde(default = "default_refine", skip_serializing_if = "is_default_refine")]
     pub refine: usize,
 }
@@ -114,8 +124,8 @@ pub enum Sample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// A model registry (`fit` writes `<path>/<model_id>/` and points `<path>/CURRENT` at
-    /// it), or for `assign` also one model's directory.
+    /// The model registry `fit` writes to and `assign` reads (`--model` wins). A local path or
+    /// an object-store URL.
     pub path: PathBuf,
 }
 
@@ -123,16 +133,23 @@ pub struct ModelSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
-    /// A hive-partitioned directory, a plain directory of Parquet files, or one file; or a
-    /// glob, or a list of those (a date range of partitions).
+    /// A local path, a `file://` URL, or an object-store URL (`s3://bucket/corpus`, see
+    /// [Storage](operations.md#storage)): a hive-partitioned directory
+    /// (`dt=2018-06-01/part-*.parquet`, nested keys such as `year=2018/month=06/` allowed), a
+    /// plain directory of Parquet files, or one file. Also a glob
+    /// (`"corpus/dt=2018-06-0[1-7]"`; `*` stays within one directory level) or a list of paths
+    /// and globs (`["corpus/dt=2018-06-01", "corpus/dt=2018-06-02"]`): the partitions are then
+    /// those below the deepest directory the entries share, with their hive keys. Names
+    /// starting with `_` or `.` are skipped.
     pub path: InputPath,
-    /// The column holding the document text.
+    /// String column with the document text. Null texts are skipped and counted.
     #[serde(default = "default_text_column")]
     pub text_column: String,
-    /// The column holding the document id.
+    /// String column with the document id, copied to the labels. A null id fails the partition.
     #[serde(default = "default_id_column")]
     pub id_column: String,
-    /// Accept an id that occurs more than once in a partition (each occurrence is labelled).
+    /// Accept an id that occurs more than once in a partition (each row is labelled). Off, a
+    /// duplicate fails the partition, naming the file and the id.
     #[serde(default)]
     pub allow_duplicate_ids: bool,
 }
@@ -178,9 +195,17 @@ fn default_id_column() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
-    /// The output directory; created if missing.
+    /// Output directory, created if missing: a local path, a `file://` URL, or an object-store
+    /// URL (`s3://bucket/out`). Any other scheme (`hdfs://`, a typo such as `s4://`) is refused
+    /// with exit 1, so a URL never becomes a local directory named after it. Must not be inside
+    /// `input.path`.
     pub path: PathBuf,
-    /// What to do with partitions that are already committed.
+    /// `overwrite_partitions`: replace the partitions this run computes and leave the others
+    /// alone (a backfill of one day touches that day only). `error_if_exists`: stop before any
+    /// work if a selected partition is already committed. `skip_existing`: skip partitions
+    /// already committed from the same input fingerprint (file paths, sizes, mtimes) and
+    /// parameter hash (the parameters that shape the outputs and the tool version): a rerun
+    /// after a crash redoes only what is missing.
     #[serde(default)]
     pub mode: OutputMode,
 }

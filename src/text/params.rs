@@ -39,34 +39,44 @@ impl DfBound {
     }
 }
 
-/// The `[vectorize]` section as written by the user. See the README for each key.
+/// The `[vectorize]` section as written by the user. The field comments are the job-spec
+/// reference (`docs/job-spec.md` is generated from them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VectorizeParams {
-    /// `word` or `char_ngrams`.
+    /// `word`: Unicode word boundaries (UAX #29), lowercased. `char_ngrams`: character n-grams
+    /// within each word, for Korean and other languages whose whitespace tokens carry
+    /// particles.
     pub tokenizer: TokenizerKind,
-    /// Shortest word kept by the `word` tokeniser, in characters.
+    /// `word`: shortest token kept, in characters.
     pub min_token_len: usize,
-    /// Shortest n-gram of the `char_ngrams` tokeniser.
+    /// `char_ngrams`: the shortest n-gram, in characters.
     pub ngram_min: usize,
-    /// Longest n-gram of the `char_ngrams` tokeniser.
+    /// `char_ngrams`: the longest n-gram, in characters.
     pub ngram_max: usize,
-    /// `english` (built in), `none`, or the path of a file with one word per line.
+    /// `english` (built-in list of 319 words), `none`, or the path of a file with one word per
+    /// line (`#` starts a comment).
     pub stopwords: String,
-    /// Drop terms in fewer documents than this.
+    /// Drop terms in fewer documents. An integer is a count; a float in [0, 1] a fraction of
+    /// documents.
     pub min_df: DfBound,
-    /// Drop terms in more documents than this.
+    /// Drop terms in more documents. Same forms as `min_df`.
     pub max_df: DfBound,
-    /// Keep at most this many terms, the most frequent ones.
+    /// Keep at most this many terms, the most frequent by total count.
     pub max_features: Option<usize>,
-    /// Use `1 + ln(tf)` instead of the raw count.
+    /// Term frequency `1 + ln(tf)` instead of the raw count.
     pub sublinear_tf: bool,
-    /// Add 1 to the smoothed idf (scikit-learn) or not (Spark).
+    /// idf = `ln((1 + n) / (1 + df))`, plus 1 when set (scikit-learn's form). Without the +1
+    /// (Spark's form) is the default: on 20 Newsgroups it clusters better (mean NMI 0.62
+    /// against 0.57, see below).
     pub idf_add_one: bool,
-    /// Drop words made only of digits and punctuation. Unset: on for `word`, off for
-    /// `char_ngrams` (measured: it lowers NMI on the Korean corpus by 0.019).
+    /// Drop words made only of digits and punctuation (`1993`, `3.5`). Unset means on for
+    /// `word` and off for `char_ngrams`: on it raised AG News by 0.012 and cost BBC 0.004, but
+    /// cost the Korean articles 0.019.
     pub drop_numbers: Option<bool>,
-    /// Drop host names and the dotted parts of e-mail addresses and URLs.
+    /// Drop host names and the dotted parts of e-mail addresses and URLs
+    /// (`rocket.sw.stratus.com`: a dotted word whose last part is a top-level domain; `win.ini`
+    /// stays). Measured over seeds 0-4: NMI +0.006 on 20 Newsgroups, within ±0.002 elsewhere.
     pub drop_hosts: bool,
 }
 

@@ -199,12 +199,49 @@ pub fn clusters_of_topic(
         .collect()
 }
 
-/// `strace`, which the kill tests use to hold syscalls open, if this machine has it.
-pub fn strace() -> Option<PathBuf> {
-    ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+/// `strace`, which the kill tests use to hold syscalls open. Installed from Debian's archive
+/// when it is missing (as root, or with passwordless `sudo`); the test fails if it cannot be.
+pub fn strace() -> PathBuf {
+    let find = || {
+        ["/usr/bin/strace", "/bin/strace"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+    };
+    if let Some(path) = find() {
+        return path;
+    }
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = find() {
+        return path;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run apt-get to install strace: {e}"))
+    };
+    apt(&["update", "-qq"]);
+    let installed = apt(&["install", "-y", "-qq", "strace"]);
+    find().unwrap_or_else(|| {
+        panic!(
+            "strace is missing and could not be installed: {}",
+            String::from_utf8_lossy(&installed.stderr)
+        )
+    })
 }
 
 /// Runs the binary with `args` in the repository root under `strace`, each call of `inject`

@@ -43,7 +43,7 @@ pub(super) fn journals(dir: &Path) -> Result<Vec<(PathBuf, Journal)>, OutputErro
             .filter(|r| !r.contains('/'))
             .collect()
     } else {
-        match std::fs::read_dir(dir) {
+        match fs_err::read_dir(dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())

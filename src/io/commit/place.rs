@@ -13,7 +13,7 @@ pub(super) fn remove_dir(dir: &Path) -> Result<(), store::StoreError> {
     if store::is_remote(dir) {
         return store::remove_all(dir);
     }
-    match std::fs::remove_dir_all(dir) {
+    match fs_err::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(store::StoreError {
             op: "remove",
             url: dir.display().to_string(),
@@ -26,7 +26,7 @@ pub(super) fn remove_dir(dir: &Path) -> Result<(), store::StoreError> {
 
 /// The SHA-256 of the local file `path` in hex, or `None` when there is none.
 pub(super) fn sha256_of(path: &Path) -> Result<Option<String>, OutputError> {
-    match std::fs::read(path) {
+    match fs_err::read(path) {
         Ok(bytes) => Ok(Some(
             sha2::Sha256::digest(&bytes)
                 .iter()

@@ -32,6 +32,7 @@ pub(super) fn stat_error(path: &Path, source: std::io::Error) -> InputError {
 /// reached twice (a symlink loop) or a symlink to nothing is an error naming it, and entries
 /// that are neither files nor directories (FIFOs, sockets, devices) are skipped with a
 /// warning, since opening one could block forever.
+#[allow(clippy::disallowed_methods)] // `stat_error` reads the OS error code, which fs_err does not keep
 pub(crate) fn walk(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     use std::os::unix::fs::MetadataExt;
     let mut files = Vec::new();

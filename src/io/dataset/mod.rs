@@ -79,6 +79,7 @@ pub struct Dataset {
 impl Dataset {
     /// Finds the partitions and files of `selection` that pass `filter`, and checks that every
     /// file has string columns `id_column` and `text_column`.
+    #[allow(clippy::disallowed_methods)] // `stat_error` reads the OS error code, which fs_err does not keep
     pub fn discover(
         selection: &Selection,
         filter: &PartitionFilter,

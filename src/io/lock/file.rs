@@ -19,11 +19,11 @@ pub(super) fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     if let Err(e) = fs_err::write(&tmp, body) {
         // A full disk must not leave an empty temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
         return Err(e);
     }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
+    let linked = fs_err::hard_link(&tmp, path);
+    let _ = fs_err::remove_file(&tmp);
     match linked {
         Err(e)
             if matches!(
@@ -50,7 +50,7 @@ pub(super) fn create_with(path: &Path, body: &[u8]) -> std::io::Result<()> {
 /// Removes the temporary owner files (`.lock.json.<pid>.tmp`) that runs of this host killed
 /// between writing and linking them left in `dir`. Another host's, or a live run's, stay.
 pub(super) fn remove_stale_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -59,7 +59,7 @@ pub(super) fn remove_stale_temporaries(dir: &Path) {
         if !(name.starts_with('.') && name.ends_with(".tmp")) {
             continue;
         }
-        let owner: Option<LockOwner> = std::fs::read_to_string(entry.path())
+        let owner: Option<LockOwner> = fs_err::read_to_string(entry.path())
             .ok()
             .and_then(|s| serde_json::from_str(&s).ok());
         let stale = match owner {
@@ -72,7 +72,7 @@ pub(super) fn remove_stale_temporaries(dir: &Path) {
                 .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
         };
         if stale {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = fs_err::remove_file(entry.path());
         }
     }
 }
@@ -87,11 +87,11 @@ pub(super) fn guarded<T>(
     f: impl FnOnce() -> std::io::Result<T>,
 ) -> std::io::Result<Option<T>> {
     let dir = path.parent().expect("a lock file has a parent");
-    let guard = match std::fs::File::open(dir) {
+    let guard = match fs_err::File::open(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         guard => guard?,
     };
-    guard.lock()?;
+    guard.file().lock()?;
     let result = f();
     drop(guard); // closing the descriptor releases the flock
     result.map(Some)
@@ -109,7 +109,7 @@ pub(super) fn remove_empty_lock_dirs(path: &Path) {
     }
     let mut dir = path.parent();
     while let Some(d) = dir {
-        if std::fs::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == LOCKS_DIR) {
+        if fs_err::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == LOCKS_DIR) {
             break;
         }
         dir = d.parent();
@@ -121,17 +121,17 @@ pub(super) fn remove_empty_lock_dirs(path: &Path) {
 /// whether the stale lock was removed.
 pub(super) fn take_over_local(path: &Path, stale: &[u8]) -> std::io::Result<bool> {
     let aside = path.with_file_name(format!(".lock.json.{}.stale", std::process::id()));
-    match std::fs::rename(path, &aside) {
+    match fs_err::rename(path, &aside) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         r => r?,
     }
-    let moved = std::fs::read(&aside).unwrap_or_default();
+    let moved = fs_err::read(&aside).unwrap_or_default();
     if moved != stale {
         // Another run replaced it meanwhile: give its lock back (unless a third made one).
-        let _ = std::fs::hard_link(&aside, path);
-        let _ = std::fs::remove_file(&aside);
+        let _ = fs_err::hard_link(&aside, path);
+        let _ = fs_err::remove_file(&aside);
         return Ok(false);
     }
-    std::fs::remove_file(&aside)?;
+    fs_err::remove_file(&aside)?;
     Ok(true)
 }

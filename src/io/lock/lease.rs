@@ -61,7 +61,7 @@ impl RunLock {
                         });
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        std::fs::read(&path).ok().map(|b| (b, None))
+                        fs_err::read(&path).ok().map(|b| (b, None))
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(OutputError::from(e).into()),
@@ -118,7 +118,7 @@ impl RunLock {
             };
         }
         let renewed = guarded(&self.path, || {
-            if std::fs::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
+            if fs_err::read(&self.path).ok().as_deref() != Some(&self.body[..]) {
                 return Ok(false);
             }
             crate::io::atomic::write_atomic(&self.path, &body).map_err(std::io::Error::other)?;
@@ -135,7 +135,7 @@ impl RunLock {
         let current = if self.version.is_some() {
             store::get_versioned(&self.path)?.map(|(b, _)| b)
         } else {
-            std::fs::read(&self.path).ok()
+            fs_err::read(&self.path).ok()
         };
         if current.as_deref() == Some(&self.body[..]) {
             store::remove(&self.path)?;

@@ -114,7 +114,7 @@ impl RunLocks {
                         let _ = lock.release();
                     }
                     if let Some(out) = &created_out {
-                        let _ = std::fs::remove_dir(out);
+                        let _ = fs_err::remove_dir(out);
                     }
                     return Err(e);
                 }
@@ -187,7 +187,7 @@ impl RunLocks {
     fn remove_created_out(&mut self) {
         if let Some(out) = self.created_out.take() {
             // Fails, and keeps it, unless it is empty.
-            let _ = std::fs::remove_dir(out);
+            let _ = fs_err::remove_dir(out);
         }
     }
 }
@@ -239,7 +239,7 @@ pub fn live_runs(out: &Path) -> Result<HashSet<String>, OutputError> {
             .await
         })
     } else {
-        paths.iter().map(|p| std::fs::read(p).ok()).collect()
+        paths.iter().map(|p| fs_err::read(p).ok()).collect()
     };
     Ok(bodies
         .into_iter()
