@@ -77,6 +77,22 @@ pub enum JobError {
     )]
     OutputInsideInput { output: PathBuf, input: PathBuf },
     #[error(
+        "input path `{}` is inside output path `{}`\nhint: a run would replace the input's files with its tables; choose another `output.path`",
+        input.display(),
+        output.display()
+    )]
+    InputInsideOutput { output: PathBuf, input: PathBuf },
+    #[error("`{key}` is empty\nhint: give it a local path or an object-store URL")]
+    EmptyPath { key: &'static str },
+    #[error(
+        "`{key}` is `{url}`, whose key has a `..` segment; an object store has no parent directories\nhint: write the key without `..`"
+    )]
+    DotDotInUrl { key: &'static str, url: String },
+    #[error(
+        "partition key `{key}` is also a column of the `{table}` table; readers would take the directory's value for the column\nhint: rename the `{key}=` directories of the input"
+    )]
+    PartitionKeyIsColumn { key: String, table: &'static str },
+    #[error(
         "`{key}` is `{url}`, and `{scheme}://` is not a supported scheme; supported are local paths, `file://`, and {}\nhint: nothing was written", crate::io::store::REMOTE_SCHEMES.iter().map(|s| format!("`{s}://`")).collect::<Vec<_>>().join(", ")
     )]
     UnsupportedScheme {
@@ -116,6 +132,10 @@ impl JobError {
             JobError::Spec(_)
             | JobError::Params(_)
             | JobError::OutputInsideInput { .. }
+            | JobError::InputInsideOutput { .. }
+            | JobError::EmptyPath { .. }
+            | JobError::DotDotInUrl { .. }
+            | JobError::PartitionKeyIsColumn { .. }
             | JobError::UnsupportedScheme { .. }
             | JobError::OutputExists { .. }
             | JobError::NoModelPath

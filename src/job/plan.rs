@@ -95,6 +95,7 @@ impl JobPlan {
                 &spec.input.id_column,
                 &spec.input.text_column,
             )?;
+            check_partition_keys(&dataset.partition_keys)?;
             Ok(Self {
                 spec,
                 vectorize,
@@ -134,6 +135,9 @@ impl JobPlan {
 /// (`hdfs://`, a typo such as `s4://`) is refused, so a URL never becomes a local directory
 /// named after it.
 pub(super) fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobError> {
+    if path.as_os_str().is_empty() {
+        return Err(JobError::EmptyPath { key });
+    }
     let Some(scheme) = crate::io::store::scheme(path) else {
         return Ok(path.to_path_buf());
     };
@@ -141,7 +145,7 @@ pub(super) fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobE
     let rest = &text[scheme.len() + 3..];
     match scheme.as_str() {
         "file" if rest.starts_with('/') => Ok(PathBuf::from(rest)),
-        s if crate::io::store::REMOTE_SCHEMES.contains(&s) => Ok(path.to_path_buf()),
+        s if crate::io::store::REMOTE_SCHEMES.contains(&s) => normal_url(key, s, rest),
         _ => Err(JobError::UnsupportedScheme {
             key,
             url: text.to_string(),
@@ -150,27 +154,78 @@ pub(super) fn local_path(key: &'static str, path: &Path) -> Result<PathBuf, JobE
     }
 }
 
-/// Rejects an output directory inside the input (or equal to it): the next run would read
-/// its own outputs. Both paths are resolved as the file system will resolve them: the deepest
+/// An object-store URL in the one spelling every check and request uses: the scheme in lower
+/// case (`s3a` as `s3`), no empty or `.` segments in the key, no trailing `/`. A `..` segment
+/// is refused: an object store has no parent directories, so it would name a key of its own.
+fn normal_url(key: &'static str, scheme: &str, rest: &str) -> Result<PathBuf, JobError> {
+    let scheme = if scheme == "s3a" { "s3" } else { scheme };
+    let (bucket, object_key) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut segments = Vec::new();
+    for segment in object_key.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                return Err(JobError::DotDotInUrl {
+                    key,
+                    url: format!("{scheme}://{rest}"),
+                });
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut url = format!("{scheme}://{bucket}");
+    for segment in segments {
+        url.push('/');
+        url.push_str(segment);
+    }
+    Ok(PathBuf::from(url))
+}
+
+/// Rejects an output directory inside the input (or equal to it), where the next run would
+/// read its own outputs, and an input inside the output, whose files a run would replace with
+/// its tables. Both paths are resolved as the file system will resolve them: the deepest
 /// existing ancestor through its symlinks, the rest (which cannot hold symlinks yet) lexically,
-/// so neither `link-to-input/out` nor `missing/../input/out` slips through.
+/// so neither `link-to-input/out` nor `missing/../input/out` slips through. Object-store URLs
+/// are compared in their normal spelling ([`normal_url`]).
 fn check_output_location(input: &Path, output: &Path) -> Result<(), JobError> {
     use crate::io::store::is_remote;
-    if is_remote(input) || is_remote(output) {
+    let (output_inside, input_inside) = if is_remote(input) || is_remote(output) {
         let text = |p: &Path| format!("{}/", p.to_string_lossy().trim_end_matches('/'));
-        if text(output).starts_with(&text(input)) {
-            return Err(JobError::OutputInsideInput {
-                output: output.into(),
-                input: input.into(),
-            });
-        }
-        return Ok(());
-    }
-    if resolve(output).starts_with(resolve(input)) {
+        (
+            text(output).starts_with(&text(input)),
+            text(input).starts_with(&text(output)),
+        )
+    } else {
+        let (input, output) = (resolve(input), resolve(output));
+        (output.starts_with(&input), input.starts_with(&output))
+    };
+    if output_inside {
         return Err(JobError::OutputInsideInput {
             output: output.into(),
             input: input.into(),
         });
+    }
+    if input_inside {
+        return Err(JobError::InputInsideOutput {
+            output: output.into(),
+            input: input.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Rejects a partition key named like a column of an output table: written back as a hive
+/// directory, it would shadow that column for every reader of the table (pyarrow, Spark).
+fn check_partition_keys(keys: &[String]) -> Result<(), JobError> {
+    for key in keys {
+        for table in crate::output::Table::ALL {
+            if table.schema().field_with_name(key).is_ok() {
+                return Err(JobError::PartitionKeyIsColumn {
+                    key: key.clone(),
+                    table: table.name(),
+                });
+            }
+        }
     }
     Ok(())
 }

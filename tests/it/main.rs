@@ -14,6 +14,7 @@ mod fuzz;
 mod hardening;
 mod jobs;
 mod model;
+mod probe;
 pub mod production;
 mod report;
 mod run;

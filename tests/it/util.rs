@@ -100,9 +100,18 @@ pub fn spec(dir: &Path, input: &Path, output: &Path, k: usize) -> PathBuf {
     path
 }
 
+/// The binary under test: this build's, or `TEXTCLUSTER_TEST_BIN` (to show that a test
+/// fails against another build, an older one say).
+pub fn binary() -> PathBuf {
+    std::env::var_os("TEXTCLUSTER_TEST_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_textcluster")),
+        PathBuf::from,
+    )
+}
+
 /// Runs the binary with `args` in the repository root.
 pub fn textcluster(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_textcluster"))
+    Command::new(binary())
         .args(args)
         .current_dir(repo())
         .env("RUST_LOG", "warn")
