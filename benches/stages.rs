@@ -16,9 +16,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use textcluster::cluster::{self, ClusterParams};
-use textcluster::io::write::{Table, batch, f32s, i32s, strings, write_parquet};
+use textcluster::io::write::write_parquet;
 use textcluster::io::{Documents, PartitionFilter, read_partition};
 use textcluster::label::{KeywordParams, keywords};
+use textcluster::output::tables::{Table, batch, f32s, i32s, strings};
 use textcluster::text::{TokenBuffer, VectorizeParams, fit_transform, is_numeric};
 
 fn documents() -> Vec<Documents> {

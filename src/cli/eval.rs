@@ -46,6 +46,12 @@ pub fn execute(args: &EvalArgs) -> anyhow::Result<()> {
             evaluation.n_duplicate_gold_ids
         ));
     }
+    if evaluation.n_null_gold > 0 {
+        super::term::print_error_line(&format!(
+            "note: {} labelled documents have a null gold label; they are left out",
+            evaluation.n_null_gold
+        ));
+    }
     if evaluation.n_unmatched > 0 {
         super::term::print_error_line(&format!(
             "note: {} labelled documents have no gold label",

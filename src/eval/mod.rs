@@ -72,6 +72,9 @@ pub struct Scores {
 pub struct Evaluation {
     /// Labelled documents with no gold label (left out of the scores).
     pub n_unmatched: u64,
+    /// Labelled documents whose gold label is null (left out of the scores, and not a group
+    /// of their own).
+    pub n_null_gold: u64,
     /// Label rows whose `doc_id` occurs more than once within their partition (a run with
     /// `input.allow_duplicate_ids`); each such row is scored on its own against the gold label
     /// of its id.
@@ -182,6 +185,27 @@ pub fn evaluate(
     let gold_lf = gold_all
         .group_by([col("doc_id")])
         .agg([col("gold").first()]);
+    // A null gold label is no label: those documents are counted and left out.
+    let null_gold = labels_lf
+        .clone()
+        .inner_join(
+            gold_lf.clone().filter(col("gold").is_null()),
+            col("doc_id"),
+            col("doc_id"),
+        )
+        .select([len().alias("count")])
+        .collect()
+        .map_err(query)?;
+    let n_null_gold = null_gold
+        .column("count")
+        .map_err(query)?
+        .cast(&DataType::UInt64)
+        .map_err(query)?
+        .u64()
+        .map_err(query)?
+        .get(0)
+        .unwrap_or(0);
+    let gold_lf = gold_lf.filter(col("gold").is_not_null());
     let n_labelled = labels.partitions.iter().map(|p| p.n_rows()).sum::<u64>();
     let counts = labels_lf
         .inner_join(gold_lf, col("doc_id"), col("doc_id"))
@@ -263,7 +287,8 @@ pub fn evaluate(
         largest_cluster: groups.iter().map(|g| g.largest_cluster).max().unwrap_or(0),
     };
     Ok(Evaluation {
-        n_unmatched: n_labelled.saturating_sub(total),
+        n_unmatched: n_labelled.saturating_sub(total + n_null_gold),
+        n_null_gold,
         n_duplicate_label_rows,
         n_duplicate_gold_ids,
         groups,

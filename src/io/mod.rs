@@ -121,6 +121,10 @@ pub enum Unreadable {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A file that reads but contradicts what describes it (a model table whose checksum is
+    /// not its header's, say).
+    #[error("{0}")]
+    Inconsistent(String),
     #[error("column `{column}` is {found}, expected {expected}")]
     ColumnType {
         column: String,

@@ -190,6 +190,37 @@ fn cluster_input(
     })
 }
 
+/// Refuses to seal a model that could label nothing: no document in the sample, or no term
+/// left after the stop words and the df bounds (every daily `assign` would label every
+/// document `-1`).
+fn check_not_empty(
+    plan: &JobPlan,
+    clustered: &pipeline::Clustered,
+    fraction: f64,
+) -> Result<(), JobError> {
+    let n_docs = clustered.vectorized.matrix.rows();
+    let n_empty = clustered.vectorized.n_empty;
+    let reason = if n_docs == 0 && fraction < 1.0 {
+        format!(
+            "the sample is empty: `fit.sample` selects a share of {fraction:e} of {} rows",
+            plan.dataset
+                .partitions
+                .iter()
+                .map(|p| p.n_rows())
+                .sum::<u64>()
+        )
+    } else if n_docs == 0 {
+        "the input holds no document with a text".to_owned()
+    } else if clustered.vectorized.vocabulary.is_empty() || n_empty == n_docs {
+        format!(
+            "no term of its {n_docs} documents survives the stop words and the df bounds (`vectorize.min_df`, `vectorize.max_df`)"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(JobError::EmptyFit { reason })
+}
+
 /// Fits and seals a model (not written yet).
 fn fit_sealed(
     plan: &JobPlan,
@@ -204,6 +235,7 @@ fn fit_sealed(
         whole_df,
         refined,
     } = cluster_input(plan, progress, &all, fraction)?;
+    check_not_empty(plan, &clustered, fraction)?;
     let refine_rounds = refined.map_or(0, |r| r.moved.len());
     pipeline::stage(progress, &all, "write");
     let t = Instant::now();

@@ -111,6 +111,10 @@ pub enum JobError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error(
+        "the fit would give an empty model: {reason}\nhint: nothing was written and `CURRENT` is unchanged"
+    )]
+    EmptyFit { reason: String },
     #[error("no model path: give `--model PATH` or set `[model] path` in the job spec")]
     NoModelPath,
     #[error("a fit needs every selected partition, and `{key}` cannot be read: {problem}")]
@@ -139,6 +143,7 @@ impl JobError {
             | JobError::UnsupportedScheme { .. }
             | JobError::OutputExists { .. }
             | JobError::NoModelPath
+            | JobError::EmptyFit { .. }
             | JobError::UnreadablePartition { .. } => true,
             JobError::Model(e) => e.is_user_error(),
             JobError::Input(e) => e.is_user_error(),

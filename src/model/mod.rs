@@ -129,7 +129,7 @@ pub enum ModelError {
         "model `{}` has format version {found}, and this textcluster reads version {FORMAT_VERSION}\nhint: fit the model again with this version; nothing was written",
         path.display()
     )]
-    Incompatible { path: PathBuf, found: u32 },
+    Incompatible { path: PathBuf, found: u64 },
     #[error(
         "the job sets `{key}` = {job}, and model `{}` was fitted with {model}\nhint: remove the key from the job (assign uses the model's value) or fit a new model; nothing was written",
         path.display()
@@ -332,15 +332,34 @@ impl Model {
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| corrupt(&header_path, "no `format_version`".into()))?;
         if found != u64::from(FORMAT_VERSION) {
-            return Err(ModelError::Incompatible {
-                path: dir,
-                found: u32::try_from(found).unwrap_or(u32::MAX),
-            });
+            return Err(ModelError::Incompatible { path: dir, found });
         }
         let header: ModelHeader = serde_json::from_value(value)
             .map_err(|e| corrupt(&header_path, format!("`{HEADER_FILE}`: {e}")))?;
+        if model_id(&header) != header.model_id {
+            return Err(corrupt(
+                &header_path,
+                format!(
+                    "its content id is {}, not the `{}` it names; the header was edited or damaged",
+                    model_id(&header),
+                    header.model_id
+                ),
+            ));
+        }
+        if header.clusters.len() as u64 != header.n_clusters {
+            return Err(corrupt(
+                &header_path,
+                format!(
+                    "`clusters` lists {} clusters and `n_clusters` is {}",
+                    header.clusters.len(),
+                    header.n_clusters
+                ),
+            ));
+        }
+        // Every table the header lists is checked, not only those `assign` reads: `eval` and
+        // `report` show the keywords and the similarity table.
         let mut tables = BTreeMap::new();
-        for table in [Table::Vocabulary, Table::Centroids] {
+        for table in TABLES {
             let path = table_file(&dir, table);
             let bytes = store::read(&path)?.ok_or_else(|| {
                 corrupt(
@@ -496,8 +515,10 @@ impl Model {
         job: &VectorizeParams,
         explicit: &[String],
     ) -> Result<(), ModelError> {
-        let model = serde_json::to_value(&self.header.vectorize).expect("params serialise");
-        let job = serde_json::to_value(job).expect("params serialise");
+        // Unset keys are compared by the value they take in effect.
+        let model =
+            serde_json::to_value(self.header.vectorize.effective()).expect("params serialise");
+        let job = serde_json::to_value(job.effective()).expect("params serialise");
         for key in explicit {
             let (m, j) = (model.get(key), job.get(key));
             if m != j {

@@ -115,6 +115,7 @@ pub fn committed_clusterings(
         let mut found = None;
         for dir in candidates {
             if let Some(header) = read_header(&dir)? {
+                verify(&dir)?;
                 found = Some((dir, header));
                 break;
             }
@@ -151,6 +152,20 @@ pub fn committed_clusterings(
 }
 
 /// The header of the model in `dir`, `None` when there is none or it does not parse.
+/// Checks the model at `dir` as `assign` does (its content id, and every table's SHA-256
+/// against the header), so a report or an evaluation never shows another model's tables.
+fn verify(dir: &Path) -> Result<(), InputError> {
+    use super::{Model, ModelError};
+    match Model::load(dir) {
+        Ok(_) => Ok(()),
+        Err(ModelError::Store(e)) => Err(InputError::Store(e)),
+        Err(e) => Err(InputError::CorruptFile {
+            path: dir.to_path_buf(),
+            reason: crate::io::Unreadable::Inconsistent(e.to_string()),
+        }),
+    }
+}
+
 fn read_header(dir: &Path) -> Result<Option<ModelHeader>, InputError> {
     let path = dir.join(HEADER_FILE);
     let Some(bytes) = store::read(&path)? else {

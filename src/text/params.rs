@@ -159,6 +159,21 @@ impl ValidVectorizeParams {
 }
 
 impl VectorizeParams {
+    /// These parameters with every unset key given the value it takes in effect (`drop_numbers`
+    /// unset means on for `word`, off for `char_ngrams`), so two specs that vectorise the same
+    /// way compare equal.
+    pub fn effective(&self) -> Self {
+        let mut params = self.clone();
+        params.drop_numbers = Some(self.drop_numbers_in_effect());
+        params
+    }
+
+    /// Whether numbers are dropped: `drop_numbers`, or when unset, on for `word` only.
+    fn drop_numbers_in_effect(&self) -> bool {
+        self.drop_numbers
+            .unwrap_or(self.tokenizer == TokenizerKind::Word)
+    }
+
     /// Checks every rule, returning all the broken ones. Reads the stop-word file if one is set.
     pub fn check(&self) -> Result<ValidVectorizeParams, Vec<VectorizeParamError>> {
         let mut errors = Vec::new();
@@ -228,9 +243,7 @@ impl VectorizeParams {
                 tokenizer,
                 stopwords,
                 WordFilters {
-                    numbers: self
-                        .drop_numbers
-                        .unwrap_or(self.tokenizer == TokenizerKind::Word),
+                    numbers: self.drop_numbers_in_effect(),
                     hosts: self.drop_hosts,
                 },
             ),

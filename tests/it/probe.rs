@@ -118,3 +118,252 @@ fn row_18_an_empty_input_path_names_the_key() {
     assert!(err.contains("`input.path` is empty"), "{err}");
     assert!(!out.exists());
 }
+
+/// Fits `jobs/sample.toml` on day 1 into `registry` (with `extra` arguments); returns the
+/// model's directory.
+fn fit_day_one(registry: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "fit",
+        "jobs/sample.toml",
+        "--model",
+        registry.to_str().unwrap(),
+        "--partition",
+        "dt=2018-06-01",
+    ];
+    args.extend_from_slice(extra);
+    let summary: serde_json::Value = serde_json::from_str(ok(&textcluster(&args)).trim()).unwrap();
+    PathBuf::from(summary["path"].as_str().unwrap())
+}
+
+/// Assigns day 2 of the sample against `model`, writing to `out`.
+fn assign_day_two(model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let out = format!("output.path={}", out.display());
+    let mut args = vec![
+        "assign",
+        "jobs/sample.toml",
+        "--model",
+        model.to_str().unwrap(),
+        "--set",
+        &out,
+        "--partition",
+        "dt=2018-06-02",
+    ];
+    args.extend_from_slice(extra);
+    textcluster(&args)
+}
+
+/// Rewrites the header of the model at `dir` with `edit`.
+fn edit_header(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("model.json");
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut header);
+    std::fs::write(&path, serde_json::to_vec_pretty(&header).unwrap()).unwrap();
+}
+
+#[test]
+fn row_04_a_fit_with_no_usable_terms_fails_and_leaves_current_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("models");
+    fit_day_one(&registry, &[]);
+    let current = std::fs::read(registry.join("CURRENT")).unwrap();
+    // A window of nothing but stop words.
+    let input = dir.path().join("in");
+    let ids: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
+    let texts: Vec<Option<String>> = (0..20)
+        .map(|_| Some("the and of to in is it that".to_owned()))
+        .collect();
+    write_docs(&input.join("dt=2018-06-09/part-0.parquet"), &ids, &texts);
+    let job = spec(dir.path(), &input, &dir.path().join("out"), 2);
+    let args = [
+        "fit",
+        job.to_str().unwrap(),
+        "--model",
+        registry.to_str().unwrap(),
+    ];
+    let err = fails(&textcluster(&args), 1);
+    assert!(err.contains("empty model"), "{err}");
+    assert!(err.contains("survives the stop words"), "{err}");
+    // A sample that selects nothing.
+    let err = fails(
+        &textcluster(&[
+            "fit",
+            "jobs/sample.toml",
+            "--model",
+            registry.to_str().unwrap(),
+            "--set",
+            "fit.sample=1e-300",
+        ]),
+        1,
+    );
+    assert!(err.contains("the sample is empty"), "{err}");
+    assert_eq!(std::fs::read(registry.join("CURRENT")).unwrap(), current);
+    let models = std::fs::read_dir(&registry).unwrap().count();
+    assert_eq!(models, 2, "a model directory was written beside CURRENT");
+}
+
+#[test]
+fn row_05_an_edited_model_header_is_a_corrupt_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fit_day_one(&dir.path().join("models"), &[]);
+    edit_header(&model, |h| {
+        let old = h["vectorize"]["sublinear_tf"].as_bool().unwrap();
+        h["vectorize"]["sublinear_tf"] = serde_json::Value::Bool(!old);
+    });
+    let out = dir.path().join("out");
+    let err = fails(&assign_day_two(&model, &out, &[]), 1);
+    assert!(err.contains("model.json"), "{err}");
+    assert!(err.contains("content id"), "{err}");
+    assert!(!out.join("labels").exists(), "labels were written");
+}
+
+#[test]
+fn row_06_another_models_keywords_copied_in_are_refused_by_assign_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fit_day_one(&dir.path().join("a"), &[]);
+    let b = fit_day_one(&dir.path().join("b"), &["--set", "cluster.k=5"]);
+    for table in ["keywords", "similarity"] {
+        let file = format!("{table}.parquet");
+        let saved = std::fs::read(a.join(&file)).unwrap();
+        std::fs::copy(b.join(&file), a.join(&file)).unwrap();
+        let out = dir.path().join(format!("out-{table}"));
+        let err = fails(&assign_day_two(&a, &out, &[]), 1);
+        assert!(err.contains(&file), "{table}: {err}");
+        assert!(err.contains("SHA-256"), "{table}: {err}");
+        std::fs::write(a.join(&file), saved).unwrap();
+    }
+    // A report of labels assigned with the model, after its keywords were swapped.
+    let out = dir.path().join("out");
+    ok(&assign_day_two(&a, &out, &[]));
+    std::fs::copy(b.join("keywords.parquet"), a.join("keywords.parquet")).unwrap();
+    let html = dir.path().join("report.html");
+    let err = fails(
+        &textcluster(&[
+            "report",
+            out.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+            "--examples",
+            "0",
+        ]),
+        1,
+    );
+    assert!(err.contains("SHA-256"), "{err}");
+    assert!(!html.exists(), "a report was written");
+}
+
+#[test]
+fn row_08_eval_skips_and_counts_null_gold_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(&out, &["--set", "cluster.scope=global"]);
+    // The gold labels of the sample, with every third label null.
+    let gold = dir.path().join("gold");
+    let mut n_null = 0;
+    for entry in std::fs::read_dir(repo().join("data/sample")).unwrap() {
+        let part = entry.unwrap().path();
+        if !part.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&part).unwrap() {
+            let file = file.unwrap().path();
+            let batches = read_batches(&file);
+            let (mut ids, mut labels) = (Vec::new(), Vec::new());
+            for b in &batches {
+                let id = arrow::compute::cast(
+                    b.column_by_name("doc_id").unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let label = arrow::compute::cast(
+                    b.column_by_name("label").unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                use arrow::array::AsArray;
+                for i in 0..b.num_rows() {
+                    ids.push(id.as_string::<i32>().value(i).to_owned());
+                    let keep = (ids.len() % 3) != 0;
+                    n_null += usize::from(!keep);
+                    labels.push(keep.then(|| label.as_string::<i32>().value(i).to_owned()));
+                }
+            }
+            let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new("doc_id", arrow::datatypes::DataType::Utf8, false),
+                arrow::datatypes::Field::new("label", arrow::datatypes::DataType::Utf8, true),
+            ]));
+            let batch = arrow::array::RecordBatch::try_new(
+                schema,
+                vec![
+                    std::sync::Arc::new(arrow::array::StringArray::from(ids)),
+                    std::sync::Arc::new(arrow::array::StringArray::from(labels)),
+                ],
+            )
+            .unwrap();
+            write_batch(
+                &gold.join(part.file_name().unwrap()).join("part-0.parquet"),
+                &batch,
+            );
+        }
+    }
+    let output = textcluster(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--gold",
+        gold.to_str().unwrap(),
+        "--json",
+    ]);
+    let stdout = ok(&output);
+    let evaluation: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(evaluation["summary"]["n_gold_labels"], 20, "{stdout}");
+    assert_eq!(evaluation["n_null_gold"], n_null, "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("null gold label"), "{stderr}");
+}
+
+#[test]
+fn row_12_a_header_with_fewer_clusters_than_n_clusters_is_corrupt_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fit_day_one(&dir.path().join("models"), &[]);
+    edit_header(&model, |h| {
+        h["clusters"].as_array_mut().unwrap().truncate(3);
+    });
+    let out = dir.path().join("out");
+    let err = fails(&assign_day_two(&model, &out, &[]), 1);
+    assert!(err.contains("model.json"), "{err}");
+    assert!(!err.contains("panic"), "{err}");
+    assert!(!out.join("labels").exists());
+}
+
+#[test]
+fn row_15_an_explicit_default_is_not_a_contradiction() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fit_day_one(&dir.path().join("models"), &[]);
+    let out = dir.path().join("out");
+    ok(&assign_day_two(
+        &model,
+        &out,
+        &["--set", "vectorize.drop_numbers=true"],
+    ));
+    // A value that does differ is still refused, naming the key.
+    let err = fails(
+        &assign_day_two(
+            &model,
+            &dir.path().join("out2"),
+            &["--set", "vectorize.drop_numbers=false"],
+        ),
+        1,
+    );
+    assert!(err.contains("vectorize.drop_numbers"), "{err}");
+}
+
+#[test]
+fn row_18_a_format_version_past_u32_is_reported_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fit_day_one(&dir.path().join("models"), &[]);
+    edit_header(&model, |h| {
+        h["format_version"] = serde_json::json!(4_294_967_297u64);
+    });
+    let err = fails(&assign_day_two(&model, &dir.path().join("out"), &[]), 1);
+    assert!(err.contains("4294967297"), "{err}");
+}
