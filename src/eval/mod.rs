@@ -37,6 +37,12 @@ pub enum EvalError {
         #[source]
         source: PolarsError,
     },
+    #[error("gold file `{}` has no column `{column}`; its columns are {available:?}\nhint: name the gold label column with `--label-column` and the id column with `--id-column`", path.display())]
+    GoldColumn {
+        path: PathBuf,
+        column: String,
+        available: Vec<String>,
+    },
     #[error("no labelled document of `{}` has a gold label in `{}`\nhint: check `--id-column`", labels.display(), gold.display())]
     NoOverlap { labels: PathBuf, gold: PathBuf },
 }
@@ -47,7 +53,9 @@ impl EvalError {
         match self {
             EvalError::Input(e) => e.is_user_error(),
             EvalError::Manifest(e) => e.is_user_error(),
-            EvalError::NoOverlap { .. } | EvalError::Params { .. } => true,
+            EvalError::NoOverlap { .. }
+            | EvalError::Params { .. }
+            | EvalError::GoldColumn { .. } => true,
             EvalError::Query { .. } => false,
         }
     }
@@ -146,7 +154,19 @@ pub fn evaluate(
         &none,
         id_column,
         label_column,
-    )?;
+    )
+    .map_err(|e| match e {
+        InputError::MissingColumn {
+            path,
+            column,
+            available,
+        } => EvalError::GoldColumn {
+            path,
+            column,
+            available,
+        },
+        e => EvalError::Input(e),
+    })?;
 
     let labels_lf = concat_partitions(&labels, &["doc_id", "cluster"]).map_err(query)?;
     // The label column may be the id column itself: read it once.

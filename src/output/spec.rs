@@ -246,6 +246,23 @@ pub enum SpecError {
     },
 }
 
+/// A TOML error with where it is: the line, and the text of that line (which names the key).
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().to_owned();
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let found = text.get(span).unwrap_or("").trim();
+    if found.is_empty() || found.contains('\n') {
+        format!("{message} at line {line_no} (`{line}`)")
+    } else {
+        format!("{message} `{found}` at line {line_no} (`{line}`)")
+    }
+}
+
 impl JobSpec {
     /// True when keywords are whole words rather than the clustering's tokens: with the
     /// `char_ngrams` tokeniser unless `keywords.words = false` (with `word` they are the same).
@@ -273,7 +290,7 @@ impl JobSpec {
             text.parse()
                 .map_err(|e: toml::de::Error| SpecError::Syntax {
                     path: path.into(),
-                    message: e.message().to_owned(),
+                    message: syntax_message(text, &e),
                 })?;
         for arg in overrides {
             apply_override(&mut table, arg.as_ref())?;

@@ -21,13 +21,41 @@ pub enum TokenizerKind {
 
 /// A document-frequency bound: an integer is a document count, a float in `[0, 1]` a fraction
 /// of the documents (as in scikit-learn and Spark).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DfBound {
     /// A number of documents.
     Count(u64),
     /// A fraction of the documents.
     Fraction(f64),
+}
+
+/// The forms a [`DfBound`] may take, for messages.
+const DF_BOUND_FORMS: &str =
+    "a document count (an integer, at least 0) or a fraction of the documents (a float in [0, 1])";
+
+impl<'de> Deserialize<'de> for DfBound {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DfBound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(DF_BOUND_FORMS)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DfBound, E> {
+                Ok(DfBound::Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DfBound, E> {
+                u64::try_from(v)
+                    .map(DfBound::Count)
+                    .map_err(|_| E::custom(format!("expected {DF_BOUND_FORMS}, got {v}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<DfBound, E> {
+                Ok(DfBound::Fraction(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl DfBound {

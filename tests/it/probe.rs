@@ -367,3 +367,82 @@ fn row_18_a_format_version_past_u32_is_reported_as_written() {
     let err = fails(&assign_day_two(&model, &dir.path().join("out"), &[]), 1);
     assert!(err.contains("4294967297"), "{err}");
 }
+
+#[test]
+fn row_18_spec_errors_name_the_key_the_line_and_the_allowed_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.toml");
+    let write = |text: &str| std::fs::write(&job, text).unwrap();
+    let plan = || fails(&textcluster(&["plan", job.to_str().unwrap()]), 1);
+    write("[input]\npath = \"data/sample\"\n[cluster]\nk = 3\nk = 4\n[output]\npath = \"o\"\n");
+    let err = plan();
+    assert!(err.contains("duplicate key `k` at line 5"), "{err}");
+    write(
+        "[input]\npath = \"data/sample\"\n[vectorize]\nmin_df = 1e400\n[cluster]\nk = 3\n[output]\npath = \"o\"\n",
+    );
+    let err = plan();
+    assert!(err.contains("line 4 (`min_df = 1e400`)"), "{err}");
+    // The same value given on the command line is a string: the key and the forms are named.
+    write("[input]\npath = \"data/sample\"\n[cluster]\nk = 3\n[output]\npath = \"o\"\n");
+    let err = fails(
+        &textcluster(&[
+            "plan",
+            job.to_str().unwrap(),
+            "--set",
+            "vectorize.min_df=1e400",
+        ]),
+        1,
+    );
+    assert!(err.contains("`vectorize.min_df`"), "{err}");
+    assert!(err.contains("a document count"), "{err}");
+    assert!(err.contains("a fraction"), "{err}");
+}
+
+#[test]
+fn row_18_a_gold_file_without_the_label_column_hints_at_label_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(&out, &[]);
+    // The run's own labels as the "gold" file: they have no `label` column.
+    let err = fails(
+        &textcluster(&[
+            "eval",
+            out.to_str().unwrap(),
+            "--gold",
+            out.join("labels").to_str().unwrap(),
+        ]),
+        1,
+    );
+    assert!(err.contains("--label-column"), "{err}");
+    assert!(!err.contains("input.text_column"), "{err}");
+}
+
+#[test]
+fn row_18_lock_messages_give_times_in_rfc_3339() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let out = dir.path().join("out");
+    hive_tree(&input, 1, 3);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A live lock: this test's own process, with a lease still running.
+    let body = serde_json::json!({
+        "pid": std::process::id(),
+        "host": host.trim(),
+        "started_at": 1_765_000_000u64,
+        "run_id": "x",
+        "acquired_at": now,
+        "expires_at": now + 600,
+    });
+    let lock = out.join("_locks/dt=2018-06-01/lock.json");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, body.to_string()).unwrap();
+    let job = spec(dir.path(), &input, &out, 2);
+    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 2);
+    assert!(err.contains("started 2025-12-06T05:46:40Z"), "{err}");
+    assert!(!err.contains(&format!("until {}", now + 600)), "{err}");
+    assert!(err.contains("lease until 20"), "{err}");
+}

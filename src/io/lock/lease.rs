@@ -78,7 +78,16 @@ impl RunLock {
                     owner: Box::new(owner.clone()),
                 });
             }
-            tracing::warn!(lock = %path.display(), owner = ?owner, "taking over a stale lock: its owner is gone or its lease expired");
+            let lease_until = owner
+                .as_ref()
+                .and_then(|o| o.expires_at)
+                .map_or("-".to_owned(), super::owner::rfc3339);
+            tracing::warn!(
+                lock = %path.display(),
+                run = owner.as_ref().map(LockOwner::run_id),
+                lease_until,
+                "taking over a stale lock: its owner is gone or its lease expired"
+            );
             if remote {
                 match store::put_if(&path, body.clone(), version).map_err(OutputError::from)? {
                     Conditional::Written(version) => {

@@ -57,9 +57,10 @@ pub fn lock_path(out: &Path, key: &PartitionKey) -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "output `{}` is locked by a running job (pid {}, host `{}`, run {}, lease until {})\nhint: wait for it to finish; a lock left by a job that is gone expires {}s after its last renewal",
+        "output `{}` is locked by a running job (pid {}, host `{}`, run {}, started {}, lease until {})\nhint: wait for it to finish; a lock left by a job that is gone expires {}s after its last renewal",
         out.display(), owner.pid, owner.host, owner.run_id(),
-        owner.expires_at.map_or("-".to_owned(), |t| t.to_string()),
+        owner::rfc3339(owner.started_at),
+        owner.expires_at.map_or("-".to_owned(), owner::rfc3339),
         LEASE.as_secs() + MAX_CLOCK_SKEW.as_secs()
     )]
     Held {

@@ -74,3 +74,9 @@ pub(crate) fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// Unix seconds as an RFC 3339 time (UTC, second precision), for messages.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    let time = UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
