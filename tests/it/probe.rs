@@ -446,3 +446,53 @@ fn row_18_lock_messages_give_times_in_rfc_3339() {
     assert!(!err.contains(&format!("until {}", now + 600)), "{err}");
     assert!(err.contains("lease until 20"), "{err}");
 }
+
+#[test]
+fn row_10_an_expired_lease_is_stale_even_when_its_pid_lives_on_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let out = dir.path().join("out");
+    hive_tree(&input, 1, 3);
+    let job = spec(dir.path(), &input, &out, 2);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lock = out.join("_locks/dt=2018-06-01/lock.json");
+    let place = |body: serde_json::Value| {
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::fs::write(&lock, body.to_string()).unwrap();
+    };
+    // Pid 1 always exists (as the next pod's pid 2 does); its lease expired two hours ago.
+    place(serde_json::json!({
+        "pid": 1, "host": host.trim(), "started_at": now - 7300, "run_id": "old",
+        "acquired_at": now - 7300, "expires_at": now - 7200,
+    }));
+    ok(&textcluster(&["run", job.to_str().unwrap()]));
+    // While its lease runs, a lock whose pid now belongs to another process (another start
+    // time) is gone too.
+    let own = std::process::id();
+    place(serde_json::json!({
+        "pid": own, "host": host.trim(), "started_at": now, "run_id": "reused",
+        "acquired_at": now, "expires_at": now + 600,
+        "boot_id": boot.trim(), "process_start": 1,
+    }));
+    ok(&textcluster(&["run", job.to_str().unwrap()]));
+    // The same process, still running, is respected.
+    let stat = std::fs::read_to_string(format!("/proc/{own}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    place(serde_json::json!({
+        "pid": own, "host": host.trim(), "started_at": now, "run_id": "live",
+        "acquired_at": now, "expires_at": now + 600,
+        "boot_id": boot.trim(), "process_start": start,
+    }));
+    let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 2);
+    assert!(err.contains("locked by a running job"), "{err}");
+}

@@ -290,6 +290,8 @@ mod tests {
             run_id: String::new(),
             acquired_at: 1,
             expires_at: None,
+            boot_id: None,
+            process_start: None,
         };
         let elsewhere = LockOwner {
             host: "another-host".into(),
@@ -355,6 +357,8 @@ mod tests {
             run_id: "5-pod-that-was-killed-1".into(),
             acquired_at: 5,
             expires_at: Some(expires_at),
+            boot_id: None,
+            process_start: None,
         };
         let now = now_secs();
         fs_err::write(&path, serde_json::to_vec(&elsewhere(now + 60)).unwrap()).unwrap();
@@ -478,6 +482,8 @@ mod tests {
             run_id: String::new(),
             acquired_at: 0,
             expires_at: None,
+            boot_id: None,
+            process_start: None,
         };
         let path = lock_path(dir.path(), &key("a"));
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();

@@ -24,6 +24,13 @@ pub struct LockOwner {
     /// Unix seconds; a lock written without a lease never expires by time.
     #[serde(default)]
     pub expires_at: Option<u64>,
+    /// The host's boot id (`/proc/sys/kernel/random/boot_id`) when the lock was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// When process `pid` started, in clock ticks after boot (`/proc/<pid>/stat`): with the
+    /// boot id it tells the process apart from a later one that reuses its pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
 }
 
 impl LockOwner {
@@ -50,22 +57,51 @@ pub fn current_owner(started_at: u64) -> LockOwner {
         run_id: String::new(),
         acquired_at: now,
         expires_at: Some(now + LEASE.as_secs()),
+        boot_id: boot_id(),
+        process_start: process_start(std::process::id()),
     };
     owner.run_id = owner.run_id();
     owner
 }
 
-/// True unless `owner` is known to be gone: a process of this host that no longer exists, or
-/// a lease that expired more than [`MAX_CLOCK_SKEW`] ago.
+/// True unless `owner` is known to be gone. The lease is the truth: a lease that expired more
+/// than [`MAX_CLOCK_SKEW`] ago is stale whatever its pid (in a container the next pod gets the
+/// same host name and pid). While the lease runs, a lock of this host is gone early when its
+/// process no longer exists, or when the process with its pid is another one (another boot,
+/// or another start time).
 pub fn is_alive(owner: &LockOwner) -> bool {
+    if owner
+        .expires_at
+        .is_some_and(|t| now_secs() > t + MAX_CLOCK_SKEW.as_secs())
+    {
+        return false;
+    }
     let proc_root = Path::new("/proc");
     if owner.host == host_name() && proc_root.join("self").exists() {
-        return proc_root.join(owner.pid.to_string()).exists();
+        if !proc_root.join(owner.pid.to_string()).exists() {
+            return false;
+        }
+        if let (Some(boot), Some(start)) = (&owner.boot_id, owner.process_start) {
+            return boot_id().as_ref() == Some(boot) && process_start(owner.pid) == Some(start);
+        }
     }
-    match owner.expires_at {
-        Some(t) => now_secs() <= t + MAX_CLOCK_SKEW.as_secs(),
-        None => true, // no lease and another host: cannot tell, assume it runs
-    }
+    // A valid lease, or no lease on another host: cannot tell, assume it runs.
+    true
+}
+
+/// This host's boot id, where the kernel tells it.
+fn boot_id() -> Option<String> {
+    fs_err::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// When process `pid` started, in clock ticks after boot: field 22 of `/proc/<pid>/stat`,
+/// counted after the command name (which may hold spaces and parentheses).
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Seconds since the Unix epoch, now.
