@@ -12,6 +12,11 @@ use tracing_subscriber::EnvFilter;
 use cli::exit::ExitStatus;
 use cli::{Cli, Command, LogFormat};
 
+/// The allocator: the system's, except that an allocation that fails ends the process with a
+/// message and exit 2 (retry, with more memory) instead of an abort (134).
+#[global_allocator]
+static ALLOCATOR: cli::memory::ExitOnOom = cli::memory::ExitOnOom;
+
 fn main() -> ExitCode {
     cli::term::ensure_standard_streams();
     limit_malloc_arenas();

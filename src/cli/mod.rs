@@ -5,6 +5,7 @@ pub mod assign;
 pub mod eval;
 pub mod exit;
 pub mod fit;
+pub mod memory;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -496,3 +496,40 @@ fn row_10_an_expired_lease_is_stale_even_when_its_pid_lives_on_this_host() {
     let err = fails(&textcluster(&["run", job.to_str().unwrap()]), 2);
     assert!(err.contains("locked by a running job"), "{err}");
 }
+
+#[test]
+fn row_17_running_out_of_memory_exits_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let out = dir.path().join("out");
+    // One document of 64 MB among ordinary ones: reading it needs far more than the limit
+    // leaves once the binary is loaded.
+    let ids: Vec<String> = (0..4).map(|i| format!("d{i}")).collect();
+    let mut texts: Vec<Option<String>> = (0..3).map(|i| Some(doc(i % 3, i))).collect();
+    texts.push(Some("word ".repeat(64 << 18)));
+    write_docs(&input.join("dt=2018-06-01/part-0.parquet"), &ids, &texts);
+    let job = spec(dir.path(), &input, &out, 2);
+    let limited = |kib: u64, args: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v {kib} && exec {} {args}",
+                binary().display()
+            ))
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    };
+    // The smallest limit (in steps of 16 MB) under which the binary loads at all: below it
+    // the kernel refuses to map it and nothing of ours runs.
+    let loads = (6..200)
+        .map(|i| i * 16 * 1024)
+        .find(|&kib| limited(kib, "--version").status.success())
+        .expect("the binary loads under 3 GB");
+    let output = limited(loads + 48 * 1024, &format!("-q run {}", job.display()));
+    let err = fails(&output, 2);
+    assert!(err.contains("out of memory"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    // Nothing half-written was committed.
+    assert!(!out.join("labels").exists(), "labels were committed");
+}
