@@ -277,6 +277,8 @@ fn fit_sealed(
         },
         vectorize: plan.spec.vectorize.clone(),
         stopwords_sha256: plan.vectorize.analyzer().stopwords_digest(),
+        stopwords: (!matches!(plan.spec.vectorize.stopwords.as_str(), "english" | "none"))
+            .then(|| plan.vectorize.analyzer().stopwords_sorted()),
         cluster: model_cluster_params(plan),
         keywords: plan.spec.keywords.clone(),
         sample_fraction: fraction,

@@ -70,6 +70,10 @@ pub struct ModelHeader {
     pub vectorize: VectorizeParams,
     /// SHA-256 of the stop words in effect at fit time (a stop-word file can change later).
     pub stopwords_sha256: String,
+    /// The stop words of a stop-word file, sorted, so the model does not depend on the file
+    /// (absent for the built-in lists; not part of the id, which has their SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopwords: Option<Vec<String>>,
     pub cluster: ClusterParams,
     pub keywords: KeywordParams,
     /// The share of documents sampled for the fit (1 for all of them).
@@ -483,7 +487,7 @@ impl Model {
         let params = self
             .header
             .vectorize
-            .check()
+            .check_with_stopwords(self.header.stopwords.as_deref())
             .map_err(|errors| ModelError::Corrupt {
                 path: self.dir.join(HEADER_FILE),
                 reason: errors
@@ -514,7 +518,23 @@ impl Model {
         &self,
         job: &VectorizeParams,
         explicit: &[String],
+        job_stopwords_sha256: &str,
     ) -> Result<(), ModelError> {
+        // A stop-word file the job names must hold the model's words.
+        if explicit.iter().any(|k| k == "stopwords")
+            && !matches!(job.stopwords.as_str(), "english" | "none")
+            && job_stopwords_sha256 != self.header.stopwords_sha256
+        {
+            return Err(ModelError::Contradicts {
+                path: self.dir.clone(),
+                key: "vectorize.stopwords".into(),
+                model: format!("stop words with SHA-256 {}", self.header.stopwords_sha256),
+                job: format!(
+                    "stop-word file `{}`, whose words have SHA-256 {job_stopwords_sha256}",
+                    job.stopwords
+                ),
+            });
+        }
         // Unset keys are compared by the value they take in effect.
         let model =
             serde_json::to_value(self.header.vectorize.effective()).expect("params serialise");

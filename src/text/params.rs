@@ -204,6 +204,15 @@ impl VectorizeParams {
 
     /// Checks every rule, returning all the broken ones. Reads the stop-word file if one is set.
     pub fn check(&self) -> Result<ValidVectorizeParams, Vec<VectorizeParamError>> {
+        self.check_with_stopwords(None)
+    }
+
+    /// As [`Self::check`], with the stop words given rather than read from `stopwords` (a
+    /// saved model keeps the words of its stop-word file).
+    pub fn check_with_stopwords(
+        &self,
+        kept: Option<&[String]>,
+    ) -> Result<ValidVectorizeParams, Vec<VectorizeParamError>> {
         let mut errors = Vec::new();
         if self.min_token_len < 1 {
             errors.push(VectorizeParamError::MinTokenLen(self.min_token_len));
@@ -235,10 +244,11 @@ impl VectorizeParams {
         if self.max_features == Some(0) {
             errors.push(VectorizeParamError::MaxFeatures);
         }
-        let stopwords: Vec<String> = match self.stopwords.as_str() {
-            "english" => ENGLISH_STOPWORDS.lines().map(str::to_owned).collect(),
-            "none" => Vec::new(),
-            path => match fs_err::read_to_string(path) {
+        let stopwords: Vec<String> = match (kept, self.stopwords.as_str()) {
+            (Some(words), _) => words.to_vec(),
+            (None, "english") => ENGLISH_STOPWORDS.lines().map(str::to_owned).collect(),
+            (None, "none") => Vec::new(),
+            (None, path) => match fs_err::read_to_string(path) {
                 Ok(text) => text
                     .lines()
                     .map(str::trim)

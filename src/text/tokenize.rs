@@ -179,6 +179,14 @@ impl Analyzer {
             }
     }
 
+    /// The stop words in effect (lower case), sorted: what a model keeps when they come from a
+    /// file, so it does not depend on that file later.
+    pub fn stopwords_sorted(&self) -> Vec<String> {
+        let mut words: Vec<String> = self.stopwords.iter().cloned().collect();
+        words.sort_unstable();
+        words
+    }
+
     /// sha256 of the stop words (sorted, one per line): what a saved model checks the stop
     /// words of a later run against, since a stop-word file can change after the fit.
     pub fn stopwords_digest(&self) -> String {

@@ -533,3 +533,62 @@ fn row_17_running_out_of_memory_exits_2_with_a_message() {
     // Nothing half-written was committed.
     assert!(!out.join("labels").exists(), "labels were committed");
 }
+
+#[test]
+fn row_16_a_model_keeps_its_stop_words_and_names_a_changed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = dir.path().join("stop.txt");
+    std::fs::write(&words, "the\nand\nof\nto\n").unwrap();
+    let job = |stopwords: Option<&Path>, out: &Path| {
+        let path = dir.path().join("stop-job.toml");
+        let line = stopwords.map_or(String::new(), |p| format!("stopwords = {p:?}\n"));
+        std::fs::write(
+            &path,
+            format!(
+                "[input]\npath = {:?}\n[vectorize]\n{line}[cluster]\nk = 5\n[output]\npath = {out:?}\n",
+                repo().join("data/sample")
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let registry = dir.path().join("models");
+    let fit_job = job(Some(&words), &dir.path().join("unused"));
+    ok(&textcluster(&[
+        "fit",
+        fit_job.to_str().unwrap(),
+        "--model",
+        registry.to_str().unwrap(),
+        "--partition",
+        "dt=2018-06-01",
+    ]));
+    // The file moves away: the model still assigns, with the words it kept.
+    std::fs::remove_file(&words).unwrap();
+    let out = dir.path().join("out");
+    let assign_job = job(None, &out);
+    ok(&textcluster(&[
+        "assign",
+        assign_job.to_str().unwrap(),
+        "--model",
+        registry.to_str().unwrap(),
+        "--partition",
+        "dt=2018-06-02",
+    ]));
+    // A job that names the file, now with other words: the file is named as the cause.
+    std::fs::write(&words, "the\nand\n").unwrap();
+    let named = job(Some(&words), &dir.path().join("out2"));
+    let err = fails(
+        &textcluster(&[
+            "assign",
+            named.to_str().unwrap(),
+            "--model",
+            registry.to_str().unwrap(),
+            "--partition",
+            "dt=2018-06-02",
+        ]),
+        1,
+    );
+    assert!(err.contains(words.to_str().unwrap()), "{err}");
+    assert!(err.contains("vectorize.stopwords"), "{err}");
+    assert!(!dir.path().join("out2/labels").exists());
+}

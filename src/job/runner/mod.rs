@@ -108,7 +108,11 @@ pub fn assign(
     model: &Model,
     options: RunOptions<'_>,
 ) -> Result<RunSummary, JobError> {
-    model.check_vectorize(&plan.spec.vectorize, &plan.spec.explicit_vectorize)?;
+    model.check_vectorize(
+        &plan.spec.vectorize,
+        &plan.spec.explicit_vectorize,
+        &plan.vectorize.analyzer().stopwords_digest(),
+    )?;
     // Fail before any lock or write when the model cannot vectorise.
     model.transformer()?;
     execute(plan, Work::Assign(model), options)
