@@ -152,15 +152,10 @@ fn print_fits(fits: &[textcluster::eval::FitSummary]) {
             let list: Vec<String> = f
                 .unsettled
                 .iter()
-                .map(|u| {
-                    format!(
-                        "{} (+{} -{} of {})",
-                        u.cluster, u.joined_after_10, u.left_after_10, u.size
-                    )
-                })
+                .map(|u| format!("{} ({} moved of {})", u.cluster, u.moved_last_3, u.size))
                 .collect();
             format!(
-                "unsettled (membership changed by over 1% after round 10): {}",
+                "unsettled (over 1% of a cluster joined or left in the last 3 rounds): {}",
                 list.join(", ")
             )
         };

@@ -133,6 +133,7 @@ pub fn merge_fit(
         centroids: merged.centroids,
         late_joined: vec![0; merged.sizes.len()],
         late_left: vec![0; merged.sizes.len()],
+        recent_moves: Vec::new(),
         sizes: merged.sizes,
         ..fit
     };
@@ -176,6 +177,11 @@ fn renumber_by_size(mut fit: KMeansFit) -> (KMeansFit, Vec<i32>) {
     fit.sizes = permute(&fit.sizes);
     fit.late_joined = permute(&fit.late_joined);
     fit.late_left = permute(&fit.late_left);
+    fit.recent_moves = fit
+        .recent_moves
+        .iter()
+        .map(|round| permute(round))
+        .collect();
     (fit, new_id)
 }
 
@@ -254,6 +260,7 @@ mod tests {
             n_scored: vec![],
             late_joined: vec![0, 4, 1],
             late_left: vec![2, 0, 0],
+            recent_moves: Vec::new(),
             n_clusters: 3,
             n_reseeded: 0,
             init: crate::cluster::InitReport {

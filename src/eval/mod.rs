@@ -100,7 +100,7 @@ pub struct Evaluation {
     pub fits: Vec<FitSummary>,
 }
 
-/// How one clustering converged: its rounds, and the clusters still moving after round 10.
+/// How one clustering converged: its rounds, and the clusters still moving at its end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FitSummary {
     pub key: String,
@@ -109,13 +109,14 @@ pub struct FitSummary {
     pub unsettled: Vec<UnsettledCluster>,
 }
 
-/// A cluster whose membership changed by more than 1% of its size after round 10.
+/// A cluster still moving when its fit ended: more than 1% of its size joined or left it in
+/// the last 3 rounds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnsettledCluster {
     pub cluster: i32,
     pub size: u64,
-    pub joined_after_10: u64,
-    pub left_after_10: u64,
+    /// Documents that joined or left it in the last 3 rounds of the fit.
+    pub moved_last_3: u64,
 }
 
 /// True when the run's cluster ids mean the same in every partition: labels assigned with a
@@ -334,8 +335,7 @@ fn fit_summaries(manifest: &Manifest) -> Vec<FitSummary> {
                 .map(|r| UnsettledCluster {
                     cluster: r.cluster,
                     size: r.size,
-                    joined_after_10: r.joined_after_10,
-                    left_after_10: r.left_after_10,
+                    moved_last_3: r.moved_last_3,
                 })
                 .collect(),
         })

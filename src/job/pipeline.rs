@@ -530,6 +530,7 @@ fn cluster_reports(fit: &KMeansFit) -> Vec<ClusterReport> {
                 ambiguous_share: share(ambiguous[c] as f64),
                 joined_after_10: fit.late_joined[c],
                 left_after_10: fit.late_left[c],
+                moved_last_3: fit.final_moves(c),
                 unsettled: fit.unsettled(c),
             }
         })

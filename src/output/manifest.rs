@@ -209,8 +209,13 @@ pub struct ClusterReport {
     /// Documents that left the cluster after round 10.
     #[serde(default)]
     pub left_after_10: u64,
-    /// Membership still changed by more than 1% of the cluster's size after round 10: the
-    /// cluster is ambiguous, or its documents are drifting between neighbours.
+    /// Documents that joined or left the cluster in the last 3 rounds of its fit.
+    #[serde(default)]
+    pub moved_last_3: u64,
+    /// Still moving when the fit ended: `moved_last_3` is more than 1% of the cluster's size
+    /// and at least 10.
+    /// The cluster is ambiguous, or its documents are drifting between neighbours; a fit
+    /// stopped early by `max_iter` has many such clusters, one that converged few.
     #[serde(default)]
     pub unsettled: bool,
 }

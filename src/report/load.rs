@@ -294,7 +294,7 @@ impl Source<'_> {
                 mean_similarity: diagnostics(c).map(|d| round3(d.mean_similarity)),
                 ambiguous_share: diagnostics(c).map(|d| round3(d.ambiguous_share)),
                 unsettled: diagnostics(c).map(|d| d.unsettled),
-                moved_after_10: diagnostics(c).map(|d| d.joined_after_10 + d.left_after_10),
+                moved_last_3: diagnostics(c).map(|d| d.moved_last_3),
                 term_ids: shown[c].iter().map(|(t, _)| used[t]).collect(),
                 log_p: shown[c].iter().map(|(_, p)| round3(p.ln())).collect(),
                 examples: nearest[c]

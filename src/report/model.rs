@@ -86,7 +86,7 @@ pub struct ClusterView {
     pub ambiguous_share: Option<f64>,
     /// Membership changed by more than 1% after round 10 (`joined + left` documents).
     pub unsettled: Option<bool>,
-    pub moved_after_10: Option<u64>,
+    pub moved_last_3: Option<u64>,
     /// Candidate terms (indices into [`ClusteringView::terms`]) and `log p(w|c)` of each.
     pub term_ids: Vec<u32>,
     pub log_p: Vec<f64>,

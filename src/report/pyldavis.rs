@@ -200,7 +200,7 @@ mod tests {
             mean_similarity: None,
             ambiguous_share: None,
             unsettled: None,
-            moved_after_10: None,
+            moved_last_3: None,
             term_ids: vec![],
             log_p: vec![],
             examples: vec![],

@@ -36,6 +36,12 @@
   function color(id) {
     return "hsl(" + ((id * 137.508) % 360).toFixed(1) + ", 55%, 55%)";
   }
+  // The unsettled flag informs only while it is rare: when more than a quarter of the
+  // clusters are still moving, the fit as a whole had not settled and the header says so.
+  function informative(v) {
+    return v.clusters.filter((c) => c.unsettled).length * 4 <= v.clusters.length;
+  }
+
   function fmt(v, digits) {
     return typeof v === "number" ? v.toFixed(digits) : String(v);
   }
@@ -153,7 +159,7 @@
     d.appendChild(el("span", {}, " · " + c.size + " documents" +
       (c.mean_similarity != null ? " · mean cosine " + fmt(c.mean_similarity, 3) : "") +
       (c.ambiguous_share != null ? " · ambiguous " + fmt(100 * c.ambiguous_share, 1) + "%" : "") +
-      (c.unsettled ? " · unsettled: " + c.moved_after_10 + " documents joined or left after round 10" : "")));
+      (c.unsettled && informative(v) ? " · unsettled: " + c.moved_last_3 + " documents joined or left in the last 3 rounds" : "")));
     d.appendChild(el("div", { class: "keywords" }, c.keywords.join(", ")));
   }
 
@@ -379,7 +385,9 @@
     document.getElementById("summary").textContent =
       (v.key || "(unpartitioned)") + ": " + v.clusters.length + " clusters, " + v.n_docs + " documents" +
       (v.clusters.some((c) => c.unsettled)
-        ? ", unsettled after round 10: " + v.clusters.filter((c) => c.unsettled).map((c) => c.id).join(", ")
+        ? (informative(v)
+          ? ", still moving at the end of the fit: " + v.clusters.filter((c) => c.unsettled).map((c) => c.id).join(", ")
+          : ", most clusters still moving at the end of the fit (" + v.clusters.filter((c) => c.unsettled).length + " of " + v.clusters.length + ")")
         : "");
     renderMap(v);
     renderHeatmap(v);

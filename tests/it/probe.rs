@@ -592,3 +592,47 @@ fn row_16_a_model_keeps_its_stop_words_and_names_a_changed_file() {
     assert!(err.contains("vectorize.stopwords"), "{err}");
     assert!(!dir.path().join("out2/labels").exists());
 }
+
+#[test]
+fn row_19_unsettled_marks_clusters_still_moving_when_the_fit_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsettled = |out: &Path| -> (bool, usize, usize) {
+        let m = manifest(out);
+        let c = &m.clusterings[0];
+        let n = c.clusters.iter().filter(|r| r.unsettled).count();
+        (c.converged, n, c.clusters.len())
+    };
+    // A fit that converges: few clusters, if any, are still moving at its end.
+    let converged = dir.path().join("converged");
+    run_sample(&converged, &["--set", "cluster.scope=global"]);
+    let (done, n, k) = unsettled(&converged);
+    assert!(done);
+    assert!(
+        4 * n <= k,
+        "{n} of {k} clusters unsettled in a converged fit"
+    );
+    // A fit stopped by max_iter while documents still move: most of them are.
+    let stopped = dir.path().join("stopped");
+    run_sample(
+        &stopped,
+        &[
+            "--set",
+            "cluster.scope=global",
+            "--set",
+            "cluster.max_iter=4",
+        ],
+    );
+    let (done, n, k) = unsettled(&stopped);
+    assert!(!done);
+    assert!(
+        2 * n > k,
+        "only {n} of {k} clusters unsettled in a fit stopped at round 4"
+    );
+    let m = manifest(&stopped);
+    for r in &m.clusterings[0].clusters {
+        assert_eq!(
+            r.unsettled,
+            r.moved_last_3 >= 10 && r.moved_last_3 * 100 > r.size
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The rounds of k-means after the start: update the centroids from the members' sums,
 //! assign again, re-seed empty clusters, until at most `tol` of the documents move.
 
-use super::{KMeansFit, SETTLED_AFTER};
+use super::{FINAL_ROUNDS, KMeansFit, SETTLED_AFTER};
 use crate::cluster::bounds::{self, Bounds, Moves};
 use crate::cluster::centroids::Centroids;
 use crate::cluster::params::ValidClusterParams;
@@ -73,6 +73,10 @@ pub(super) fn rounds(
     while fit.n_iter < until {
         let round = fit.n_iter + 1;
         let late = round > settle_from + SETTLED_AFTER;
+        if fit.recent_moves.len() == FINAL_ROUNDS {
+            fit.recent_moves.remove(0);
+        }
+        fit.recent_moves.push(vec![0; k]);
         if sizes.contains(&0) {
             // Re-seeding reads every document's similarity: bring the skipped ones up to date.
             if let Some(b) = &mut bounds {
@@ -186,6 +190,7 @@ fn note_move(
     to: i32,
     late: bool,
 ) {
+    let recent = fit.recent_moves.last_mut();
     if from >= 0 {
         sizes[from as usize] -= 1;
         dirty[from as usize] = true;
@@ -195,6 +200,13 @@ fn note_move(
         sizes[to as usize] += 1;
         dirty[to as usize] = true;
         fit.late_joined[to as usize] += u64::from(late);
+    }
+    if let Some(recent) = recent {
+        for c in [from, to] {
+            if c >= 0 {
+                recent[c as usize] += 1;
+            }
+        }
     }
 }
 

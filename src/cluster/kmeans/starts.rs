@@ -56,6 +56,7 @@ pub(super) fn start(x: &Csr, seeds: &[usize], init: InitReport) -> KMeansFit {
         n_scored: Vec::new(),
         late_joined: vec![0; k],
         late_left: vec![0; k],
+        recent_moves: Vec::new(),
         n_clusters: k,
         n_reseeded: 0,
         init,
