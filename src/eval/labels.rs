@@ -191,7 +191,7 @@ pub fn measure(
         let mut found: Vec<usize> = Vec::new();
         for key in &clustering.label_keys {
             let labels = read_labels(&Staging::committed_file(out, Table::Labels, key))?;
-            let files = manifest.input_files(key, None);
+            let files = manifest.input_files(key, None)?;
             let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
             let what = format!("input partition `{key}`");
             let docs = read_files(&paths, &what, &input.id_column, &input.text_column)?;

@@ -15,7 +15,7 @@ use super::layout::{MANIFEST_FILE, RUNS_DIR};
 use super::spec::JobSpec;
 use crate::cluster::{InitReport, MergeOutcome};
 use crate::io::commit::write_atomic;
-use crate::io::{Dataset, InputFile, OutputError, PartitionFilter, PartitionKey};
+use crate::io::{Dataset, InputError, InputFile, OutputError, PartitionFilter, PartitionKey};
 
 /// The manifest's format. Bump it when a field changes meaning or is removed.
 pub const FORMAT_VERSION: u32 = 2;
@@ -450,15 +450,20 @@ impl Manifest {
 
     /// The input files of partition `key`: under `root` when given (`--input`), otherwise
     /// the files the manifest lists for it, or those found under the recorded input path (a
-    /// partition an earlier run committed). Empty when none can be found.
-    pub fn input_files(&self, key: &PartitionKey, root: Option<&Path>) -> Vec<PathBuf> {
+    /// partition an earlier run committed). Empty when none can be found; an error when the
+    /// store or the disk fails (access refused, throttled past the retries).
+    pub fn input_files(
+        &self,
+        key: &PartitionKey,
+        root: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, InputError> {
         let name = key.to_string();
         let listed = self
             .partitions
             .iter()
             .find(|p| p.key == name && !p.files.is_empty());
         if let (None, Some(p)) = (root, listed) {
-            return p.files.iter().map(|f| f.path.clone()).collect();
+            return Ok(p.files.iter().map(|f| f.path.clone()).collect());
         }
         let input = &self.spec.input;
         let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -477,7 +482,14 @@ impl Manifest {
                     .flat_map(|p| p.files.into_iter().map(|f| f.path))
                     .collect()
             })
-            .unwrap_or_default()
+            .or_else(|e| {
+                // Gone is an answer (none); a store or disk that fails is not.
+                if e.is_environmental() {
+                    Err(e)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
     }
 
     /// Seconds since the Unix epoch at which the run started.

@@ -16,7 +16,7 @@ use super::model::{ClusterView, ClusteringView, Example, Report, RunInfo, TopicT
 use super::relevance_candidates;
 use super::{LAMBDA_STEP, ReportError, ReportOptions, TOP_TERMS, mds, round3, snippet};
 use crate::io::commit::Staging;
-use crate::io::{Documents, PartitionFilter, PartitionKey, read_files, read_output};
+use crate::io::{Documents, InputError, PartitionFilter, PartitionKey, read_files, read_output};
 use crate::model::resolve::{CommittedClustering, committed_clusterings};
 use crate::output::Manifest;
 use crate::output::Table;
@@ -70,7 +70,7 @@ pub fn load(out: &Path, options: &ReportOptions) -> Result<Report, ReportError> 
                 None => &manifest.spec.vectorize,
             };
             view.topics.counts =
-                texts.term_counts(vectorize, &source.label_keys, &view.topics.names);
+                texts.term_counts(vectorize, &source.label_keys, &view.topics.names)?;
         }
         view.merge_threshold = match clustering.tables.model() {
             Some(model) => model.cluster.merge_threshold,
@@ -113,28 +113,35 @@ impl<'m> TextSource<'m> {
     }
 
     /// The documents of partition `key`'s input; `None` (logged, saying what is lost) when
-    /// its files are gone or unreadable: the report is still useful without them.
-    fn documents(&self, key: &PartitionKey, without: &str) -> Option<Documents> {
-        let files = self.manifest.input_files(key, self.input.as_deref());
-        let present = |f: &PathBuf| {
-            if crate::io::store::is_remote(f) {
-                crate::io::store::exists(f).unwrap_or(false)
+    /// its files are gone or unreadable: the report is still useful without them. A store or
+    /// disk that fails (access refused, throttled past the retries) is an error.
+    fn documents(
+        &self,
+        key: &PartitionKey,
+        without: &str,
+    ) -> Result<Option<Documents>, ReportError> {
+        let files = self.manifest.input_files(key, self.input.as_deref())?;
+        let mut present = true;
+        for f in &files {
+            present &= if crate::io::store::is_remote(f) {
+                crate::io::store::exists(f).map_err(InputError::from)?
             } else {
                 f.is_file()
-            }
-        };
-        if files.is_empty() || !files.iter().all(present) {
+            };
+        }
+        if files.is_empty() || !present {
             warn!(partition = %key, "input files not found; {without} (use --input)");
-            return None;
+            return Ok(None);
         }
         let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
         let input = &self.manifest.spec.input;
         let what = format!("input partition `{key}`");
         match read_files(&paths, &what, &input.id_column, &input.text_column) {
-            Ok(docs) => Some(docs),
+            Ok(docs) => Ok(Some(docs)),
+            Err(e) if e.is_environmental() => Err(e.into()),
             Err(e) => {
                 warn!(partition = %key, error = %e, "cannot read the input; {without}");
-                None
+                Ok(None)
             }
         }
     }
@@ -146,8 +153,10 @@ impl<'m> TextSource<'m> {
         vectorize: &crate::text::VectorizeParams,
         keys: &[&PartitionKey],
         names: &[String],
-    ) -> Option<Vec<u64>> {
-        let params = vectorize.check().ok()?;
+    ) -> Result<Option<Vec<u64>>, ReportError> {
+        let Ok(params) = vectorize.check() else {
+            return Ok(None);
+        };
         let index: HashMap<&str, usize> = names
             .iter()
             .enumerate()
@@ -156,10 +165,13 @@ impl<'m> TextSource<'m> {
         let mut counts = vec![0u64; names.len()];
         let mut buffer = crate::text::TokenBuffer::default();
         for key in keys {
-            let docs = self.documents(
+            let Some(docs) = self.documents(
                 key,
                 "pyLDAvis term frequencies are estimated from the centroids",
-            )?;
+            )?
+            else {
+                return Ok(None);
+            };
             for i in (0..docs.len()).filter(|&i| !docs.texts.is_null(i)) {
                 params
                     .analyzer()
@@ -170,7 +182,7 @@ impl<'m> TextSource<'m> {
                     });
             }
         }
-        Some(counts)
+        Ok(Some(counts))
     }
 
     /// Texts of the wanted ids found in partition `key`'s input.
@@ -179,9 +191,10 @@ impl<'m> TextSource<'m> {
         key: &PartitionKey,
         wanted: &HashSet<&str>,
         into: &mut HashMap<String, String>,
-    ) {
-        let Some(docs) = self.documents(key, "the report has no example documents for them") else {
-            return;
+    ) -> Result<(), ReportError> {
+        let Some(docs) = self.documents(key, "the report has no example documents for them")?
+        else {
+            return Ok(());
         };
         for i in 0..docs.len() {
             if docs.ids.is_null(i) || docs.texts.is_null(i) {
@@ -192,6 +205,7 @@ impl<'m> TextSource<'m> {
                 into.insert(id.to_owned(), snippet(docs.texts.value(i)));
             }
         }
+        Ok(())
     }
 }
 
@@ -273,7 +287,7 @@ impl Source<'_> {
         }
         let mut texts_by_id: HashMap<String, String> = HashMap::new();
         for (label_key, ids) in &wanted {
-            texts.texts(label_key, ids, &mut texts_by_id);
+            texts.texts(label_key, ids, &mut texts_by_id)?;
         }
 
         let diagnostics = |c: usize| {

@@ -636,3 +636,38 @@ fn row_19_unsettled_marks_clusters_still_moving_when_the_fit_ends() {
         );
     }
 }
+
+#[test]
+fn row_13_report_input_on_a_failing_store_exits_2_naming_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(&out, &["--partition", "dt=2018-06-01"]);
+    // A store endpoint where nothing listens: every request fails, after the retries.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let html = dir.path().join("report.html");
+    let output = std::process::Command::new(binary())
+        .args([
+            "report",
+            out.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+            "--input",
+            "s3://lake/corpus",
+        ])
+        .current_dir(repo())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "probe")
+        .env("AWS_SECRET_ACCESS_KEY", "probe-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = fails(&output, 2);
+    assert!(err.contains("s3://lake/corpus"), "{err}");
+    assert!(!err.contains("input files not found"), "{err}");
+    assert!(!err.contains("probe-secret"), "{err}");
+    assert!(!html.exists(), "a report without its examples was written");
+}
