@@ -671,3 +671,53 @@ fn row_13_report_input_on_a_failing_store_exits_2_naming_its_error() {
     assert!(!err.contains("probe-secret"), "{err}");
     assert!(!html.exists(), "a report without its examples was written");
 }
+
+#[test]
+fn row_03_a_late_commit_record_of_another_run_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fit_day_one(&dir.path().join("a"), &["--set", "cluster.k=5"]);
+    let b = fit_day_one(&dir.path().join("b"), &["--set", "cluster.k=6"]);
+    let id = |model: &Path| {
+        model
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_start_matches("model_id=")
+            .to_owned()
+    };
+    let out = dir.path().join("out");
+    let record = out.join("_commits/dt=2018-06-02/commit.json");
+    // Run A commits; its record is what its late PUT would carry.
+    ok(&assign_day_two(&a, &out, &[]));
+    let late = std::fs::read(&record).unwrap();
+    // Run B takes over and commits its tables and record; then A's PUT lands.
+    ok(&assign_day_two(&b, &out, &[]));
+    std::fs::write(&record, &late).unwrap();
+    // A rerun of A with skip_existing must not trust that record over B's tables.
+    ok(&assign_day_two(
+        &a,
+        &out,
+        &["--set", "output.mode=skip_existing"],
+    ));
+    let m = manifest(&out);
+    assert_eq!(
+        m.partitions[0].status,
+        textcluster::output::manifest::PartitionStatus::Succeeded,
+        "the partition was skipped on a record that vouches for other tables"
+    );
+    let labels = read_batches(&out.join("labels/dt=2018-06-02/part-00000.parquet"));
+    use arrow::array::AsArray;
+    let model_ids = labels[0].column_by_name("model_id").unwrap();
+    assert_eq!(model_ids.as_string::<i32>().value(0), id(&a));
+    // Once redone, the record matches again and a rerun skips.
+    ok(&assign_day_two(
+        &a,
+        &out,
+        &["--set", "output.mode=skip_existing"],
+    ));
+    assert_eq!(
+        manifest(&out).partitions[0].status,
+        textcluster::output::manifest::PartitionStatus::Skipped
+    );
+}

@@ -84,6 +84,7 @@ mod tests {
                 input_fingerprint: "f".into(),
                 param_hash: "p".into(),
                 run_id: "run".into(),
+                files: Default::default(),
             },
         )
     }
@@ -124,7 +125,9 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let staging = Staging::create(out.path(), 3).unwrap();
         write(&staging, &key("a"), "x");
-        let (_, rec) = record("a");
+        let (_, mut rec) = record("a");
+        let staged = sha256_of(&staging.file(Table::Labels, &key("a"))).unwrap();
+        rec.files.insert("labels".into(), staged.unwrap());
         staging.commit(&TABLES, &[record("a")]).unwrap();
         staging.finish().unwrap();
         assert_eq!(
@@ -163,13 +166,16 @@ mod tests {
                     sha256: sha256_of(&s.file(Table::Labels, &key(k))).unwrap(),
                 });
             }
+            let vouched = |k: &str| {
+                let mut r = record(k).1;
+                let sha = sha256_of(&s.file(Table::Labels, &key(k))).unwrap();
+                r.files.insert("labels".into(), sha.unwrap());
+                (format!("dt={k}"), r)
+            };
             Journal {
                 run_id: s.run_id(),
                 entries,
-                records: vec![
-                    ("dt=a".into(), record("a").1),
-                    ("dt=b".into(), record("b").1),
-                ],
+                records: vec![vouched("a"), vouched("b")],
             }
         };
         let j = journal(&second);

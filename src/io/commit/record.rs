@@ -1,6 +1,7 @@
 //! Commit records: what a committed partition was computed from, trusted only while every
 //! table it vouches for is in place.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,20 +13,33 @@ use crate::io::dataset::PartitionKey;
 use crate::io::store;
 use crate::io::write::PART_FILE;
 
-/// What a committed partition was computed from.
+/// What a committed partition was computed from, and the SHA-256 of each table file it
+/// vouches for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitRecord {
     pub key: String,
     pub input_fingerprint: String,
     pub param_hash: String,
     pub run_id: String,
+    /// Table name → SHA-256 of its committed file, filled in by the commit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+}
+
+/// SHA-256 of `bytes`, in hex.
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    crate::io::hex(&sha2::Sha256::digest(bytes))
 }
 
 pub(super) fn record_path(out: &Path, key: &PartitionKey) -> PathBuf {
     out.join(COMMITS_DIR).join(key.dir()).join("commit.json")
 }
 
-/// The commit record of partition `key`, if it has one and every table in `tables` is present.
+/// The commit record of partition `key`, if it has one and every table in `tables` is in
+/// place with the SHA-256 the record gives it. A record that vouches for other files (a
+/// killed run's record landing after another run's commit, or one written before records
+/// carried hashes) is not trusted: the partition is redone.
 pub fn committed(
     out: &Path,
     key: &PartitionKey,
@@ -38,7 +52,14 @@ pub fn committed(
         return Ok(None);
     };
     for &table in tables {
-        if !store::exists(&committed_file(out, table, key))? {
+        let Some(expected) = record.files.get(table.name()) else {
+            return Ok(None);
+        };
+        let Some(bytes) = store::read(&committed_file(out, table, key))? else {
+            return Ok(None);
+        };
+        if sha256_hex(&bytes) != *expected {
+            tracing::warn!(partition = %key, table = table.name(), "the commit record does not match the table in place; the partition is redone");
             return Ok(None);
         }
     }

@@ -6,7 +6,7 @@ use super::STAGING_DIR;
 use super::failpoint::{crash_point, crash_testing};
 use super::journal::{Entry, JOURNAL_PREFIX, Journal, journals};
 use super::place::{place, remove_dir, sha256_of};
-use super::record::{CommitRecord, committed_file, record_path};
+use super::record::{CommitRecord, committed_file, record_path, sha256_hex};
 use crate::io::OutputError;
 use crate::io::TableKind;
 use crate::io::atomic::write_atomic;
@@ -177,7 +177,9 @@ impl Staging {
         records: &[(PartitionKey, CommitRecord)],
     ) -> Result<(), OutputError> {
         let mut entries = Vec::new();
-        for (key, _) in records {
+        let mut records = records.to_vec();
+        for (key, record) in &mut records {
+            record.files.clear();
             for &table in tables {
                 let staged = self.file(table, key);
                 let is_staged = if self.remote {
@@ -194,6 +196,20 @@ impl Staging {
                 } else {
                     Some(sha256_of(&staged)?.expect("the staged file exists"))
                 };
+                // The record vouches for exactly these bytes.
+                let vouched = match &sha256 {
+                    Some(sha) => sha.clone(),
+                    None => {
+                        let bytes = store::read(&staged)?.ok_or_else(|| OutputError::Io {
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                format!("staged file `{}` is gone", staged.display()),
+                            ),
+                        })?;
+                        sha256_hex(&bytes)
+                    }
+                };
+                record.files.insert(table.name().to_owned(), vouched);
                 entries.push(Entry {
                     table: table.name().to_owned(),
                     partition: key.dir().display().to_string(),
@@ -219,7 +235,7 @@ impl Staging {
             &serde_json::to_vec_pretty(&journal).expect("journal serialises"),
         )?;
         crash_point("journal-written");
-        for (key, _) in records {
+        for (key, _) in &records {
             store::remove(&record_path(&self.out, key))?;
         }
         crash_point("records-removed");

@@ -121,6 +121,7 @@ impl Context<'_> {
             input_fingerprint: fingerprint.to_owned(),
             param_hash: self.param_hash.clone(),
             run_id: self.run_id.clone(),
+            files: Default::default(),
         }
     }
 
