@@ -15,17 +15,6 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, input, out)
 }
 
-/// Every file under `dir` with its bytes, to compare before and after a failed run.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    tree(dir)
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(dir.join(&f)).unwrap();
-            (f, bytes)
-        })
-        .collect()
-}
-
 #[test]
 fn output_reached_through_a_symlink_or_dotdot_into_the_input_is_rejected() {
     let (dir, input, _) = setup();

@@ -7,17 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::util::*;
 
-/// Every file under `dir` with its bytes, to compare before and after a refused run.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    tree(dir)
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(dir.join(&f)).unwrap();
-            (f, bytes)
-        })
-        .collect()
-}
-
 /// A job spec with `input` and `output` written as given (URLs or paths).
 fn raw_spec(dir: &Path, input: &str, output: &str) -> PathBuf {
     let path = dir.join("raw-job.toml");

@@ -296,3 +296,14 @@ pub fn run_killed_after(
     }
     child.wait().unwrap().success()
 }
+
+/// Every file under `dir` with its bytes, to compare before and after a failed run.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
