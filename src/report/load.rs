@@ -121,15 +121,19 @@ impl<'m> TextSource<'m> {
         without: &str,
     ) -> Result<Option<Documents>, ReportError> {
         let files = self.manifest.input_files(key, self.input.as_deref())?;
-        let mut present = true;
+        // Stops at the first missing file; a store that fails is an error, not a missing file.
+        let mut present = !files.is_empty();
         for f in &files {
-            present &= if crate::io::store::is_remote(f) {
+            present = if crate::io::store::is_remote(f) {
                 crate::io::store::exists(f).map_err(InputError::from)?
             } else {
                 f.is_file()
             };
+            if !present {
+                break;
+            }
         }
-        if files.is_empty() || !present {
+        if !present {
             warn!(partition = %key, "input files not found; {without} (use --input)");
             return Ok(None);
         }

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use sha2::Digest;
-
+use super::record::sha256_hex;
 use crate::io::OutputError;
 use crate::io::store;
 
@@ -27,12 +26,7 @@ pub(super) fn remove_dir(dir: &Path) -> Result<(), store::StoreError> {
 /// The SHA-256 of the local file `path` in hex, or `None` when there is none.
 pub(super) fn sha256_of(path: &Path) -> Result<Option<String>, OutputError> {
     match fs_err::read(path) {
-        Ok(bytes) => Ok(Some(
-            sha2::Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )),
+        Ok(bytes) => Ok(Some(sha256_hex(&bytes))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(std::io::Error::new(
             e.kind(),
