@@ -8,7 +8,8 @@ use super::{OutputError, store};
 /// (on an object store, one put).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     if store::is_remote(path) {
-        return Ok(store::put(path, bytes::Bytes::copy_from_slice(bytes))?);
+        store::put(path, bytes::Bytes::copy_from_slice(bytes))?;
+        return Ok(());
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;

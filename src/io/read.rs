@@ -338,6 +338,18 @@ impl BatchSource {
                 super::store::block_on(stream.next()).map(|b| {
                     b.map_err(|e| match e {
                         parquet::errors::ParquetError::External(_) => remote_failure(path, e),
+                        // A page whose CRC (written by parquet-mr, Spark's writer, by default)
+                        // does not match its bytes: on a store, most likely bytes damaged on
+                        // the way, so a retry may read it intact. The parquet crate has no
+                        // variant for it, only this message.
+                        e if e.to_string().contains("CRC checksum mismatch") => {
+                            Decoding::Input(InputError::Io {
+                                source: std::io::Error::other(format!(
+                                    "cannot read `{}`: {e} (the bytes read differ from the ones written; corrupted in transit or at rest)",
+                                    path.display()
+                                )),
+                            })
+                        }
                         e => Decoding::Arrow(e.into()),
                     })
                 })

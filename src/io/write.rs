@@ -127,32 +127,44 @@ impl TableWriter {
         })
     }
 
-    /// Closes the file (and puts it, on an object store); returns its rows and bytes.
-    pub fn finish(self) -> Result<(u64, u64), OutputError> {
+    /// Closes the file (and puts it, on an object store); returns what was written.
+    pub fn finish(self) -> Result<Written, OutputError> {
         let parquet_error = |source| OutputError::Parquet {
             path: self.path.clone(),
             source,
         };
-        let n_bytes = match self.inner {
+        let (bytes, sha256) = match self.inner {
             TableSink::Local(w) => {
                 let file = w.into_inner().map_err(parquet_error)?;
                 file.sync_all()?;
-                file.metadata()?.len()
+                (file.metadata()?.len(), None)
             }
             TableSink::Remote(w) => {
                 let bytes = w.into_inner().map_err(parquet_error)?;
                 let n = bytes.len() as u64;
-                super::store::put(&self.path, bytes.into())?;
-                n
+                (n, Some(super::store::put(&self.path, bytes.into())?))
             }
         };
-        Ok((self.n_rows, n_bytes))
+        Ok(Written {
+            rows: self.n_rows,
+            bytes,
+            sha256,
+        })
     }
 }
 
-/// Writes `batch` as a new Parquet file at `path`, creating parent directories, and returns
-/// the file's size in bytes.
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputError> {
+/// What a finished file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub rows: u64,
+    pub bytes: u64,
+    /// On an object store, the SHA-256 (hex) of the object, checked against what was sent; a
+    /// local file is hashed when it is committed.
+    pub sha256: Option<String>,
+}
+
+/// Writes `batch` as a new Parquet file at `path`, creating parent directories.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<Written, OutputError> {
     let parquet_error = |source| OutputError::Parquet {
         path: path.into(),
         source,
@@ -160,8 +172,12 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputErro
     if super::store::is_remote(path) {
         let bytes = encode_parquet(batch).map_err(parquet_error)?;
         let n_bytes = bytes.len() as u64;
-        super::store::put(path, bytes.into())?;
-        return Ok(n_bytes);
+        let sha256 = super::store::put(path, bytes.into())?;
+        return Ok(Written {
+            rows: batch.num_rows() as u64,
+            bytes: n_bytes,
+            sha256: Some(sha256),
+        });
     }
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent)?;
@@ -172,7 +188,11 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, OutputErro
     writer.write(batch).map_err(parquet_error)?;
     let file = writer.into_inner().map_err(parquet_error)?;
     file.sync_all()?;
-    Ok(file.metadata()?.len())
+    Ok(Written {
+        rows: batch.num_rows() as u64,
+        bytes: file.metadata()?.len(),
+        sha256: None,
+    })
 }
 
 #[cfg(test)]
@@ -208,7 +228,7 @@ mod tests {
         let path = dir.path().join("t/dt=x").join(PART_FILE);
         let b = pairs();
         let n_bytes = write_parquet(&path, &b).unwrap();
-        assert_eq!(n_bytes, fs_err::metadata(&path).unwrap().len());
+        assert_eq!(n_bytes.bytes, fs_err::metadata(&path).unwrap().len());
         let file = fs_err::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0).unwrap();
         let column = builder.metadata().row_group(0).column(0);

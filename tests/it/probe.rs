@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::s3::{FaultProxy, Moto, tables};
 use crate::util::*;
 
 /// A job spec with `input` and `output` written as given (URLs or paths).
@@ -709,4 +710,195 @@ fn row_03_a_late_commit_record_of_another_run_is_not_trusted() {
         manifest(&out).partitions[0].status,
         textcluster::output::manifest::PartitionStatus::Skipped
     );
+}
+
+/// `jobs/sample.toml` from `input` to `output` (URLs) through `proxy`, with extra args.
+fn sample_through(
+    proxy: &FaultProxy,
+    moto: &Moto,
+    input: &str,
+    output: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (input, output) = (
+        format!("input.path={input}"),
+        format!("output.path={output}"),
+    );
+    let mut args = vec!["run", "jobs/sample.toml", "--set", &input, "--set", &output];
+    args.extend_from_slice(extra);
+    proxy.textcluster(moto, &args)
+}
+
+/// The committed tables of the S3 output `url`, downloaded: (relative path, bytes).
+fn committed_on_s3(moto: &Moto, url: &str) -> Vec<(String, Vec<u8>)> {
+    let local = tempfile::tempdir().unwrap();
+    moto.download(url, local.path());
+    tables(local.path())
+}
+
+/// The sample job's tables on local disk, to compare an S3 run with.
+fn sample_on_disk(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let out = dir.join("disk");
+    run_sample(&out, &[]);
+    tables(&out)
+}
+
+#[test]
+fn row_09_an_upload_corrupted_on_its_way_is_put_again_and_never_committed() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("flipped-upload", &repo().join("data/sample"));
+    let proxy = FaultProxy::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let want = sample_on_disk(dir.path());
+    let input = format!("{bucket}/in");
+
+    // One byte of one staged labels upload is flipped on its way: the stored copy does not
+    // match what was sent, so it is put again, and the run ends as it does on local disk.
+    proxy.set(serde_json::json!([{"method": "PUT", "match": ["/_staging/", "/labels/dt=2018-06-02"], "action": "flip", "count": 1}]));
+    let once = format!("{bucket}/once");
+    let run = sample_through(&proxy, &moto, &input, &once, &[]);
+    ok(&run);
+    assert_eq!(proxy.applied().len(), 1, "the fault was not applied");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("does not match the bytes sent"), "{stderr}");
+    assert!(
+        committed_on_s3(&moto, &once) == want,
+        "the committed tables differ from local disk"
+    );
+
+    // Every upload of one partition's labels is corrupted: that partition fails naming the
+    // object and is not committed (no record vouches for a damaged file, no _SUCCESS); the
+    // others are (exit 3, partial).
+    proxy.set(serde_json::json!([{"method": "PUT", "match": ["/_staging/", "/labels/dt=2018-06-03"], "action": "flip", "count": -1}]));
+    let always = format!("{bucket}/always");
+    let err = fails(&sample_through(&proxy, &moto, &input, &always, &[]), 3);
+    assert!(err.contains("labels/dt=2018-06-03"), "{err}");
+    assert!(
+        err.contains("corrupted between here and the store"),
+        "{err}"
+    );
+    assert_eq!(proxy.applied().len(), 1 + 3, "three puts, then the error");
+    let local = tempfile::tempdir().unwrap();
+    moto.download(&always, local.path());
+    let files = tree(local.path());
+    assert!(
+        !files.iter().any(|f| f.starts_with("labels/dt=2018-06-03")
+            || f.starts_with("_commits/dt=2018-06-03")
+            || f == "_SUCCESS"),
+        "{files:?}"
+    );
+    for day in ["2018-06-01", "2018-06-02"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with(&format!("_commits/dt={day}/"))),
+            "{files:?}"
+        );
+    }
+
+    // The store heals: a rerun that skips what is committed completes the output byte for byte.
+    proxy.set(serde_json::json!([]));
+    ok(&sample_through(
+        &proxy,
+        &moto,
+        &input,
+        &always,
+        &["--set", "output.mode=skip_existing"],
+    ));
+    assert!(
+        committed_on_s3(&moto, &always) == want,
+        "the completed tables differ from local disk"
+    );
+}
+
+#[test]
+fn row_09_an_input_read_corrupted_on_its_way_is_caught_by_the_page_checksums() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The input as Spark writes Parquet: with a CRC on every page.
+    let crc = dir.path().join("crc");
+    moto.util(&[
+        "with-page-checksums",
+        repo().join("data/sample").to_str().unwrap(),
+        crc.to_str().unwrap(),
+    ]);
+    let bucket = moto.bucket("flipped-read", &crc);
+    let proxy = FaultProxy::start(&moto);
+    let input = format!("{bucket}/in");
+
+    // A byte flips in the first column-chunk read of one file (the chunks start after the
+    // 4-byte magic number): a retryable error naming the file, and nothing committed.
+    proxy.set(serde_json::json!([{"method": "GET", "match": "/in/dt=2018-06-01/", "range": "bytes=4-", "action": "flip", "count": 1}]));
+    let out = format!("{bucket}/out");
+    let err = fails(
+        &sample_through(
+            &proxy,
+            &moto,
+            &input,
+            &out,
+            &["--set", "cluster.scope=global"],
+        ),
+        2,
+    );
+    assert_eq!(proxy.applied().len(), 1, "the fault was not applied");
+    assert!(err.contains("dt=2018-06-01/"), "{err}");
+    assert!(err.contains("CRC checksum mismatch"), "{err}");
+    assert!(committed_on_s3(&moto, &out).is_empty());
+
+    // The retry reads it intact, and the tables are those of local disk.
+    let global = dir.path().join("global");
+    run_sample(&global, &["--set", "cluster.scope=global"]);
+    ok(&sample_through(
+        &proxy,
+        &moto,
+        &input,
+        &out,
+        &["--set", "cluster.scope=global"],
+    ));
+    assert!(
+        committed_on_s3(&moto, &out) == tables(&global),
+        "the tables differ from local disk"
+    );
+}
+
+#[test]
+fn row_11_a_short_response_body_is_a_retryable_store_error_never_a_panic() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("short-bodies", &repo().join("data/sample"));
+    let proxy = FaultProxy::start(&moto);
+    let input = format!("{bucket}/in");
+    let out = format!("{bucket}/out");
+    // Footers, then column chunks: every such read of the input comes back half as long as
+    // asked, with the Content-Range of the whole range.
+    for (what, rule) in [
+        (
+            "footer",
+            serde_json::json!({"method": "GET", "match": "/in/", "ranged": true, "action": "short", "count": -1}),
+        ),
+        (
+            "column chunk",
+            serde_json::json!({"method": "GET", "match": "/in/", "range": "bytes=4-", "action": "short", "count": -1}),
+        ),
+    ] {
+        proxy.set(serde_json::json!([rule]));
+        let before = proxy.applied().len();
+        let run = sample_through(&proxy, &moto, &input, &out, &[]);
+        let err = fails(&run, 2);
+        assert!(
+            proxy.applied().len() > before,
+            "{what}: the fault was not applied"
+        );
+        assert!(!err.contains("panic"), "{what}: {err}");
+        assert!(err.contains("/in/dt=2018-06-0"), "{what}: {err}");
+        assert!(err.contains("bytes instead of"), "{what}: {err}");
+        assert!(
+            committed_on_s3(&moto, &out).is_empty(),
+            "{what}: something was committed"
+        );
+    }
+    // One short answer is asked again within the run: it completes.
+    proxy.set(serde_json::json!([{"method": "GET", "match": "/in/", "range": "bytes=4-", "action": "short", "count": 1}]));
+    let before = proxy.applied().len();
+    ok(&sample_through(&proxy, &moto, &input, &out, &[]));
+    assert_eq!(proxy.applied().len(), before + 1);
 }

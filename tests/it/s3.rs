@@ -29,6 +29,24 @@ fn python() -> &'static Path {
     })
 }
 
+/// A loopback port that nothing listens on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until a server listens on `port`, failing the test after `seconds`.
+fn wait_for(port: u16, what: &str, seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A moto S3 server on a free loopback port, stopped on drop.
 pub struct Moto {
     child: Child,
@@ -49,11 +67,7 @@ impl Moto {
     }
 
     fn start_with(env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
         let child = Command::new(python())
@@ -70,11 +84,7 @@ impl Moto {
             .envs(env.iter().copied())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(port, "moto", 60);
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -118,7 +128,7 @@ impl Moto {
 
     /// Runs the binary with `args` against this server.
     pub fn textcluster(&self, args: &[&str]) -> Output {
-        self.env(&mut Command::new(env!("CARGO_BIN_EXE_textcluster")))
+        self.env(&mut Command::new(crate::util::binary()))
             .args(args)
             .current_dir(repo())
             .env("RUST_LOG", "info")
@@ -150,6 +160,73 @@ impl Drop for Moto {
     }
 }
 
+/// `tests/s3/faultproxy.py` in front of a moto server: it forwards every request and applies
+/// the faults it is given (a flipped byte in a body sent or received, a short body), logging
+/// each one it applies. Stopped on drop.
+pub struct FaultProxy {
+    child: Child,
+    endpoint: String,
+    rules: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FaultProxy {
+    pub fn start(moto: &Moto) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let (rules, log) = (dir.path().join("rules.json"), dir.path().join("faults.log"));
+        std::fs::write(&rules, "[]").unwrap();
+        let child = Command::new(python())
+            .arg(repo().join("tests/s3/faultproxy.py"))
+            .args([&port.to_string(), &moto.endpoint])
+            .args([&rules, &log])
+            .stderr(std::fs::File::create(dir.path().join("proxy.log")).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for(port, "the fault proxy", 30);
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            rules,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Replaces the faults (the JSON list `tests/s3/faultproxy.py` describes).
+    pub fn set(&self, rules: serde_json::Value) {
+        std::fs::write(&self.rules, rules.to_string()).unwrap();
+    }
+
+    /// The faults applied so far, one JSON object each.
+    pub fn applied(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Runs the binary with `args` against moto through this proxy.
+    pub fn textcluster(&self, moto: &Moto, args: &[&str]) -> Output {
+        moto.env(&mut Command::new(crate::util::binary()))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .args(args)
+            .current_dir(repo())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn assert_ok(output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
@@ -166,7 +243,7 @@ fn assert_ok_stdout(output: &Output) -> String {
 }
 
 /// The Parquet files of every table under `dir`, with their bytes.
-fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
     tree(dir)
         .into_iter()
         .filter(|f| f.ends_with(".parquet") && !f.starts_with('_'))

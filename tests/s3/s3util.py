@@ -6,6 +6,8 @@ usage: s3util.py mkbucket BUCKET
        s3util.py put s3://BUCKET/KEY LOCAL_FILE
        s3util.py read-tables s3://BUCKET/PREFIX TABLE...   (pyarrow: rows per table, as JSON)
        s3util.py read-and-download s3://BUCKET/PREFIX LOCAL_DIR TABLE...   (both of the above)
+       s3util.py with-page-checksums LOCAL_DIR OUT_DIR   (each Parquet file rewritten with page
+                                                          CRCs, as Spark's writer does)
 """
 import json
 import os
@@ -50,6 +52,15 @@ def main(cmd, *args):
         url, local = args
         bucket, key = split(url)
         client().upload_file(local, bucket, key)
+    elif cmd == "with-page-checksums":
+        import pyarrow.parquet as pq
+        local, out = args
+        for root, _, files in os.walk(local):
+            for f in files:
+                path = os.path.join(root, f)
+                target = os.path.join(out, os.path.relpath(path, local))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                pq.write_table(pq.read_table(path), target, write_page_checksum=True)
     elif cmd == "read-and-download":
         url, local, *tables = args
         main("download", url, local)

@@ -6,7 +6,7 @@ use super::STAGING_DIR;
 use super::failpoint::{crash_point, crash_testing};
 use super::journal::{Entry, JOURNAL_PREFIX, Journal, journals};
 use super::place::{place, remove_dir, sha256_of};
-use super::record::{CommitRecord, committed_file, record_path, sha256_hex};
+use super::record::{CommitRecord, committed_file, record_path};
 use crate::io::OutputError;
 use crate::io::TableKind;
 use crate::io::atomic::write_atomic;
@@ -22,8 +22,10 @@ pub struct Staging {
     remote: bool,
     /// Commits so far, numbering the journals.
     commits: std::sync::atomic::AtomicU64,
-    /// The table files this run has staged, so a commit on an object store need not ask.
-    staged: std::sync::Mutex<std::collections::HashSet<(&'static str, PartitionKey)>>,
+    /// The table files this run has staged, with the SHA-256 of each as the store holds it
+    /// (checked against the bytes sent), so a commit on an object store need not ask.
+    staged:
+        std::sync::Mutex<std::collections::HashMap<(&'static str, PartitionKey), Option<String>>>,
 }
 
 impl Staging {
@@ -65,12 +67,12 @@ impl Staging {
         key: &PartitionKey,
         batch: &arrow::array::RecordBatch,
     ) -> Result<u64, OutputError> {
-        let n_bytes = crate::io::write::write_parquet(&self.file(table, key), batch)?;
+        let written = crate::io::write::write_parquet(&self.file(table, key), batch)?;
         self.staged
             .lock()
             .expect("not poisoned")
-            .insert((table.name(), key.clone()));
-        Ok(n_bytes)
+            .insert((table.name(), key.clone()), written.sha256);
+        Ok(written.bytes)
     }
 
     /// Starts `table`'s staged file of partition `key`, to be written batch by batch and
@@ -94,8 +96,8 @@ impl Staging {
         self.staged
             .lock()
             .expect("not poisoned")
-            .insert((table.name(), key.clone()));
-        Ok(written)
+            .insert((table.name(), key.clone()), written.sha256);
+        Ok((written.rows, written.bytes))
     }
 
     /// Where `table`'s file for partition `key` lives once committed.
@@ -182,31 +184,18 @@ impl Staging {
             record.files.clear();
             for &table in tables {
                 let staged = self.file(table, key);
-                let is_staged = if self.remote {
+                // The record vouches for exactly these bytes: on a store, the object as the
+                // store holds it, which `store::put` checked against the bytes sent.
+                let (vouched, sha256) = if self.remote {
                     let written = self.staged.lock().expect("not poisoned");
-                    written.contains(&(table.name(), key.clone()))
+                    match written.get(&(table.name(), key.clone())) {
+                        Some(Some(sha)) => (sha.clone(), None),
+                        _ => continue,
+                    }
                 } else {
-                    staged.exists()
-                };
-                if !is_staged {
-                    continue;
-                }
-                let sha256 = if self.remote {
-                    None
-                } else {
-                    Some(sha256_of(&staged)?.expect("the staged file exists"))
-                };
-                // The record vouches for exactly these bytes.
-                let vouched = match &sha256 {
-                    Some(sha) => sha.clone(),
-                    None => {
-                        let bytes = store::read(&staged)?.ok_or_else(|| OutputError::Io {
-                            source: std::io::Error::new(
-                                std::io::ErrorKind::NotFound,
-                                format!("staged file `{}` is gone", staged.display()),
-                            ),
-                        })?;
-                        sha256_hex(&bytes)
+                    match sha256_of(&staged)? {
+                        Some(sha) => (sha.clone(), Some(sha)),
+                        None => continue,
                     }
                 };
                 record.files.insert(table.name().to_owned(), vouched);

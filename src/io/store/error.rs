@@ -73,6 +73,17 @@ impl StoreError {
         }
     }
 
+    /// A store that answered with bytes other than the ones expected (a short or corrupted
+    /// body): retryable, since the next request may go through intact.
+    pub(super) fn corrupt(op: &'static str, url: &str, message: String) -> Self {
+        Self {
+            op,
+            url: url.to_owned(),
+            message: redact(&message),
+            failure: Failure::Other,
+        }
+    }
+
     /// True when the data or the spec is at fault, not the environment.
     pub fn is_user_error(&self) -> bool {
         self.failure == Failure::Config

@@ -110,13 +110,18 @@ pub(super) fn build(
     let options = OPTIONS.lock().expect("not poisoned").clone();
     // Connection timeouts are short: an endpoint that does not answer is reported within
     // seconds, after the retries, instead of hanging a scheduled task.
-    let defaults = [("connect_timeout", "5s"), ("timeout", "120s")];
+    let mut defaults = vec![("connect_timeout", "5s"), ("timeout", "120s")];
+    if matches!(scheme, "s3" | "s3a") {
+        // S3 checks each body against its SHA-256 and refuses a corrupted one.
+        defaults.push(("checksum_algorithm", "sha256"));
+    }
     // Each builder takes its own key type: the same steps for each.
     macro_rules! configured {
         ($builder:expr, $key:ty) => {{
             let mut builder = $builder.with_retry(retry);
             for (k, v) in defaults
-                .into_iter()
+                .iter()
+                .copied()
                 .chain(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             {
                 builder = builder.with_config(k.parse::<$key>()?, v);

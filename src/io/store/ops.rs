@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use sha2::Digest;
 
 use super::error::{StoreError, local_error};
 use super::location::{Remote, remote};
@@ -114,10 +115,47 @@ pub fn exists(path: &Path) -> Result<bool, StoreError> {
 /// new one. Above 16 MiB the object is sent as a multipart upload, which is also atomic: it
 /// becomes visible only when completed, and a crash leaves an uncompleted upload that readers
 /// never see (a bucket lifecycle rule aborts those).
-pub fn put(path: &Path, bytes: Bytes) -> Result<(), StoreError> {
-    const MULTIPART_ABOVE: usize = 16 << 20;
+///
+/// The put is end-to-end checked. S3 gets the SHA-256 of every body (`x-amz-checksum-sha256`)
+/// and rejects a body that does not match it. Whatever the store, the object is then read back
+/// and its SHA-256 compared with the bytes sent; a mismatch (a body corrupted on its way, or
+/// a store that does not check checksums) is put again, up to [`PUT_ATTEMPTS`] times, and then
+/// fails as a retryable store error. Returns the SHA-256 in hex of what is in place.
+pub fn put(path: &Path, bytes: Bytes) -> Result<String, StoreError> {
     let r = remote(path)?.expect("put takes a remote path");
-    let result = if bytes.len() <= MULTIPART_ABOVE {
+    let sent = crate::io::hex(&sha2::Sha256::digest(&bytes));
+    for attempt in 1..=PUT_ATTEMPTS {
+        put_once(&r, bytes.clone()).map_err(|e| StoreError::new("write", &r.url, e))?;
+        let back = block_on(async { r.store.get(&r.key).await?.bytes().await })
+            .map_err(|e| StoreError::new("read back", &r.url, e))?;
+        let got = crate::io::hex(&sha2::Sha256::digest(&back));
+        if got == sent {
+            return Ok(sent);
+        }
+        tracing::warn!(
+            url = r.url,
+            attempt,
+            sent = %sent,
+            stored = %got,
+            "the stored object does not match the bytes sent; putting it again"
+        );
+    }
+    Err(StoreError::corrupt(
+        "write",
+        &r.url,
+        format!(
+            "the stored object differs from the {} bytes sent (SHA-256 {sent}) after {PUT_ATTEMPTS} puts: the body is corrupted between here and the store",
+            bytes.len()
+        ),
+    ))
+}
+
+/// How many times [`put`] sends an object whose stored copy does not match.
+pub const PUT_ATTEMPTS: u32 = 3;
+
+fn put_once(r: &Remote, bytes: Bytes) -> Result<(), object_store::Error> {
+    const MULTIPART_ABOVE: usize = 16 << 20;
+    if bytes.len() <= MULTIPART_ABOVE {
         block_on(r.store.put(&r.key, PutPayload::from_bytes(bytes))).map(|_| ())
     } else {
         const PART: usize = 8 << 20;
@@ -127,8 +165,7 @@ pub fn put(path: &Path, bytes: Bytes) -> Result<(), StoreError> {
             writer.put(bytes);
             writer.finish().await.map(|_| ())
         })
-    };
-    result.map_err(|e| StoreError::new("write", &r.url, e))
+    }
 }
 
 /// How a conditional put went.
