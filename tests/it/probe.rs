@@ -902,3 +902,114 @@ fn row_11_a_short_response_body_is_a_retryable_store_error_never_a_panic() {
     ok(&sample_through(&proxy, &moto, &input, &out, &[]));
     assert_eq!(proxy.applied().len(), before + 1);
 }
+
+#[test]
+fn row_03_on_s3_a_killed_runs_record_landing_after_another_runs_commit_is_not_trusted() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("late-record", &repo().join("data/sample"));
+    let proxy = FaultProxy::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let a = fit_day_one(&dir.path().join("a"), &["--set", "cluster.k=5"]);
+    let b = fit_day_one(&dir.path().join("b"), &["--set", "cluster.k=6"]);
+    let (input, out) = (
+        format!("input.path={bucket}/in"),
+        format!("output.path={bucket}/out"),
+    );
+    let assign = |model: &Path, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "assign",
+            "jobs/sample.toml",
+            "--model",
+            model.to_str().unwrap(),
+            "--set",
+            &input,
+            "--set",
+            &out,
+            "--partition",
+            "dt=2018-06-02",
+        ]
+        .map(String::from)
+        .into();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        proxy.textcluster(&moto, &args)
+    };
+    // Run A's PUT of its commit record is held in flight, and A is killed meanwhile.
+    proxy.set(serde_json::json!([{"method": "PUT", "match": "/out/_commits/dt=2018-06-02/commit.json", "action": "delay", "seconds": 20, "count": 1}]));
+    let args = assign(&a, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run_a = proxy
+        .command(&moto, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    proxy.wait_for("delay", "commit.json", 120);
+    run_a.kill().unwrap();
+    run_a.wait().unwrap();
+    // Run B takes over the dead run's lock and commits its own tables and record; then A's
+    // PUT lands over B's record.
+    ok(&run(&assign(&b, &[])));
+    assert!(
+        !proxy.applied().iter().any(|f| f["action"] == "landed"),
+        "A's record landed before B committed: the delay is too short for this machine"
+    );
+    proxy.wait_for("landed", "commit.json", 60);
+
+    // A rerun of A with skip_existing does not trust that record over B's tables.
+    ok(&run(&assign(&a, &["--set", "output.mode=skip_existing"])));
+    let local = tempfile::tempdir().unwrap();
+    moto.download(&format!("{bucket}/out"), local.path());
+    assert_eq!(
+        manifest(local.path()).partitions[0].status,
+        textcluster::output::manifest::PartitionStatus::Succeeded,
+        "the partition was skipped on a record that vouches for other tables"
+    );
+    let labels = read_batches(&local.path().join("labels/dt=2018-06-02/part-00000.parquet"));
+    use arrow::array::AsArray;
+    let model_id = labels[0].column_by_name("model_id").unwrap();
+    let a_id = a.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        format!("model_id={}", model_id.as_string::<i32>().value(0)),
+        a_id
+    );
+}
+
+#[test]
+fn row_13_on_s3_report_input_refused_by_the_store_exits_2_naming_its_error() {
+    let moto = Moto::start();
+    let bucket = moto.bucket("refused", &repo().join("data/sample"));
+    let proxy = FaultProxy::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_sample(&out, &["--partition", "dt=2018-06-01"]);
+    let html = dir.path().join("report.html");
+    for (status, code) in [(403, "AccessDenied"), (503, "SlowDown")] {
+        // Every request for the input is refused (a 503 after the retries too).
+        proxy.set(serde_json::json!([{"method": "GET", "match": "in/", "action": "status", "status": status, "count": -1}]));
+        let input = format!("{bucket}/in");
+        let report = proxy.textcluster(
+            &moto,
+            &[
+                "report",
+                out.to_str().unwrap(),
+                "-o",
+                html.to_str().unwrap(),
+                "--input",
+                &input,
+            ],
+        );
+        let err = fails(&report, 2);
+        assert!(!proxy.applied().is_empty(), "the fault was not applied");
+        assert!(err.contains(code), "{status}: {err}");
+        assert!(err.contains(&input), "{status}: {err}");
+        assert!(!err.contains("input files not found"), "{status}: {err}");
+        assert!(
+            !html.exists(),
+            "{status}: a report without its examples was written"
+        );
+    }
+}

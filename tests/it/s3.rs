@@ -208,15 +208,37 @@ impl FaultProxy {
             .collect()
     }
 
-    /// Runs the binary with `args` against moto through this proxy.
-    pub fn textcluster(&self, moto: &Moto, args: &[&str]) -> Output {
-        moto.env(&mut Command::new(crate::util::binary()))
+    /// The binary with `args`, set to reach moto through this proxy.
+    pub fn command(&self, moto: &Moto, args: &[&str]) -> Command {
+        let mut command = Command::new(crate::util::binary());
+        moto.env(&mut command)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .args(args)
             .current_dir(repo())
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Runs the binary with `args` against moto through this proxy.
+    pub fn textcluster(&self, moto: &Moto, args: &[&str]) -> Output {
+        self.command(moto, args).output().unwrap()
+    }
+
+    /// Waits until a fault with `action` whose path contains `path` has been logged, failing
+    /// the test after `seconds`.
+    pub fn wait_for(&self, action: &str, path: &str, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !self
+            .applied()
+            .iter()
+            .any(|f| f["action"] == action && f["path"].as_str().unwrap().contains(path))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no {action} of {path} within {seconds} s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -13,7 +13,10 @@ each request it reads RULES, a JSON list of faults, so a test can change them wh
 - action: "flip" inverts one byte in the middle of the request body (PUT) or of the response
   body (GET); "short" answers a GET with the first half of its body and a Content-Length to
   match, keeping the Content-Range of the whole range, as a misbehaving store or middlebox
-  would;
+  would; "status" answers with the rule's "status" (403, 503, ...) and an S3 error body
+  without asking upstream; "delay" holds the request for the rule's "seconds", then forwards
+  it whether or not the client is still there (a PUT in flight when its sender is killed),
+  and logs a "landed" line once upstream has answered;
 - count: how many matching requests get the fault (a negative count: all of them);
 - ranged (optional): true to apply only to requests with a Range header, false only to
   requests without one;
@@ -27,6 +30,7 @@ import http.client
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
@@ -44,8 +48,13 @@ def rules():
         return []
 
 
+def log(entry):
+    with LOCK, open(LOG, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
 def take(method, path, range_header):
-    """The action of the first rule that applies to this request, counted; None if none."""
+    """The first rule that applies to this request, counted; None if none."""
     with LOCK:
         for i, rule in enumerate(rules()):
             wanted = rule["match"] if isinstance(rule["match"], list) else [rule["match"]]
@@ -59,9 +68,9 @@ def take(method, path, range_header):
             if 0 <= rule["count"] <= used:
                 continue
             USED[(i, json.dumps(rule, sort_keys=True))] = used + 1
-            with open(LOG, "a") as log:
-                log.write(json.dumps({"method": method, "path": path, "action": rule["action"]}) + "\n")
-            return rule["action"]
+            with open(LOG, "a") as f:
+                f.write(json.dumps({"method": method, "path": path, "action": rule["action"]}) + "\n")
+            return rule
     return None
 
 
@@ -93,7 +102,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def forward(self):
         body = self.body()
-        action = take(self.command, unquote(self.path), self.headers.get("Range"))
+        path = unquote(self.path)
+        rule = take(self.command, path, self.headers.get("Range")) or {}
+        action = rule.get("action")
+        if action == "status":
+            status = rule["status"]
+            code = {403: "AccessDenied", 503: "SlowDown"}.get(status, "InternalError")
+            data = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                f"<Message>injected by the fault proxy</Message></Error>"
+            ).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            return
+        if action == "delay":
+            time.sleep(rule["seconds"])
         if action == "flip" and self.command == "PUT":
             body = flipped(body)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
@@ -104,11 +131,19 @@ class Handler(BaseHTTPRequestHandler):
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
+        if action == "delay":
+            log({"method": self.command, "path": path, "action": "landed", "status": response.status})
         if self.command == "GET" and response.status in (200, 206):
             if action == "flip":
                 data = flipped(data)
             elif action == "short":
                 data = data[: len(data) // 2]
+        try:
+            self.reply(response, data)
+        except OSError:
+            pass  # the client is gone (killed while its request was held)
+
+    def reply(self, response, data):
         self.send_response(response.status, response.reason)
         for k, v in response.getheaders():
             if k.lower() not in HOP:
