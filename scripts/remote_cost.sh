@@ -11,7 +11,7 @@ cd "$repo"
 job=${1:-jobs/20newsgroups.toml}
 rounds=${2:-5}
 bin=${BIN:-target/release/textcluster}
-python=$(bash tests/s3/venv.sh)
+python=$(bash tests/stores/venv.sh)
 work=$(mktemp -d)
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$python" -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
@@ -21,8 +21,8 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_REGION=us
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 for _ in $(seq 100); do "$python" -c "import socket; socket.create_connection(('127.0.0.1',$port))" 2>/dev/null && break; sleep 0.1; done
 input=$("$bin" plan "$job" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["input"]["root"])')
-"$python" tests/s3/s3util.py mkbucket cost-bench
-"$python" tests/s3/s3util.py upload "$input" s3://cost-bench/in
+"$python" tests/stores/storeutil.py mkbucket s3://cost-bench
+"$python" tests/stores/storeutil.py upload "$input" s3://cost-bench/in
 requests() { grep -cE '" [2345][0-9][0-9] ' "$work/moto.log" || true; }
 timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 local_times=() remote_times=() per_run=0

@@ -18,5 +18,5 @@ mod probe;
 pub mod production;
 mod report;
 mod run;
-mod s3;
+mod stores;
 mod util;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::s3::{FaultProxy, Moto, tables};
+use crate::stores::{FaultProxy, Server, tables};
 use crate::util::*;
 
 /// A job spec with `input` and `output` written as given (URLs or paths).
@@ -715,7 +715,7 @@ fn row_03_a_late_commit_record_of_another_run_is_not_trusted() {
 /// `jobs/sample.toml` from `input` to `output` (URLs) through `proxy`, with extra args.
 fn sample_through(
     proxy: &FaultProxy,
-    moto: &Moto,
+    moto: &Server,
     input: &str,
     output: &str,
     extra: &[&str],
@@ -730,7 +730,7 @@ fn sample_through(
 }
 
 /// The committed tables of the S3 output `url`, downloaded: (relative path, bytes).
-fn committed_on_s3(moto: &Moto, url: &str) -> Vec<(String, Vec<u8>)> {
+fn committed_on_s3(moto: &Server, url: &str) -> Vec<(String, Vec<u8>)> {
     let local = tempfile::tempdir().unwrap();
     moto.download(url, local.path());
     tables(local.path())
@@ -745,7 +745,7 @@ fn sample_on_disk(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn row_09_an_upload_corrupted_on_its_way_is_put_again_and_never_committed() {
-    let moto = Moto::start();
+    let moto = Server::moto();
     let bucket = moto.bucket("flipped-upload", &repo().join("data/sample"));
     let proxy = FaultProxy::start(&moto);
     let dir = tempfile::tempdir().unwrap();
@@ -813,7 +813,7 @@ fn row_09_an_upload_corrupted_on_its_way_is_put_again_and_never_committed() {
 
 #[test]
 fn row_09_an_input_read_corrupted_on_its_way_is_caught_by_the_page_checksums() {
-    let moto = Moto::start();
+    let moto = Server::moto();
     let dir = tempfile::tempdir().unwrap();
     // The input as Spark writes Parquet: with a CRC on every page.
     let crc = dir.path().join("crc");
@@ -863,7 +863,7 @@ fn row_09_an_input_read_corrupted_on_its_way_is_caught_by_the_page_checksums() {
 
 #[test]
 fn row_11_a_short_response_body_is_a_retryable_store_error_never_a_panic() {
-    let moto = Moto::start();
+    let moto = Server::moto();
     let bucket = moto.bucket("short-bodies", &repo().join("data/sample"));
     let proxy = FaultProxy::start(&moto);
     let input = format!("{bucket}/in");
@@ -905,7 +905,7 @@ fn row_11_a_short_response_body_is_a_retryable_store_error_never_a_panic() {
 
 #[test]
 fn row_03_on_s3_a_killed_runs_record_landing_after_another_runs_commit_is_not_trusted() {
-    let moto = Moto::start();
+    let moto = Server::moto();
     let bucket = moto.bucket("late-record", &repo().join("data/sample"));
     let proxy = FaultProxy::start(&moto);
     let dir = tempfile::tempdir().unwrap();
@@ -980,7 +980,7 @@ fn row_03_on_s3_a_killed_runs_record_landing_after_another_runs_commit_is_not_tr
 
 #[test]
 fn row_13_on_s3_report_input_refused_by_the_store_exits_2_naming_its_error() {
-    let moto = Moto::start();
+    let moto = Server::moto();
     let bucket = moto.bucket("refused", &repo().join("data/sample"));
     let proxy = FaultProxy::start(&moto);
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,28 @@ use super::select::Selection;
 use super::{Checked, InputFile};
 use crate::io::{InputError, Unreadable, store};
 
+/// Removes the empty objects that stand for directories: a key ending in `/` (what a console's
+/// "create folder" writes on S3), or a key that other listed keys sit under (what tools write
+/// on a blob store without a hierarchical namespace, as `hdi_isfolder` blobs on Azure). Such an
+/// object cannot be a data file, and it has no partition keys of its own.
+fn drop_directory_markers(listed: &mut Vec<store::Listed>) {
+    let directories: std::collections::HashSet<&str> = listed
+        .iter()
+        .flat_map(|o| o.relative.match_indices('/').map(|(i, _)| &o.relative[..i]))
+        .collect();
+    let markers: std::collections::HashSet<String> = listed
+        .iter()
+        .filter(|o| {
+            o.size == 0 && (o.relative.ends_with('/') || directories.contains(o.relative.as_str()))
+        })
+        .map(|o| o.relative.clone())
+        .collect();
+    if !markers.is_empty() {
+        tracing::debug!(n = markers.len(), "skipping directory marker objects");
+        listed.retain(|o| !markers.contains(&o.relative));
+    }
+}
+
 /// Lists the remote input `root` and checks every selected file's footer, [`store::CONCURRENCY`]
 /// requests at a time: one listing, then one or two ranged reads per file.
 pub(super) fn discover_remote(
@@ -20,8 +42,9 @@ pub(super) fn discover_remote(
 ) -> Result<Checked, InputError> {
     let root = selection.root.as_path();
     let hidden = |relative: &str| relative.split('/').any(|s| s.starts_with(['_', '.']));
-    let all = store::list(remote)?;
+    let mut all = store::list(remote)?;
     let single_file = all.is_empty();
+    drop_directory_markers(&mut all);
     let mut listed: Vec<store::Listed> = all
         .into_iter()
         .filter(|o| !hidden(&o.relative) && selection.selects(Path::new(&o.url)))
@@ -132,4 +155,35 @@ pub(super) fn discover_remote(
         partition_keys: keys,
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(relative: &str, size: u64) -> store::Listed {
+        store::Listed {
+            url: format!("s3://b/in/{relative}"),
+            relative: relative.into(),
+            size,
+            mtime_ns: 0,
+            e_tag: None,
+        }
+    }
+
+    #[test]
+    fn empty_objects_standing_for_directories_are_dropped_and_nothing_else() {
+        let mut listed = vec![
+            object("dt=1", 0),
+            object("dt=1/part-0.parquet", 10),
+            object("dt=2/", 0),
+            object("dt=2/part-0.parquet", 0),
+            object("dt=3", 0),
+        ];
+        drop_directory_markers(&mut listed);
+        let kept: Vec<&str> = listed.iter().map(|o| o.relative.as_str()).collect();
+        // An empty file is kept (it is reported as empty); so is an empty object that no other
+        // key sits under.
+        assert_eq!(kept, ["dt=1/part-0.parquet", "dt=2/part-0.parquet", "dt=3"]);
+    }
 }
