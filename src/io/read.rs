@@ -102,11 +102,16 @@ fn read_file(
 
 /// `array` (a string column of any encoding) as a string view array.
 fn string_view(path: &Path, array: &ArrayRef) -> Result<StringViewArray, InputError> {
-    let view =
-        arrow::compute::cast(array, &DataType::Utf8View).map_err(|e| InputError::CorruptFile {
-            path: path.to_path_buf(),
-            reason: e.into(),
-        })?;
+    as_string_view(array).map_err(|e| InputError::CorruptFile {
+        path: path.to_path_buf(),
+        reason: e.into(),
+    })
+}
+
+/// `array`, a string column of any encoding (Utf8, LargeUtf8, Utf8View, a dictionary of
+/// them), as a string view array.
+pub fn as_string_view(array: &ArrayRef) -> Result<StringViewArray, arrow::error::ArrowError> {
+    let view = arrow::compute::cast(array, &DataType::Utf8View)?;
     Ok(view
         .as_any()
         .downcast_ref::<StringViewArray>()

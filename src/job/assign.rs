@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use arrow::array::Array;
+use arrow::array::{Array, RecordBatch, StringViewArray};
 use tracing::info;
 
 use super::JobError;
@@ -21,9 +21,11 @@ use crate::output::spec::InputSpec;
 use crate::output::tables::{self, ClusterSums, LabelColumns};
 use crate::text::Transformer;
 
-/// A model ready to assign with.
-pub(super) struct Assigner<'m> {
-    pub(super) model: &'m Model,
+/// A model ready to assign with: its vocabulary, idf and centroids laid out once, for any
+/// number of batches. It owns what it needs, so a front end (the Python module, an engine's
+/// task) can keep one beside its [`Model`].
+pub struct Assigner {
+    model_id: String,
     transformer: Transformer,
     /// The model's centroids laid out for scoring, built once for every batch.
     nearest: NearestCentroids,
@@ -33,11 +35,11 @@ pub(super) struct Assigner<'m> {
     shares: Vec<f64>,
 }
 
-impl<'m> Assigner<'m> {
-    pub(super) fn new(model: &'m Model) -> Result<Self, JobError> {
+impl Assigner {
+    pub fn new(model: &Model) -> Result<Self, JobError> {
         let clusters = &model.header.clusters;
         Ok(Self {
-            model,
+            model_id: model.id().to_owned(),
             transformer: model.transformer()?,
             nearest: NearestCentroids::new(model.centroids()),
             p05: clusters.iter().map(model::FitCluster::p05).collect(),
@@ -46,8 +48,73 @@ impl<'m> Assigner<'m> {
     }
 
     fn k(&self) -> usize {
-        self.model.centroids().n_clusters()
+        self.p05.len()
     }
+
+    /// The `labels` table of the documents in `batch`, as `assign` writes it: one row per
+    /// document whose text is not null, in the batch's order. The id and text columns may be
+    /// any string encoding (Utf8, LargeUtf8, Utf8View, dictionary). A missing column, a column
+    /// that is not of strings, or a null id is an error naming the column.
+    pub fn labels(
+        &self,
+        batch: &RecordBatch,
+        id_column: &str,
+        text_column: &str,
+    ) -> Result<RecordBatch, JobError> {
+        let ids = batch_strings(batch, id_column)?;
+        if ids.null_count() > 0 {
+            return Err(JobError::NullBatchIds {
+                column: id_column.to_owned(),
+                n: ids.null_count(),
+            });
+        }
+        let texts = batch_strings(batch, text_column)?;
+        let (ids, texts) = if texts.null_count() > 0 {
+            without_null_texts(&ids, &texts)
+        } else {
+            (ids, texts)
+        };
+        let texts: Vec<&str> = texts.iter().map(Option::unwrap_or_default).collect();
+        let transformed = self.transformer.transform(&texts);
+        let nearest = self.nearest.nearest(&transformed.matrix);
+        Ok(tables::labels(
+            &ids,
+            LabelColumns::of(&nearest, 0..texts.len()),
+            &self.model_id,
+        )?)
+    }
+}
+
+/// Column `name` of an in-memory batch as strings, or an error naming it.
+fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, JobError> {
+    use arrow::datatypes::DataType;
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| JobError::MissingBatchColumn {
+            column: name.to_owned(),
+            available: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        })?;
+    let is_strings =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let ok = match column.data_type() {
+        DataType::Dictionary(_, values) => is_strings(values),
+        t => is_strings(t),
+    };
+    if !ok {
+        return Err(JobError::BatchColumnType {
+            column: name.to_owned(),
+            found: column.data_type().to_string(),
+        });
+    }
+    crate::io::read::as_string_view(column).map_err(|e| JobError::BatchColumnType {
+        column: name.to_owned(),
+        found: format!("{} ({e})", column.data_type()),
+    })
 }
 
 /// What assigning one partition staged.
@@ -67,11 +134,11 @@ pub(super) struct Assigned {
 pub(super) fn assign_partition(
     staging: &Staging,
     input: &InputSpec,
-    assigner: &Assigner<'_>,
+    assigner: &Assigner,
     partition: &Partition,
 ) -> Result<Assigned, JobError> {
     let start = Instant::now();
-    let model_id = assigner.model.id();
+    let model_id = assigner.model_id.as_str();
     let key = &partition.key;
     let k = assigner.k();
     let mut writer = staging.writer(Table::Labels, key)?;

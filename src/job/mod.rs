@@ -115,6 +115,17 @@ pub enum JobError {
         "the fit would give an empty model: {reason}\nhint: nothing was written and `CURRENT` is unchanged"
     )]
     EmptyFit { reason: String },
+    #[error("the batch has no column `{column}`; its columns are {}", available.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))]
+    MissingBatchColumn {
+        column: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "column `{column}` of the batch is {found}, not strings (Utf8, LargeUtf8, Utf8View or a dictionary of them)"
+    )]
+    BatchColumnType { column: String, found: String },
+    #[error("column `{column}` of the batch has {n} null ids; every document needs one")]
+    NullBatchIds { column: String, n: usize },
     #[error("no model path: give `--model PATH` or set `[model] path` in the job spec")]
     NoModelPath,
     #[error("a fit needs every selected partition, and `{key}` cannot be read: {problem}")]
@@ -143,6 +154,9 @@ impl JobError {
             | JobError::UnsupportedScheme { .. }
             | JobError::OutputExists { .. }
             | JobError::NoModelPath
+            | JobError::MissingBatchColumn { .. }
+            | JobError::BatchColumnType { .. }
+            | JobError::NullBatchIds { .. }
             | JobError::EmptyFit { .. }
             | JobError::UnreadablePartition { .. } => true,
             JobError::Model(e) => e.is_user_error(),

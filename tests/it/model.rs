@@ -465,3 +465,87 @@ fn a_fit_sample_is_drawn_by_id_and_seed() {
     );
     assert!(e.contains("fit.sample"), "{e}");
 }
+
+/// The day's input, one batch, with its `doc_id` and `text` columns cast to `to`.
+fn day_batch(day: &str, to: &arrow::datatypes::DataType) -> RecordBatch {
+    let batches =
+        read_batches(&repo().join(format!("data/sample/dt=2018-06-0{day}/part-00000.parquet")));
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let cast = |name: &str| arrow::compute::cast(batch.column_by_name(name).unwrap(), to).unwrap();
+    RecordBatch::try_from_iter([("doc_id", cast("doc_id")), ("text", cast("text"))]).unwrap()
+}
+
+#[test]
+fn a_batch_assigned_in_memory_gives_the_labels_assign_writes() {
+    use arrow::datatypes::DataType;
+    use textcluster::job::assign::Assigner;
+    let dir = tmp();
+    let registry = dir.path().join("models");
+    let summary = fit_two_days_summary(&registry, &[]);
+    let out = dir.path().join("out");
+    ok(&assign(&registry, &out, &["--partition", "dt=2018-06-03"]));
+    let written = read_batches(&labels_file(&out, "3"));
+    let written = arrow::compute::concat_batches(&written[0].schema(), &written).unwrap();
+
+    let model =
+        textcluster::model::Model::load(Path::new(summary["path"].as_str().unwrap())).unwrap();
+    let assigner = Assigner::new(&model).unwrap();
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    for encoding in [
+        DataType::Utf8,
+        DataType::LargeUtf8,
+        DataType::Utf8View,
+        dictionary,
+    ] {
+        let labels = assigner
+            .labels(&day_batch("3", &encoding), "doc_id", "text")
+            .unwrap();
+        assert_eq!(labels.schema(), written.schema(), "{encoding}");
+        assert!(
+            labels == written,
+            "{encoding}: the labels differ from what assign wrote"
+        );
+    }
+
+    // Bad batches name the column.
+    let batch = day_batch("3", &DataType::Utf8);
+    let err = assigner
+        .labels(&batch, "doc_id", "body")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no column `body`") && err.contains("`text`"),
+        "{err}"
+    );
+    let numbers = RecordBatch::try_from_iter([
+        ("doc_id", batch.column(0).clone()),
+        (
+            "text",
+            std::sync::Arc::new(arrow::array::Int64Array::from(vec![1; batch.num_rows()])) as _,
+        ),
+    ])
+    .unwrap();
+    let err = assigner.labels(&numbers, "doc_id", "text").unwrap_err();
+    assert!(err.is_user_error());
+    assert!(
+        err.to_string()
+            .contains("column `text` of the batch is Int64"),
+        "{err}"
+    );
+    let null_ids = RecordBatch::try_from_iter([
+        (
+            "doc_id",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![None, Some("a")])) as _,
+        ),
+        (
+            "text",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["x", "y"])) as _,
+        ),
+    ])
+    .unwrap();
+    let err = assigner
+        .labels(&null_ids, "doc_id", "text")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`doc_id`") && err.contains("1 null"), "{err}");
+}
