@@ -18,6 +18,8 @@ pub mod job;
 pub mod label;
 pub mod model;
 pub mod output;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod report;
 pub mod sparse;
 pub mod text;

@@ -34,18 +34,7 @@ pub fn execute(args: &FitArgs, json_logs: bool) -> Result<(), JobError> {
     if !args.no_publish {
         textcluster::model::publish(&registry, outcome.model.id())?;
     }
-    let h = &outcome.model.header;
-    let line = serde_json::json!({
-        "model_id": h.model_id,
-        "path": outcome.model.dir.display().to_string(),
-        "fitted": outcome.fitted,
-        "published": !args.no_publish,
-        "n_docs": h.n_docs,
-        "n_terms": h.n_terms,
-        "n_clusters": h.n_clusters,
-        "sample_fraction": h.sample_fraction,
-        "seconds": outcome.seconds,
-    });
+    let line = outcome.to_json(!args.no_publish);
     super::term::print_line(&line.to_string());
     Ok(())
 }

@@ -75,8 +75,6 @@ pub struct JobArgs {
 impl JobArgs {
     /// Loads the spec and resolves the plan.
     pub fn plan(&self) -> Result<textcluster::job::JobPlan, textcluster::job::JobError> {
-        let spec = textcluster::output::JobSpec::load(&self.spec, &self.overrides)?;
-        let filter = textcluster::io::PartitionFilter::parse(&self.partitions)?;
-        textcluster::job::JobPlan::resolve(spec, &filter)
+        textcluster::job::JobPlan::load(&self.spec, &self.overrides, &self.partitions)
     }
 }

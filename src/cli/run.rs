@@ -68,34 +68,7 @@ pub fn report(
     };
     if json_logs {
         // One JSON object on stdout: what a scheduler keeps (an Airflow XCom, say).
-        let partitions: Vec<serde_json::Value> = m
-            .partitions
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "key": p.key,
-                    "status": p.status,
-                    "n_docs": p.n_docs,
-                    "model_id": p.model_id,
-                    "drift": p.drift,
-                    "error": p.error,
-                })
-            })
-            .collect();
-        let line = serde_json::json!({
-            "status": m.status,
-            "exit_code": m.exit_code,
-            "run_id": m.run_id,
-            "output": plan.output().display().to_string(),
-            "wrote_output": summary.wrote_output,
-            "model_id": m.model.as_ref().map(|r| r.model_id.as_str()),
-            "succeeded": count(S::Succeeded),
-            "skipped": count(S::Skipped),
-            "failed": count(S::Failed),
-            "cancelled": count(S::Cancelled),
-            "seconds": m.seconds_total,
-            "partitions": partitions,
-        });
+        let line = summary.to_json(plan);
         super::term::print_line(&line.to_string());
         return Ok(ExitStatus::of_run(&summary.manifest));
     }

@@ -37,6 +37,25 @@ pub struct FitOutcome {
     pub seconds: f64,
 }
 
+impl FitOutcome {
+    /// The fit's summary as one JSON object: what `fit` prints on stdout and the Python API
+    /// returns. `published`: whether `CURRENT` now names the model.
+    pub fn to_json(&self, published: bool) -> serde_json::Value {
+        let h = &self.model.header;
+        serde_json::json!({
+            "model_id": h.model_id,
+            "path": self.model.dir.display().to_string(),
+            "fitted": self.fitted,
+            "published": published,
+            "n_docs": h.n_docs,
+            "n_terms": h.n_terms,
+            "n_clusters": h.n_clusters,
+            "sample_fraction": h.sample_fraction,
+            "seconds": self.seconds,
+        })
+    }
+}
+
 /// The share of documents `fit.sample` asks for, from the row counts of the footers.
 pub fn sample_fraction(plan: &JobPlan) -> f64 {
     match plan.spec.fit.sample {

@@ -41,6 +41,19 @@ pub struct Columns<'a> {
 }
 
 impl JobPlan {
+    /// Loads the spec at `spec` with `overrides` (`key.path=value`), restricted to
+    /// `partitions` (`key=value`; values of one key are alternatives, different keys must all
+    /// match), and resolves the plan: what every front end does first.
+    pub fn load(
+        spec: &std::path::Path,
+        overrides: &[String],
+        partitions: &[String],
+    ) -> Result<Self, JobError> {
+        let spec = crate::output::JobSpec::load(spec, overrides)?;
+        let filter = PartitionFilter::parse(partitions)?;
+        Self::resolve(spec, &filter)
+    }
+
     /// Checks every parameter (reporting all problems at once), then finds and checks input.
     pub fn resolve(mut spec: JobSpec, filter: &PartitionFilter) -> Result<Self, JobError> {
         spec.input.path = match &spec.input.path {

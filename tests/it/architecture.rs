@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::util::repo;
 
 /// The layers, bottom first. A module may import modules of lower layers only; modules of one
-/// layer do not import each other. `cli` (the binary) uses the library by its crate name.
+/// layer do not import each other. The front ends are on top: `cli` (the binary) uses the
+/// library by its crate name, `python` (the Python module, `--features python`) from inside.
 const LAYERS: &[&[&str]] = &[
     &["sparse"],
     &["text", "cluster", "label"],
@@ -20,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["eval", "report"],
     &["job"],
-    &["cli"],
+    &["cli", "python"],
 ];
 
 /// Files longer than this must be named in `ARCHITECTURE.md`.

@@ -16,6 +16,7 @@ mod jobs;
 mod model;
 mod probe;
 pub mod production;
+mod python;
 mod report;
 mod run;
 mod stores;

@@ -85,6 +85,44 @@ pub struct RunSummary {
     pub wrote_output: bool,
 }
 
+impl RunSummary {
+    /// The run's summary as one JSON object: what `--log-format json` prints on stdout and the
+    /// Python API returns (an Airflow XCom keeps it).
+    pub fn to_json(&self, plan: &super::JobPlan) -> serde_json::Value {
+        use crate::output::manifest::PartitionStatus as S;
+        let m = &self.manifest;
+        let count = |s| m.partitions.iter().filter(|p| p.status == s).count();
+        let partitions: Vec<serde_json::Value> = m
+            .partitions
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "key": p.key,
+                    "status": p.status,
+                    "n_docs": p.n_docs,
+                    "model_id": p.model_id,
+                    "drift": p.drift,
+                    "error": p.error,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "status": m.status,
+            "exit_code": m.exit_code,
+            "run_id": m.run_id,
+            "output": plan.output().display().to_string(),
+            "wrote_output": self.wrote_output,
+            "model_id": m.model.as_ref().map(|r| r.model_id.as_str()),
+            "succeeded": count(S::Succeeded),
+            "skipped": count(S::Skipped),
+            "failed": count(S::Failed),
+            "cancelled": count(S::Cancelled),
+            "seconds": m.seconds_total,
+            "partitions": partitions,
+        })
+    }
+}
+
 /// What a run does with its partitions.
 #[derive(Clone, Copy)]
 enum Work<'m> {
