@@ -1013,3 +1013,65 @@ fn row_13_on_s3_report_input_refused_by_the_store_exits_2_naming_its_error() {
         );
     }
 }
+
+#[test]
+fn row_09_a_shared_object_replaced_before_its_read_back_is_not_taken_for_corruption() {
+    let moto = Server::moto();
+    let bucket = moto.bucket("shared-manifest", &repo().join("data/sample"));
+    let proxy = FaultProxy::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    // Another run's manifest, as a concurrent run on another partition writes it.
+    let foreign = dir.path().join("manifest.json");
+    std::fs::write(&foreign, b"{\"written by\": \"another run\"}").unwrap();
+    // Each read-back of this run's manifest is held while the other run's manifest lands.
+    proxy.set(serde_json::json!([{"method": "GET", "match": "/out/manifest.json", "ranged": false, "action": "delay", "seconds": 3, "count": 3}]));
+    let args = [
+        "run",
+        "jobs/sample.toml",
+        "--set",
+        &format!("input.path={bucket}/in"),
+        "--set",
+        &format!("output.path={bucket}/out"),
+        "--partition",
+        "dt=2018-06-01",
+    ];
+    let mut run = proxy
+        .command(&moto, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut replaced = 0;
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        let held = proxy
+            .applied()
+            .iter()
+            .filter(|f| f["action"] == "delay")
+            .count();
+        if held > replaced {
+            moto.util(&[
+                "put",
+                &format!("{bucket}/out/manifest.json"),
+                foreign.to_str().unwrap(),
+            ]);
+            replaced += 1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(replaced, 1, "the manifest was put again: {stderr}");
+    assert!(
+        !stderr.contains("does not match the bytes sent"),
+        "{stderr}"
+    );
+}

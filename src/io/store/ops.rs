@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{
+    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, PutResult,
+    UpdateVersion,
+};
 use sha2::Digest;
 
 use super::error::{StoreError, local_error};
@@ -120,14 +123,32 @@ pub fn exists(path: &Path) -> Result<bool, StoreError> {
 /// and rejects a body that does not match it. Whatever the store, the object is then read back
 /// and its SHA-256 compared with the bytes sent; a mismatch (a body corrupted on its way, or
 /// a store that does not check checksums) is put again, up to [`PUT_ATTEMPTS`] times, and then
-/// fails as a retryable store error. Returns the SHA-256 in hex of what is in place.
+/// fails as a retryable store error. The read-back asks for the version this put made (its
+/// ETag): an object that another writer has replaced since (a run's shared `manifest.json`,
+/// last writer wins) is not ours to check. Returns the SHA-256 in hex of the bytes sent.
 pub fn put(path: &Path, bytes: Bytes) -> Result<String, StoreError> {
     let r = remote(path)?.expect("put takes a remote path");
     let sent = crate::io::hex(&sha2::Sha256::digest(&bytes));
     for attempt in 1..=PUT_ATTEMPTS {
-        put_once(&r, bytes.clone()).map_err(|e| StoreError::new("write", &r.url, e))?;
-        let back = block_on(async { r.store.get(&r.key).await?.bytes().await })
-            .map_err(|e| StoreError::new("read back", &r.url, e))?;
+        let written =
+            put_once(&r, bytes.clone()).map_err(|e| StoreError::new("write", &r.url, e))?;
+        let ours = GetOptions {
+            if_match: written.e_tag,
+            ..GetOptions::default()
+        };
+        let back = match block_on(async { r.store.get_opts(&r.key, ours).await?.bytes().await }) {
+            Ok(back) => back,
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => {
+                tracing::debug!(
+                    url = r.url,
+                    "replaced or removed by another writer before the read-back"
+                );
+                return Ok(sent);
+            }
+            Err(e) => return Err(StoreError::new("read back", &r.url, e)),
+        };
         let got = crate::io::hex(&sha2::Sha256::digest(&back));
         if got == sent {
             return Ok(sent);
@@ -153,17 +174,17 @@ pub fn put(path: &Path, bytes: Bytes) -> Result<String, StoreError> {
 /// How many times [`put`] sends an object whose stored copy does not match.
 pub const PUT_ATTEMPTS: u32 = 3;
 
-fn put_once(r: &Remote, bytes: Bytes) -> Result<(), object_store::Error> {
+fn put_once(r: &Remote, bytes: Bytes) -> Result<PutResult, object_store::Error> {
     const MULTIPART_ABOVE: usize = 16 << 20;
     if bytes.len() <= MULTIPART_ABOVE {
-        block_on(r.store.put(&r.key, PutPayload::from_bytes(bytes))).map(|_| ())
+        block_on(r.store.put(&r.key, PutPayload::from_bytes(bytes)))
     } else {
         const PART: usize = 8 << 20;
         block_on(async {
             let upload = r.store.put_multipart(&r.key).await?;
             let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
             writer.put(bytes);
-            writer.finish().await.map(|_| ())
+            writer.finish().await
         })
     }
 }
