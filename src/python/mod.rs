@@ -1,5 +1,6 @@
-//! The Python module `textcluster` (`--features python`, built into a wheel by maturin): a
-//! front end like the command line. It converts types (Arrow through the PyCapsule interface,
+//! The Python package `textcluster` (`--features python`, built into a wheel by maturin): a
+//! front end like the command line. This file is its native module, `textcluster._native`,
+//! which `textcluster/__init__.py` re-exports; `textcluster/spark.py` runs it on Spark. It converts types (Arrow through the PyCapsule interface,
 //! JSON summaries to dicts), maps errors to Python exceptions, and holds no logic of its own.
 //!
 //! Exceptions: `textcluster.Error`, with `InputError` (the spec, the data or the model must be
@@ -311,6 +312,7 @@ fn assign<'py>(
 }
 
 #[pymodule]
+#[pyo3(name = "_native")]
 fn textcluster(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Model>()?;
