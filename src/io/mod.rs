@@ -161,6 +161,12 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The SHA-256 of `bytes`, in hex: how files are vouched for.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 impl InputError {
     /// True when the cause is the environment (permissions, disk) rather than the data.
     pub fn is_environmental(&self) -> bool {

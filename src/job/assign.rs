@@ -87,7 +87,6 @@ impl Assigner {
 
 /// Column `name` of an in-memory batch as strings, or an error naming it.
 fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, JobError> {
-    use arrow::datatypes::DataType;
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| JobError::MissingBatchColumn {
@@ -99,13 +98,7 @@ fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, Job
                 .map(|f| f.name().clone())
                 .collect(),
         })?;
-    let is_strings =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    let ok = match column.data_type() {
-        DataType::Dictionary(_, values) => is_strings(values),
-        t => is_strings(t),
-    };
-    if !ok {
+    if !crate::io::read::is_string_type(column.data_type()) {
         return Err(JobError::BatchColumnType {
             column: name.to_owned(),
             found: column.data_type().to_string(),

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use super::record::sha256_hex;
-use crate::io::OutputError;
 use crate::io::store;
+use crate::io::{OutputError, sha256_hex};
 
 /// Removes the directory `dir`, local or remote, with everything under it.
 pub(super) fn remove_dir(dir: &Path) -> Result<(), store::StoreError> {

@@ -10,8 +10,8 @@ use super::COMMITS_DIR;
 use crate::io::InputError;
 use crate::io::TableKind;
 use crate::io::dataset::PartitionKey;
-use crate::io::store;
 use crate::io::write::PART_FILE;
+use crate::io::{sha256_hex, store};
 
 /// What a committed partition was computed from, and the SHA-256 of each table file it
 /// vouches for.
@@ -24,12 +24,6 @@ pub struct CommitRecord {
     /// Table name → SHA-256 of its committed file, filled in by the commit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
-}
-
-/// SHA-256 of `bytes`, in hex.
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    crate::io::hex(&sha2::Sha256::digest(bytes))
 }
 
 pub(super) fn record_path(out: &Path, key: &PartitionKey) -> PathBuf {

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use arrow::datatypes::DataType;
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
 
@@ -81,15 +80,7 @@ pub(super) fn check_schema(
                 });
             }
             Ok(field) => {
-                let is_string = |t: &DataType| {
-                    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-                };
-                // Dictionary-encoded strings (pandas categoricals, some writers) read as strings.
-                let readable = match field.data_type() {
-                    DataType::Dictionary(_, value) => is_string(value),
-                    t => is_string(t),
-                };
-                if !readable {
+                if !crate::io::read::is_string_type(field.data_type()) {
                     return Err(InputError::NotStringColumn {
                         path: path.into(),
                         column: column.to_owned(),

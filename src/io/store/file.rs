@@ -27,9 +27,7 @@ impl ObjectFile {
             size,
         }
     }
-}
 
-impl ObjectFile {
     /// The bytes of `range`, checked to be as long as asked: a store (or a proxy) that answers
     /// with a short body is asked again, up to [`RANGE_ATTEMPTS`] times, and then reported as
     /// a retryable store error, never handed on as data.

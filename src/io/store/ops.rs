@@ -10,7 +10,6 @@ use object_store::{
     GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, PutResult,
     UpdateVersion,
 };
-use sha2::Digest;
 
 use super::error::{StoreError, local_error};
 use super::location::{Remote, remote};
@@ -128,7 +127,7 @@ pub fn exists(path: &Path) -> Result<bool, StoreError> {
 /// last writer wins) is not ours to check. Returns the SHA-256 in hex of the bytes sent.
 pub fn put(path: &Path, bytes: Bytes) -> Result<String, StoreError> {
     let r = remote(path)?.expect("put takes a remote path");
-    let sent = crate::io::hex(&sha2::Sha256::digest(&bytes));
+    let sent = crate::io::sha256_hex(&bytes);
     for attempt in 1..=PUT_ATTEMPTS {
         let written =
             put_once(&r, bytes.clone()).map_err(|e| StoreError::new("write", &r.url, e))?;
@@ -149,7 +148,7 @@ pub fn put(path: &Path, bytes: Bytes) -> Result<String, StoreError> {
             }
             Err(e) => return Err(StoreError::new("read back", &r.url, e)),
         };
-        let got = crate::io::hex(&sha2::Sha256::digest(&back));
+        let got = crate::io::sha256_hex(&back);
         if got == sent {
             return Ok(sent);
         }
