@@ -26,7 +26,7 @@ pub use merge::{MergeOutcome, Merged, merge, merge_fit};
 pub use params::{ClusterParamError, ClusterParams, InitMethod, Scope, ValidClusterParams};
 pub use score::{Nearest, NearestCentroids, nearest, score_labels};
 pub use streamed::StreamedAssignment;
-pub use streamed::StreamedSums;
+pub use streamed::{MAX_STREAMED_MEMBERS, StreamedSums};
 
 /// Pairwise cosine similarity of centroids, as `(a, b, cosine)` with `a < b`.
 ///

@@ -1,10 +1,12 @@
 //! Assignment rounds and member sums over documents that are read in batches, the same batches in the same
 //! order every round (a sampled fit's refinement over the whole input).
 
+use rayon::prelude::*;
+
 use super::centroids::Centroids;
 use super::score::{NearestCentroids, assign_scored};
-use super::sums::{MAX_EXACT_SUM, Sums};
-use crate::sparse::{self, Csr};
+use super::sums::{Centroid, Fixed, add_row, centroid};
+use crate::sparse::Csr;
 
 /// The cluster of every document read so far, in reading order (4 bytes a document).
 pub struct StreamedAssignment {
@@ -73,47 +75,53 @@ impl Default for StreamedAssignment {
 
 /// Member sums built batch by batch, for centroids over more documents than are held in
 /// memory at once (a fit on a sample, refined over the whole corpus): `k × n_terms × 8`
-/// bytes, whatever the number of documents. Each batch's rows are added cluster by cluster
-/// in document order, so the sums do not depend on the thread count.
+/// bytes, whatever the number of documents.
 ///
-/// From one round to the next the sums can be kept and corrected by the documents that
-/// changed cluster ([`StreamedSums::apply_moves`]) when that gives, bit for bit, the sums
-/// taken from scratch ([`StreamedSums::correctable`]); otherwise [`StreamedSums::clear`]
-/// starts them again.
+/// The sums are integers ([`Fixed`]): they are exact, so they do not depend on the order
+/// the documents come in, on the batches, or on the thread count. From one round to the next
+/// they are kept and corrected by the documents that changed cluster
+/// ([`StreamedSums::apply_moves`]), which gives the sums taken from scratch bit for bit; and
+/// an engine can take partial sums over its partitions ([`StreamedSums::entries`]), add them
+/// up as `int64` in any order and rebuild the same sums ([`StreamedSums::add_entry`]).
+///
+/// A cluster holds fewer than 2²⁷ members ([`StreamedSums::within_limits`]); above that a sum
+/// could overflow.
 pub struct StreamedSums {
-    sums: Sums,
+    n_terms: usize,
+    words: usize,
+    /// Cluster-major, `n_terms` per cluster.
+    sum: Vec<Fixed>,
+    /// Terms each cluster's sum has touched (a sum may have returned to zero since).
+    touched: Vec<u64>,
     sizes: Vec<u64>,
-    /// Whether every weight added so far is non-negative and on the sum grid.
-    on_grid: bool,
 }
+
+/// The most members a cluster of [`StreamedSums`] may hold.
+pub const MAX_STREAMED_MEMBERS: u64 = 1 << 27;
 
 impl StreamedSums {
     /// Zero sums for `k` clusters over `n_terms` terms.
     pub fn new(k: usize, n_terms: usize) -> Self {
-        let mut sums = Sums::zeroed(k, n_terms);
-        // Fault the pages in now, in order, rather than by scattered writes from parallel
-        // tasks (see `Sums::new`).
-        sums.sum.fill(0.0);
+        let words = n_terms.div_ceil(64);
         Self {
-            sums,
+            n_terms,
+            words,
+            sum: vec![Fixed::default(); k * n_terms],
+            touched: vec![0; k * words],
             sizes: vec![0; k],
-            on_grid: true,
         }
     }
 
     /// Back to zero sums and no members, keeping the memory.
     pub fn clear(&mut self) {
-        self.sums.sum.fill(0.0);
-        self.sums.touched.fill(0);
+        self.sum.fill(Fixed::default());
+        self.touched.fill(0);
         self.sizes.fill(0);
-        self.on_grid = true;
     }
 
     /// Adds row `i` of `x` to cluster `labels[i]` (rows labelled `-1` are left out).
     pub fn add(&mut self, x: &Csr, labels: &[i32]) {
         assert_eq!(x.rows(), labels.len(), "one label per row");
-        assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
-        self.on_grid = self.on_grid && x.data().iter().all(|&v| v >= 0.0 && sparse::on_sum_grid(v));
         let moves: Vec<(u32, i32, i32)> = labels
             .iter()
             .enumerate()
@@ -126,39 +134,38 @@ impl StreamedSums {
     /// Moves rows of `x` between clusters: `(row, from, to)` for each, as an assignment
     /// reports them (`from` is the cluster the row was added to before; `-1`: none).
     pub fn apply_moves(&mut self, x: &Csr, moves: &[(u32, i32, i32)]) {
-        assert_eq!(x.cols(), self.sums.n_terms, "rows over the sums' terms");
-        for &(_, from, to) in moves {
+        assert_eq!(x.cols(), self.n_terms, "rows over the sums' terms");
+        let k = self.sizes.len();
+        let mut per_cluster: Vec<Vec<(u32, f64)>> = vec![Vec::new(); k];
+        for &(doc, from, to) in moves {
             if from >= 0 {
                 self.sizes[from as usize] -= 1;
+                per_cluster[from as usize].push((doc, -1.0));
             }
             if to >= 0 {
                 self.sizes[to as usize] += 1;
+                per_cluster[to as usize].push((doc, 1.0));
             }
         }
-        self.sums.apply(x, moves, self.sizes.len());
+        if self.n_terms == 0 {
+            return;
+        }
+        self.sum
+            .par_chunks_mut(self.n_terms)
+            .zip(self.touched.par_chunks_mut(self.words))
+            .zip(&per_cluster)
+            .filter(|(_, docs)| !docs.is_empty())
+            .for_each(|((sum, touched), docs)| {
+                for &(doc, sign) in docs {
+                    add_row(x, doc as usize, sign, sum, touched);
+                }
+            });
     }
 
-    /// Whether, once every document has been added, sums corrected by
-    /// [`StreamedSums::apply_moves`] equal the sums of the same members taken from scratch,
-    /// bit for bit: every weight is non-negative and on the sum grid, and each term's total
-    /// over all the documents is below 2¹⁷. Every partial sum of a correction (a cluster's
-    /// sum minus some of its members plus some non-members) then lies between 0 and that
-    /// total, a multiple of 2⁻³⁶ that `f64` holds exactly (see the module docs). A pass over
-    /// the sums.
-    pub fn correctable(&self) -> bool {
-        if !self.on_grid {
-            return false;
-        }
-        let n_terms = self.sums.n_terms;
-        let mut total = vec![0.0f64; n_terms];
-        for cluster in self.sums.sum.chunks(n_terms.max(1)) {
-            for (t, &s) in total.iter_mut().zip(cluster) {
-                *t += s;
-            }
-        }
-        // Partial sums below the limit are exact, so the computed total is below it exactly
-        // when the true one is.
-        total.iter().all(|&t| t < MAX_EXACT_SUM)
+    /// Whether every cluster holds fewer than [`MAX_STREAMED_MEMBERS`] members, so that no
+    /// sum can have overflowed.
+    pub fn within_limits(&self) -> bool {
+        self.sizes.iter().all(|&n| n < MAX_STREAMED_MEMBERS)
     }
 
     /// Members added per cluster.
@@ -166,19 +173,82 @@ impl StreamedSums {
         &self.sizes
     }
 
+    /// Every sum a term has touched, as `(cluster, term, sum)` by cluster and term: partial
+    /// sums an engine adds up. A touched sum that returned to zero is listed too.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, u32, i64)> + '_ {
+        let (n_terms, words) = (self.n_terms, self.words);
+        (0..self.sizes.len()).flat_map(move |c| {
+            let touched = &self.touched[c * words..(c + 1) * words];
+            let sum = &self.sum[c * n_terms..(c + 1) * n_terms];
+            touched.iter().enumerate().flat_map(move |(word, &bits)| {
+                let mut rest = bits;
+                std::iter::from_fn(move || {
+                    (rest != 0).then(|| {
+                        let j = word * 64 + rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        (c as u32, j as u32, sum[j].0)
+                    })
+                })
+            })
+        })
+    }
+
+    /// Adds `value` to the sum of `cluster` at `term` (an entry of another
+    /// [`StreamedSums`]); out-of-range entries are refused.
+    pub fn add_entry(&mut self, cluster: usize, term: usize, value: i64) -> Result<(), String> {
+        if cluster >= self.sizes.len() || term >= self.n_terms {
+            return Err(format!(
+                "entry (cluster {cluster}, term {term}) outside {} clusters × {} terms",
+                self.sizes.len(),
+                self.n_terms
+            ));
+        }
+        let s = &mut self.sum[cluster * self.n_terms + term];
+        s.0 = s.0.wrapping_add(value);
+        self.touched[cluster * self.words + term / 64] |= 1 << (term % 64);
+        Ok(())
+    }
+
+    /// Adds `n` members to `cluster` (a size from another [`StreamedSums`]).
+    pub fn add_members(&mut self, cluster: usize, n: u64) -> Result<(), String> {
+        let k = self.sizes.len();
+        let size = self
+            .sizes
+            .get_mut(cluster)
+            .ok_or_else(|| format!("cluster {cluster} outside {k} clusters"))?;
+        *size += n;
+        Ok(())
+    }
+
     /// The centroids of the sums (pruned as a fit's are), and their objective: the summed
     /// cosine of every added document to its cluster's new centroid. A cluster that got no
     /// member keeps its row of `previous`.
-    pub fn centroids(&mut self, previous: &Centroids, prune: f32) -> (Centroids, f64) {
+    pub fn centroids(&self, previous: &Centroids, prune: f32) -> (Centroids, f64) {
         let k = self.sizes.len();
         assert_eq!(
             previous.n_clusters(),
             k,
             "one previous centroid per cluster"
         );
-        let wanted: Vec<bool> = self.sizes.iter().map(|&n| n > 0).collect();
-        let fresh = self.sums.centroids(&wanted, &self.sizes, prune);
-        let mut out = Centroids::empty(self.sums.n_terms);
+        let (n_terms, words) = (self.n_terms.max(1), self.words.max(1));
+        let fresh: Vec<Option<Centroid>> = (0..k)
+            .into_par_iter()
+            .map(|c| {
+                (self.sizes[c] > 0).then(|| {
+                    if self.n_terms == 0 {
+                        return Centroid {
+                            indices: Vec::new(),
+                            weights: Vec::new(),
+                            objective: 0.0,
+                        };
+                    }
+                    let mut sum = self.sum[c * n_terms..(c + 1) * n_terms].to_vec();
+                    let mut touched = self.touched[c * words..(c + 1) * words].to_vec();
+                    centroid(&mut sum, &mut touched, self.sizes[c] as usize, prune, true)
+                })
+            })
+            .collect();
+        let mut out = Centroids::empty(self.n_terms);
         let mut objective = 0.0;
         for (c, fresh) in fresh.iter().enumerate() {
             match fresh {

@@ -20,9 +20,6 @@ const MAX_KEPT_BYTES: usize = 64 << 20;
 /// Sums are exact (see the module docs) for at most this many documents.
 const MAX_EXACT_DOCS: usize = 1 << 17;
 
-/// Sums of non-negative weights on the grid are exact while below this.
-pub(super) const MAX_EXACT_SUM: f64 = (1u64 << 17) as f64;
-
 /// One cluster's new centroid: its non-zero weights by increasing term, and the sum of its
 /// members' cosines to it (`⟨member sum, centroid⟩`).
 pub(super) struct Centroid {
@@ -35,7 +32,7 @@ pub(super) struct Centroid {
 /// `touched`: the sum normalised, with pruning the weights whose square is below
 /// `prune_factor / size` dropped (clusters of more than one member), renormalised. With
 /// `take`, the sum and the bits are reset to zero as they are read.
-fn centroid<T: Acc>(
+pub(super) fn centroid<T: Acc>(
     sum: &mut [T],
     touched: &mut [u64],
     size: usize,
@@ -110,9 +107,47 @@ impl Acc for f64 {
     }
 }
 
+/// A sum in fixed point: an integer count of 2⁻³⁶ ([`sparse::SUM_GRID`]), the grid TF-IDF
+/// weights are snapped to. Integer sums are exact and do not depend on the order of their
+/// terms, so sums taken batch by batch, corrected by moves, or added up by an engine (as
+/// `int64`) over any partitioning are the same bits. Each weight of magnitude at most 1 adds
+/// at most 2³⁶, so a sum of fewer than 2²⁷ members cannot overflow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fixed(pub i64);
+
+/// 2³⁶, one in fixed point.
+const FIXED_ONE: f64 = (1u64 << 36) as f64;
+
+impl Fixed {
+    /// `v` in fixed point: exact for a weight on the grid, else rounded to the nearest step.
+    #[inline(always)]
+    pub fn of(v: f32) -> Self {
+        Self((f64::from(v) * FIXED_ONE).round() as i64)
+    }
+}
+
+impl From<Fixed> for f64 {
+    /// Exact while the sum is below 2¹⁷ (2⁵³ steps), else rounded to nearest.
+    fn from(v: Fixed) -> f64 {
+        v.0 as f64 / FIXED_ONE
+    }
+}
+
+impl Acc for Fixed {
+    #[inline(always)]
+    fn plus(self, sign: f64, v: f32) -> Self {
+        let step = Fixed::of(v).0;
+        Self(if sign < 0.0 {
+            self.0.wrapping_sub(step)
+        } else {
+            self.0.wrapping_add(step)
+        })
+    }
+}
+
 /// Adds (or with `sign = -1` removes) row `doc` of `x` to a cluster's sum.
 #[inline(always)]
-fn add_row<T: Acc>(x: &Csr, doc: usize, sign: f64, sum: &mut [T], touched: &mut [u64]) {
+pub(super) fn add_row<T: Acc>(x: &Csr, doc: usize, sign: f64, sum: &mut [T], touched: &mut [u64]) {
     let row = sparse::row(x, doc);
     for (&j, &v) in row.indices.iter().zip(row.values) {
         sum[j as usize] = sum[j as usize].plus(sign, v);
@@ -424,7 +459,6 @@ mod tests {
         for (x, labels) in batches.iter().zip(before) {
             kept.add(x, labels);
         }
-        assert!(kept.correctable());
         kept.centroids(&previous, 0.0);
         for ((x, from), to) in batches.iter().zip(before).zip(after) {
             let moves: Vec<(u32, i32, i32)> = (from.iter().zip(to).enumerate())
@@ -454,26 +488,54 @@ mod tests {
     }
 
     #[test]
-    fn sums_are_corrected_only_where_corrections_are_exact() {
-        let one = |v: f32| Csr::new((1, 1), vec![0, 1], vec![0], vec![v]);
-        let correctable = |rows: &[Csr]| {
-            let mut sums = StreamedSums::new(1, 1);
-            rows.iter().for_each(|x| sums.add(x, &[0]));
-            sums.correctable()
+    fn streamed_sums_do_not_depend_on_order_or_partitioning() {
+        // Weights off the grid, and a term whose total is far above 2¹⁷: f64 sums of these
+        // would depend on the order; fixed-point sums do not.
+        let n = 300_000usize;
+        let weight = |i: usize| 0.3 + (i % 97) as f32 * 1e-5;
+        let x = Csr::new(
+            (n, 2),
+            (0..=n).map(|i| i * 2).collect(),
+            (0..n).flat_map(|_| [0u32, 1]).collect(),
+            (0..n).flat_map(|i| [weight(i), 1.0]).collect(),
+        );
+        let labels: Vec<i32> = (0..n).map(|i| (i % 3 == 0) as i32).collect();
+        let previous = Centroids::from_rows(2, vec![1.0, 0.0, 0.0, 1.0]);
+        let mut forward = StreamedSums::new(2, 2);
+        forward.add(&x, &labels);
+        // The same rows in reverse, as partial sums of 7 "partitions" added up in reverse.
+        let reversed: Vec<usize> = (0..n).rev().collect();
+        let rows = |idx: &[usize]| {
+            let mut indptr = vec![0];
+            let (mut indices, mut data) = (Vec::new(), Vec::new());
+            for &i in idx {
+                let row = sparse::row(&x, i);
+                indices.extend_from_slice(row.indices);
+                data.extend_from_slice(row.values);
+                indptr.push(indices.len());
+            }
+            Csr::new((idx.len(), 2), indptr, indices, data)
         };
-        assert!(correctable(&[one(0.5), one(1.0 / 4096.0)]));
-        // Off the grid: 10⁻⁵ is not a multiple of 2⁻³⁶.
-        assert!(!correctable(&[one(0.5), one(1e-5)]));
-        assert!(!correctable(&[one(0.5), one(-0.5)]));
-        // A term's total over all documents must stay below 2¹⁷.
-        let column = |n: usize| Csr::new((n, 1), (0..=n).collect(), vec![0; n], vec![1.0; n]);
-        let limit = 1 << 17;
-        for (n, expected) in [(limit - 1, true), (limit, false)] {
-            let mut sums = StreamedSums::new(2, 1);
-            let labels: Vec<i32> = (0..n).map(|i| (i % 2) as i32).collect();
-            sums.add(&column(n), &labels);
-            assert_eq!(sums.correctable(), expected, "{n} documents of weight 1");
+        let mut total = StreamedSums::new(2, 2);
+        for part in reversed.chunks(n.div_ceil(7)).rev() {
+            let mut partial = StreamedSums::new(2, 2);
+            let part_labels: Vec<i32> = part.iter().map(|&i| labels[i]).collect();
+            partial.add(&rows(part), &part_labels);
+            for (c, j, v) in partial.entries() {
+                total.add_entry(c as usize, j as usize, v).unwrap();
+            }
+            for (c, &size) in partial.sizes().iter().enumerate() {
+                total.add_members(c, size).unwrap();
+            }
         }
+        assert_eq!(forward.sizes(), total.sizes());
+        let (a, a_objective) = forward.centroids(&previous, 0.0);
+        let (b, b_objective) = total.centroids(&previous, 0.0);
+        assert_eq!(a, b);
+        assert_eq!(a_objective.to_bits(), b_objective.to_bits());
+        assert!(forward.entries().eq(total.entries()));
+        assert!(total.add_entry(2, 0, 1).is_err() && total.add_entry(0, 2, 1).is_err());
+        assert!(total.within_limits());
     }
 
     #[test]

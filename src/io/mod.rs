@@ -161,6 +161,18 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// True for a column type that reads as strings: Utf8, LargeUtf8, Utf8View, or a dictionary of
+/// them (pandas categoricals, some writers).
+pub fn is_string_type(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    let plain =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    match t {
+        DataType::Dictionary(_, values) => plain(values),
+        t => plain(t),
+    }
+}
+
 /// The SHA-256 of `bytes`, in hex: how files are vouched for.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -108,17 +108,6 @@ fn string_view(path: &Path, array: &ArrayRef) -> Result<StringViewArray, InputEr
     })
 }
 
-/// True for a column type that reads as strings: Utf8, LargeUtf8, Utf8View, or a dictionary of
-/// them (pandas categoricals, some writers).
-pub fn is_string_type(t: &DataType) -> bool {
-    let plain =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    match t {
-        DataType::Dictionary(_, values) => plain(values),
-        t => plain(t),
-    }
-}
-
 /// `array`, a string column of any encoding (Utf8, LargeUtf8, Utf8View, a dictionary of
 /// them), as a string view array.
 pub fn as_string_view(array: &ArrayRef) -> Result<StringViewArray, arrow::error::ArrowError> {

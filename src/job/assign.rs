@@ -61,14 +61,7 @@ impl Assigner {
         id_column: &str,
         text_column: &str,
     ) -> Result<RecordBatch, JobError> {
-        let ids = batch_strings(batch, id_column)?;
-        if ids.null_count() > 0 {
-            return Err(JobError::NullBatchIds {
-                column: id_column.to_owned(),
-                n: ids.null_count(),
-            });
-        }
-        let texts = batch_strings(batch, text_column)?;
+        let (ids, texts) = batch_documents(batch, id_column, text_column)?;
         let (ids, texts) = if texts.null_count() > 0 {
             without_null_texts(&ids, &texts)
         } else {
@@ -85,8 +78,25 @@ impl Assigner {
     }
 }
 
+/// The id and text columns of an in-memory batch as strings; a missing column, a column that
+/// is not of strings, or a null id is an error naming the column.
+pub(super) fn batch_documents(
+    batch: &RecordBatch,
+    id_column: &str,
+    text_column: &str,
+) -> Result<(StringViewArray, StringViewArray), JobError> {
+    let ids = batch_strings(batch, id_column)?;
+    if ids.null_count() > 0 {
+        return Err(JobError::NullBatchIds {
+            column: id_column.to_owned(),
+            n: ids.null_count(),
+        });
+    }
+    Ok((ids, batch_strings(batch, text_column)?))
+}
+
 /// Column `name` of an in-memory batch as strings, or an error naming it.
-fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, JobError> {
+pub(super) fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, JobError> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| JobError::MissingBatchColumn {
@@ -98,7 +108,7 @@ fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringViewArray, Job
                 .map(|f| f.name().clone())
                 .collect(),
         })?;
-    if !crate::io::read::is_string_type(column.data_type()) {
+    if !crate::io::is_string_type(column.data_type()) {
         return Err(JobError::BatchColumnType {
             column: name.to_owned(),
             found: column.data_type().to_string(),

@@ -9,22 +9,20 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tracing::{debug, info};
+use tracing::info;
 
 use super::JobError;
-use super::documents::BATCH_ROWS;
 use super::fingerprint::{combined_fingerprint, input_fingerprint, param_hash_of};
 use super::pipeline::{self, Progress};
 use super::plan::JobPlan;
-use crate::cluster::{self, KMeansFit, NearestCentroids, StreamedAssignment, StreamedSums};
+use super::refine::{Refined, refine_on_corpus, whole_input_df};
+use crate::cluster;
+use crate::io::PartitionKey;
 use crate::io::hex;
-use crate::io::{DocumentBatches, PartitionKey};
 use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
 use crate::output::manifest::ClusteringReport;
 use crate::output::spec::Sample;
 use crate::output::tables;
-use crate::sparse::{Csr, RowSpill};
-use crate::text::{Transformer, Vectorized};
 
 /// What a fit produced.
 #[derive(Debug)]
@@ -92,7 +90,7 @@ fn model_cluster_params(plan: &JobPlan) -> crate::cluster::ClusterParams {
 }
 
 /// Identifies a fit: its parameters, sample and input.
-fn fit_key(plan: &JobPlan, fingerprint: &str) -> String {
+pub(super) fn fit_key(plan: &JobPlan, fingerprint: &str) -> String {
     let mut h = Sha256::new();
     let mut spec = plan.spec.clone();
     spec.cluster = model_cluster_params(plan);
@@ -139,6 +137,16 @@ pub fn fit(
         });
     }
     let (sealed, clustering) = fit_sealed(plan, progress, &fingerprint, key)?;
+    written(sealed, clustering, registry, started)
+}
+
+/// Writes a sealed model under `registry`: the outcome of a fit that started at `started`.
+pub(super) fn written(
+    sealed: Sealed,
+    clustering: ClusteringReport,
+    registry: &Path,
+    started: Instant,
+) -> Result<FitOutcome, JobError> {
     let dir = sealed.write(registry)?;
     let model = sealed.model(dir)?;
     Ok(FitOutcome {
@@ -150,11 +158,11 @@ pub fn fit(
 }
 
 /// A clustering of the input (or of its sample) before it is sealed as a model.
-struct Fitted {
-    clustered: pipeline::Clustered,
+pub(super) struct Fitted {
+    pub(super) clustered: pipeline::Clustered,
     /// After a refined sampled fit: each column's df in the whole input.
-    whole_df: Option<Vec<u32>>,
-    refined: Option<Refined>,
+    pub(super) whole_df: Option<Vec<u32>>,
+    pub(super) refined: Option<Refined>,
 }
 
 /// Clusters the input, or its sample of `fraction`: then, unless `fit.refine` is 0, the
@@ -249,11 +257,25 @@ fn fit_sealed(
 ) -> Result<(Sealed, ClusteringReport), JobError> {
     let all = PartitionKey::all(&plan.dataset.partition_keys);
     let fraction = sample_fraction(plan);
+    let fitted = cluster_input(plan, progress, &all, fraction)?;
+    seal(plan, progress, fingerprint, fit_key, fitted)
+}
+
+/// Seals a clustering of the input (or its sample) as a model (not written yet).
+pub(super) fn seal(
+    plan: &JobPlan,
+    progress: Option<&dyn Progress>,
+    fingerprint: &str,
+    fit_key: String,
+    fitted: Fitted,
+) -> Result<(Sealed, ClusteringReport), JobError> {
+    let all = PartitionKey::all(&plan.dataset.partition_keys);
+    let fraction = sample_fraction(plan);
     let Fitted {
         clustered,
         whole_df,
         refined,
-    } = cluster_input(plan, progress, &all, fraction)?;
+    } = fitted;
     check_not_empty(plan, &clustered, fraction)?;
     let refine_rounds = refined.map_or(0, |r| r.moved.len());
     pipeline::stage(progress, &all, "write");
@@ -319,162 +341,6 @@ fn fit_sealed(
         "model fitted"
     );
     Ok((sealed, report))
-}
-
-/// Moves a sampled fit onto the whole input: at most `rounds` k-means rounds that read every
-/// selected partition batch by batch, vectorise, assign each document to its nearest
-/// centroid and add it to its cluster's sum; the normalised (and pruned) sums are the next
-/// centroids. Like a fit, it stops once a round moves at most `cluster.tol` of the
-/// documents. Memory holds one batch, `k × n_terms` sums and each document's previous
-/// cluster ([`StreamedAssignment`], 4 bytes a document). The first round's rows go to a
-/// temporary file ([`RowSpill`], 8 bytes a stored entry) that the later rounds read instead
-/// of the input. Later rounds correct the sums by the documents that moved instead of
-/// summing every document again, when that gives the same sums bit for bit
-/// ([`StreamedSums::correctable`]).
-/// The sample's rows are then labelled with the final centroids, for the keywords and the
-/// fit-time similarity quantiles.
-///
-/// `fit.converged` then says whether the refinement stopped by that rule.
-fn refine_on_corpus(
-    plan: &JobPlan,
-    vectorized: &Vectorized,
-    fit: &mut KMeansFit,
-    rounds: usize,
-) -> Result<Refined, JobError> {
-    let prune = plan.cluster.centroid_min_df_factor();
-    let k = fit.n_clusters;
-    let transformer = transformer_of(plan, vectorized);
-    // Each document's cluster in the previous round, in reading order.
-    let mut assignment = StreamedAssignment::new();
-    // The first round's rows, read back by the later rounds instead of vectorising again.
-    let spill_error = |source| JobError::Spill { source };
-    let mut spill = RowSpill::new(vectorized.vocabulary.len()).map_err(spill_error)?;
-    let mut refined = Refined::default();
-    fit.converged = false;
-    let mut sums = StreamedSums::new(k, vectorized.vocabulary.len());
-    // Whether the sums are kept from round to round and corrected by the documents that
-    // moved, rather than summed again over every document (decided after round 1).
-    let mut correct = false;
-    for round in 1..=rounds {
-        let t = Instant::now();
-        if round > 1 && !correct {
-            sums.clear();
-        }
-        let scorer = NearestCentroids::new(&fit.centroids);
-        let (mut position, mut moved) = (0usize, 0u64);
-        let mut step = |x: &Csr| {
-            if round == 1 {
-                sums.add(x, assignment.first(&scorer, x));
-            } else {
-                let moves = assignment.next(&scorer, x, position);
-                moved += moves.len() as u64;
-                if correct {
-                    sums.apply_moves(x, &moves);
-                } else {
-                    sums.add(x, &assignment.labels()[position..position + x.rows()]);
-                }
-            }
-            position += x.rows();
-        };
-        if round == 1 {
-            for_each_batch(plan, &transformer, |x| {
-                step(x);
-                spill.push(x).map_err(spill_error)
-            })?;
-            debug!(
-                bytes = spill.bytes(),
-                "the input's rows spilled for the later rounds"
-            );
-            correct = sums.correctable();
-            debug!(
-                correct,
-                "later rounds correct the sums by the documents that move (else: sum again)"
-            );
-        } else {
-            for x in spill.batches().map_err(spill_error)? {
-                step(&x.map_err(spill_error)?);
-            }
-        }
-        let (centroids, objective) = sums.centroids(&fit.centroids, prune);
-        fit.centroids = centroids;
-        let n_docs: u64 = sums.sizes().iter().sum();
-        info!(
-            round,
-            n_docs,
-            moved = (round > 1).then_some(moved),
-            mean_similarity = objective / n_docs.max(1) as f64,
-            seconds = t.elapsed().as_secs_f64(),
-            "refined the centroids on every document"
-        );
-        refined.moved.push(moved);
-        refined.n_docs = n_docs;
-        if round > 1 && moved as f64 <= plan.cluster.tol() * n_docs as f64 {
-            fit.converged = true;
-            break;
-        }
-    }
-    let nearest = cluster::nearest(&vectorized.matrix, &fit.centroids);
-    fit.sizes = cluster::kmeans::cluster_sizes(&nearest.labels, k);
-    fit.labels = nearest.labels;
-    fit.similarity = nearest.similarity;
-    fit.second_similarity = nearest.second_similarity;
-    Ok(refined)
-}
-
-/// What [`refine_on_corpus`] did.
-#[derive(Debug, Default)]
-struct Refined {
-    /// Per round, the documents whose cluster changed from the round before (0 in the
-    /// first round, which has none before it).
-    moved: Vec<u64>,
-    /// Documents with a known term in the whole input.
-    n_docs: u64,
-}
-
-/// The transformer that vectorises documents as `vectorized`'s rows were.
-fn transformer_of(plan: &JobPlan, vectorized: &Vectorized) -> Transformer {
-    Transformer::new(
-        plan.vectorize.clone(),
-        vectorized.vocabulary.terms(),
-        vectorized.idf.clone(),
-    )
-}
-
-/// Calls `f` with the rows of every batch of every selected partition, in reading order,
-/// vectorised by `transformer` (documents with a null text left out, as everywhere); stops
-/// at the first error.
-fn for_each_batch(
-    plan: &JobPlan,
-    transformer: &Transformer,
-    mut f: impl FnMut(&Csr) -> Result<(), JobError>,
-) -> Result<(), JobError> {
-    let input = &plan.spec.input;
-    for partition in &plan.dataset.partitions {
-        let batches =
-            DocumentBatches::new(partition, &input.id_column, &input.text_column, BATCH_ROWS);
-        for next in batches {
-            let (_, docs) = next?;
-            let texts: Vec<&str> = docs.texts.iter().flatten().collect();
-            f(&transformer.transform(&texts).matrix)?;
-        }
-    }
-    Ok(())
-}
-
-/// The number of documents of the whole input, and the document frequency of each of
-/// `vectorized`'s columns among them: one pass, whose memory is one batch and a count per
-/// column.
-fn whole_input_df(plan: &JobPlan, vectorized: &Vectorized) -> Result<(Vec<u32>, usize), JobError> {
-    let mut df = vec![0u32; vectorized.vocabulary.len()];
-    let mut n_docs = 0usize;
-    for_each_batch(plan, &transformer_of(plan, vectorized), |x| {
-        n_docs += x.rows();
-        for &j in x.indices() {
-            df[j as usize] += 1;
-        }
-        Ok(())
-    })?;
-    Ok((df, n_docs))
 }
 
 /// Where `fit` writes and `assign` reads models: `--model`, else `[model] path` (whose

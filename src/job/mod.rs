@@ -10,12 +10,15 @@
 
 pub mod assign;
 mod documents;
+pub mod engine;
 pub mod fingerprint;
 pub mod fit;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
+mod refine;
 pub mod runner;
+mod words;
 
 use std::path::PathBuf;
 
@@ -138,6 +141,12 @@ pub enum JobError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "a cluster of the refinement holds {n} documents, more than the {limit} its exact sums can hold\nhint: raise `cluster.k`, or fit on fewer partitions"
+    )]
+    ClusterTooLarge { n: u64, limit: u64 },
+    #[error("engine fit: {problem}")]
+    EngineStep { problem: String },
 }
 
 impl JobError {
@@ -158,7 +167,9 @@ impl JobError {
             | JobError::BatchColumnType { .. }
             | JobError::NullBatchIds { .. }
             | JobError::EmptyFit { .. }
-            | JobError::UnreadablePartition { .. } => true,
+            | JobError::UnreadablePartition { .. }
+            | JobError::ClusterTooLarge { .. }
+            | JobError::EngineStep { .. } => true,
             JobError::Model(e) => e.is_user_error(),
             JobError::Input(e) => e.is_user_error(),
             JobError::Output(e) => e.is_user_error(),

@@ -17,6 +17,7 @@ use super::JobError;
 use super::documents::{BATCH_ROWS, StreamedIdCheck, without_null_texts};
 use super::fingerprint::{derive_seed, id_hash};
 use super::plan::JobPlan;
+use super::words::WordIncidence;
 use crate::cluster::{self, KMeansFit};
 use crate::io::{DocumentBatches, OutputError, Partition, PartitionKey, read_partition};
 use crate::label;
@@ -192,8 +193,29 @@ pub(super) fn global<'p>(
         .collect::<Result<_, JobError>>()?;
     stage(progress, all, "vectorize");
     let t = Instant::now();
+    // The fit's documents in their canonical order (see [`sort_fit_documents`]), as
+    // (partition, row).
+    let order: Vec<(u32, u32)> = {
+        let mut docs: Vec<FitDocument<'_, (u32, u32)>> = loaded
+            .iter()
+            .enumerate()
+            .flat_map(|(p, l)| {
+                l.ids
+                    .iter()
+                    .map(Option::unwrap_or_default)
+                    .zip(l.texts())
+                    .enumerate()
+                    .map(move |(row, doc)| (doc, (p as u32, row as u32)))
+            })
+            .collect();
+        sort_fit_documents(&mut docs);
+        docs.into_iter().map(|(_, at)| at).collect()
+    };
     let counted = {
-        let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
+        let texts: Vec<&str> = order
+            .iter()
+            .map(|&(p, row)| loaded[p as usize].texts.value(row as usize))
+            .collect();
         text::count(&plan.vectorize, &texts)
     };
     // Unless keywords need the words, the texts are not needed again: free them before the
@@ -209,7 +231,10 @@ pub(super) fn global<'p>(
     prepare(&mut vectorized)?;
     let seconds = vectorized_seconds(all, &vectorized, t);
     let words = plan.spec.keywords_are_words().then(|| {
-        let texts: Vec<&str> = loaded.iter().flat_map(Loaded::texts).collect();
+        let texts: Vec<&str> = order
+            .iter()
+            .map(|&(p, row)| loaded[p as usize].texts.value(row as usize))
+            .collect();
         WordIncidence::of(plan, &texts)
     });
     drop(loaded);
@@ -228,9 +253,21 @@ pub(super) fn global<'p>(
     ))
 }
 
+/// A fit's document, `(id, text)`, with where it came from.
+pub(super) type FitDocument<'a, T> = ((&'a str, &'a str), T);
+
+/// Puts a fit's documents, `((id, text), _)`, in the order it clusters them: by id, then by
+/// text, as bytes. The order of the rows shapes a clustering (seeding, ties), so it is a
+/// property of the documents, not of how files and partitions hold them: a fit gives the
+/// same model whatever reads its input, the command or an engine (see [`super::engine`]).
+/// Equal pairs are equal rows, so the order between them does not matter.
+pub(super) fn sort_fit_documents<T: Send>(docs: &mut [FitDocument<'_, T>]) {
+    docs.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+}
+
 /// Whether document `id` is in the sample of `fraction` drawn with `seed`: its hash with the
 /// seed ([`id_hash`]) below `fraction · 2^64`.
-fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
+pub(super) fn in_sample(id: &str, seed: u64, fraction: f64) -> bool {
     (id_hash(&seed.to_le_bytes(), id) as f64) < fraction * 18_446_744_073_709_551_616.0
 }
 
@@ -298,7 +335,11 @@ fn load<'p>(plan: &JobPlan, partition: &'p Partition) -> Result<Loaded<'p>, JobE
 }
 
 /// Logs a finished vectorisation that started at `t`; the stage times so far.
-fn vectorized_seconds(key: &PartitionKey, vectorized: &Vectorized, t: Instant) -> StageSeconds {
+pub(super) fn vectorized_seconds(
+    key: &PartitionKey,
+    vectorized: &Vectorized,
+    t: Instant,
+) -> StageSeconds {
     let seconds = StageSeconds {
         vectorize: t.elapsed().as_secs_f64(),
         ..StageSeconds::default()
@@ -328,7 +369,7 @@ pub(super) fn cluster_vectorized(
 }
 
 /// Fits the rows of `vectorized`, then merges close clusters if asked.
-fn cluster_only(
+pub(super) fn cluster_only(
     plan: &JobPlan,
     progress: Option<&dyn Progress>,
     key: &PartitionKey,
@@ -357,7 +398,7 @@ fn cluster_only(
 }
 
 /// Picks the keywords of `fit`'s clusters.
-fn with_keywords(
+pub(super) fn with_keywords(
     plan: &JobPlan,
     key: PartitionKey,
     vectorized: Vectorized,
@@ -401,54 +442,6 @@ fn with_keywords(
         keywords,
         keyword_terms,
         seconds,
-    }
-}
-
-/// Which whole words each document uses: the terms of keywords for a clustering on
-/// character n-grams, whose tokens are fragments of words.
-pub(super) struct WordIncidence {
-    /// Documents × words, one entry per distinct word of a document (value 1).
-    matrix: crate::sparse::Csr,
-    /// Documents that use each word.
-    df: Vec<u32>,
-    terms: Vec<String>,
-}
-
-impl WordIncidence {
-    fn of(plan: &JobPlan, texts: &[&str]) -> Self {
-        let analyzer = plan.vectorize.analyzer();
-        let mut ids: rustc_hash::FxHashMap<String, u32> = Default::default();
-        let mut terms: Vec<String> = Vec::new();
-        let mut df: Vec<u32> = Vec::new();
-        let (mut indptr, mut indices) = (vec![0usize], Vec::new());
-        let mut buffer = text::TokenBuffer::default();
-        let mut row: Vec<u32> = Vec::new();
-        for text in texts {
-            row.clear();
-            analyzer.for_each_kept_word(text, &mut buffer, |word| {
-                let id = match ids.get(word) {
-                    Some(&id) => id,
-                    None => {
-                        let id = terms.len() as u32;
-                        ids.insert(word.to_owned(), id);
-                        terms.push(word.to_owned());
-                        df.push(0);
-                        id
-                    }
-                };
-                row.push(id);
-            });
-            row.sort_unstable();
-            row.dedup();
-            for &j in &row {
-                df[j as usize] += 1;
-            }
-            indices.extend_from_slice(&row);
-            indptr.push(indices.len());
-        }
-        let data = vec![1.0f32; indices.len()];
-        let matrix = crate::sparse::Csr::new((texts.len(), terms.len()), indptr, indices, data);
-        Self { matrix, df, terms }
     }
 }
 

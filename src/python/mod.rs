@@ -15,6 +15,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+mod engine;
+
 use crate::job::JobError;
 use crate::job::assign::Assigner;
 use crate::output::Table;
@@ -70,12 +72,20 @@ fn every_core() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// One record batch from any Arrow object: one with `__arrow_c_array__` (a pyarrow
+/// The record batches of any Arrow object: one with `__arrow_c_array__` (a pyarrow
 /// RecordBatch), or `__arrow_c_stream__` (a pyarrow Table, a polars DataFrame, a DuckDB
-/// relation), whose batches are concatenated.
-fn batch_of(object: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+/// relation).
+fn batches_of(object: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+    Ok(stream_of(object)?.1)
+}
+
+/// The schema and batches of an Arrow object (see [`batches_of`]).
+fn stream_of(
+    object: &Bound<'_, PyAny>,
+) -> PyResult<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
     if object.hasattr("__arrow_c_array__")? {
-        return RecordBatch::from_pyarrow_bound(object);
+        let batch = RecordBatch::from_pyarrow_bound(object)?;
+        return Ok((batch.schema(), vec![batch]));
     }
     if object.hasattr("__arrow_c_stream__")? {
         let reader = arrow::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(object)?;
@@ -83,13 +93,23 @@ fn batch_of(object: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| InputError::new_err(format!("cannot read the batch: {e}")))?;
-        return arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| InputError::new_err(format!("cannot read the batch: {e}")));
+        return Ok((schema, batches));
     }
     Err(InputError::new_err(format!(
         "expected an Arrow object (with `__arrow_c_array__` or `__arrow_c_stream__`: pyarrow, polars, DuckDB), got {}",
         object.get_type().name()?
     )))
+}
+
+/// One record batch from any Arrow object (see [`batches_of`]); a stream's batches are
+/// concatenated.
+fn batch_of(object: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+    let (schema, mut batches) = stream_of(object)?;
+    if batches.len() == 1 {
+        return Ok(batches.pop().expect("one batch"));
+    }
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| InputError::new_err(format!("cannot read the batch: {e}")))
 }
 
 /// A fitted model, loaded and checked as `assign` checks it.
@@ -316,6 +336,10 @@ fn assign<'py>(
 fn textcluster(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Model>()?;
+    m.add_class::<engine::EngineFit>()?;
+    m.add_class::<engine::Vectorizer>()?;
+    m.add_class::<engine::Round>()?;
+    m.add_function(wrap_pyfunction!(engine::sample_rows, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(assign, m)?)?;

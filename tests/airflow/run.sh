@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Airflow DAGs in jobs/airflow/ for real against the sample in data/:
-# installs Apache Airflow 3 into a virtualenv (cached at $AIRFLOW_VENV, default
+# installs Apache Airflow 3 into a virtualenv (tests/airflow/venv.sh: cached at $AIRFLOW_VENV, default
 # ~/.cache/textcluster-airflow; created from scratch on a clean machine), uses a throwaway
 # AIRFLOW_HOME with SQLite, and
 #   1. refits: `airflow dags test textcluster_refit` fits a model on two days and publishes it
@@ -15,11 +15,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:?usage: run.sh TEXTCLUSTER_BINARY}
-venv=${AIRFLOW_VENV:-$HOME/.cache/textcluster-airflow}
-if ! "$venv/bin/python" -c "import airflow.sdk" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "apache-airflow==3.*"
-fi
+venv=$(bash "$repo/tests/airflow/venv.sh")
 work=$(mktemp -d)
 api_pid=
 cleanup() {

@@ -1,7 +1,8 @@
 //! The Python package as a user gets it: the wheel built by `scripts/build_wheel.sh` (the
 //! `wheel-test` profile: unoptimised, no debug information, in this build's target directory),
 //! installed with pip into a cached virtualenv (`tests/python/venv.sh`), then its pytest suite
-//! (`tests/python/`). It fails, never skips, when the virtualenv or the wheel cannot be built.
+//! (`tests/python/`), then the Airflow DAG that runs fit and assign with `spark-submit`
+//! (`tests/airflow/run_spark.sh`). It fails, never skips, when the virtualenv or the wheel cannot be built.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,5 +62,12 @@ fn the_wheel_installs_and_its_python_api_passes_its_tests() {
             .arg(repo().join("tests/python"))
             .current_dir(tests.path()),
         "the Python tests",
+    );
+    // The Airflow DAG that fits and assigns through spark-submit, with the wheel just installed.
+    checked(
+        Command::new("bash")
+            .arg(repo().join("tests/airflow/run_spark.sh"))
+            .arg(&python),
+        "the Spark DAG in Airflow",
     );
 }

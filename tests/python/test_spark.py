@@ -11,7 +11,7 @@ import pytest
 
 import textcluster
 import textcluster.spark
-from conftest import DAY_3
+from conftest import DAY_3, REPO
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,64 @@ def test_a_dataframe_without_the_id_column_raises_an_input_error_naming_it(spark
         textcluster.spark.assign(df, str(models))
     with pytest.raises(textcluster.InputError, match="no column `body`"):
         textcluster.spark.assign(spark.read.parquet(str(DAY_3)), str(models), text_col="body")
+
+
+@pytest.fixture(scope="module")
+def command_fits(tmp_path_factory):
+    """The model_id `textcluster fit` gives on the whole sample: with a refined 50% sample, and
+    on every document."""
+    import json
+
+    from conftest import cli
+
+    root = tmp_path_factory.mktemp("command-fits")
+    ids = {}
+    for name, sets in [("sampled", ["--set", "fit.sample=0.5"]), ("whole", [])]:
+        summary = json.loads(cli("fit", "jobs/sample.toml", "--model", str(root / name), *sets))
+        ids[name] = summary["model_id"]
+    return ids
+
+
+SAMPLE = REPO / "data/sample"
+
+
+@pytest.mark.parametrize("n_partitions", [1, 3, 8])
+def test_spark_fit_writes_the_commands_model_bit_for_bit(
+    spark, command_fits, tmp_path, monkeypatch, n_partitions
+):
+    monkeypatch.chdir(REPO)  # the spec's input path is relative, as for the command
+    df = spark.read.parquet(str(SAMPLE)).repartition(n_partitions)
+    assert df.rdd.getNumPartitions() == n_partitions
+    models = tmp_path / "models"
+    got = textcluster.spark.fit(df, REPO / "jobs/sample.toml", models, overrides=["fit.sample=0.5"])
+    assert got == command_fits["sampled"]
+    # Published, and loadable as `assign` loads it.
+    assert textcluster.Model.load(str(models)).model_id == got
+    header = textcluster.Model.load(str(models)).header
+    assert header["refine_rounds"] >= 2 and header["sample_fraction"] == 0.5
+
+
+def test_spark_fit_on_every_document_and_again_reuses_the_model(
+    spark, command_fits, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(REPO)
+    df = spark.read.parquet(str(SAMPLE)).repartition(3)
+    models = tmp_path / "models"
+    got = textcluster.spark.fit(df, REPO / "jobs/sample.toml", models)
+    assert got == command_fits["whole"]
+    written = sorted(p.name for p in models.iterdir())
+    # A rerun finds the model of the same fit and writes nothing new.
+    assert textcluster.spark.fit(df, REPO / "jobs/sample.toml", models) == got
+    assert sorted(p.name for p in models.iterdir()) == written
+
+
+def test_spark_fit_refuses_a_dataframe_that_is_not_the_specs_input(spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    models = tmp_path / "models"
+    spec = REPO / "jobs/sample.toml"
+    one_day = spark.read.parquet(str(DAY_3))
+    with pytest.raises(textcluster.InputError, match="holds 697 rows and the spec.s input 2000"):
+        textcluster.spark.fit(one_day, spec, models)
+    with pytest.raises(textcluster.InputError, match="no column `doc_id`"):
+        textcluster.spark.fit(spark.read.parquet(str(SAMPLE)).drop("doc_id"), spec, models)
+    assert not models.exists() or not any(models.iterdir())

@@ -80,7 +80,7 @@ pub(super) fn check_schema(
                 });
             }
             Ok(field) => {
-                if !crate::io::read::is_string_type(field.data_type()) {
+                if !crate::io::is_string_type(field.data_type()) {
                     return Err(InputError::NotStringColumn {
                         path: path.into(),
                         column: column.to_owned(),

@@ -1,5 +1,10 @@
 """textcluster on Spark, through PySpark's public API only.
 
+`fit(df, spec, model_uri)` fits the model `textcluster fit` fits on the same input and spec,
+bit for bit, as MLlib's KMeans does its work: the sample and the df counts are computed by
+Spark, the sample is clustered on the driver, and each refinement round is a `mapInArrow`
+over cached rows that yields partial sums, which Spark adds up as int64.
+
 `assign(df, model)` labels a DataFrame's documents on the executors with `mapInArrow`: each
 Python worker loads the model once and labels each Arrow batch with `Model.assign` on one
 thread, so the labels are the bits `textcluster assign` writes, however the DataFrame is
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import InputError, Model
+from . import EngineFit, InputError, Model, Round, Vectorizer, sample_rows
 
 #: The `labels` table's columns, as Spark types (the Arrow types `Model.assign` returns).
 LABELS_DDL = (
@@ -81,3 +86,105 @@ def assign(
             yield got
 
     return df.select(id_col, text_col, *keep).mapInArrow(labels, ddl)
+
+
+def _check_columns(df, columns):
+    for column in columns:
+        if column not in df.columns:
+            raise InputError(
+                f"the DataFrame has no column `{column}`; its columns are "
+                + ", ".join(f"`{c}`" for c in df.columns)
+            )
+
+
+def _collect(df):
+    """The rows of `df` on the driver, as a pyarrow Table."""
+    return df.toArrow()
+
+
+def fit(
+    df,
+    spec,
+    model_uri=None,
+    overrides: list[str] | None = None,
+    partitions: list[str] | None = None,
+    publish: bool = True,
+    storage_options: dict | None = None,
+) -> str:
+    """Fits the job at `spec` (a job-spec path) on `df`, the documents of the spec's input,
+    writes the model to the registry `model_uri` (else the spec's `[model] path`), publishes
+    it unless `publish` is false, and returns its model_id: the id `textcluster fit` gives on
+    the same input and spec, however `df` is partitioned.
+
+    The driver lists the spec's input (its footers give the fit's key), so `df` must hold
+    exactly those documents, for instance `spark.read.parquet(<input.path>)`; a row count
+    that differs from the footers' is an `InputError`. `overrides` and `partitions` are as
+    for `textcluster.fit`; `storage_options` are `[storage]` options for listing an input on
+    an object store. The registry is a local (or mounted) directory of the driver. Rows with
+    a null text are left out, as `fit` leaves them out.
+    """
+    engine = EngineFit(
+        str(spec),
+        None if model_uri is None else str(model_uri),
+        overrides,
+        partitions,
+        storage_options=storage_options,
+    )
+    id_col, text_col = engine.columns
+    _check_columns(df, [id_col, text_col])
+    reused = engine.reusable()
+    if reused is not None:
+        if publish:
+            engine.publish(reused)
+        return reused
+    docs = df.select(id_col, text_col)
+    n_rows, want = docs.count(), engine.input_rows
+    if n_rows != want:
+        raise InputError(
+            f"the DataFrame holds {n_rows} rows and the spec's input {want}: "
+            "pass the documents of the spec's input, all of them"
+        )
+    from pyspark.sql import functions as F
+
+    seed, fraction = engine.sample_rule
+
+    def sampled(batches: Iterator) -> Iterator:
+        for batch in batches:
+            yield sample_rows(batch, id_col, text_col, seed, fraction)
+
+    ddl = f"`{id_col}` string, `{text_col}` string"
+    engine.set_sample(_collect(docs.mapInArrow(sampled, ddl)))
+
+    if engine.needs_whole_df:
+        state = engine.vectorizer()
+
+        def df_counts(batches: Iterator) -> Iterator:
+            yield Vectorizer(state).df_counts(batches, text_col)
+
+        counts = docs.mapInArrow(df_counts, "term int, count long")
+        engine.set_whole_df(_collect(counts.groupBy("term").agg(F.sum("count").alias("count"))))
+    engine.cluster()
+
+    first = engine.round()
+    if first is not None:
+        state = engine.vectorizer()
+
+        def vectorized(batches: Iterator) -> Iterator:
+            vectorizer = Vectorizer(state)
+            for batch in batches:
+                yield vectorizer.rows(batch, text_col)
+
+        rows = docs.mapInArrow(vectorized, "indices array<int>, values array<float>").cache()
+        try:
+            round_state = first
+            while round_state is not None:
+                def partial_sums(batches: Iterator, round_state=round_state) -> Iterator:
+                    yield Round(round_state).partial_sums(batches)
+
+                partials = rows.mapInArrow(partial_sums, "cluster int, term int, value long")
+                summed = partials.groupBy("cluster", "term").agg(F.sum("value").alias("value"))
+                engine.end_round(_collect(summed))
+                round_state = engine.round()
+        finally:
+            rows.unpersist()
+    return engine.finish(publish)["model_id"]
