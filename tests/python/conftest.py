@@ -23,8 +23,8 @@ def cli(*args):
 
 @pytest.fixture(scope="session")
 def fitted(tmp_path_factory):
-    """A model fitted by the command on days 1 and 2, and the labels its `assign` wrote for
-    day 3."""
+    """A model fitted by the command on days 1 and 2: its summary, its registry, the labels its
+    `assign` wrote for day 3, and that assign's output directory."""
     root = tmp_path_factory.mktemp("fitted")
     models, out = root / "models", root / "out"
     summary = json.loads(
@@ -34,6 +34,6 @@ def fitted(tmp_path_factory):
     cli("assign", "jobs/sample.toml", "--model", str(models), "--set", f"output.path={out}",
         "--partition", "dt=2018-06-03")
     labels = pq.read_table(out / "labels/dt=2018-06-03/part-00000.parquet")
-    return summary, models, labels
+    return summary, models, labels, out
 
 

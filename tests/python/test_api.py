@@ -24,7 +24,7 @@ def test_the_command_is_the_binary_in_the_wheel():
 
 
 def test_a_model_loads_from_its_registry_with_its_tables(fitted):
-    summary, models, _ = fitted
+    summary, models, _, _ = fitted
     model = textcluster.Model.load(str(models))
     assert model.model_id == summary["model_id"]
     assert model.n_clusters == 20
@@ -41,7 +41,7 @@ def test_a_model_loads_from_its_registry_with_its_tables(fitted):
 
 @pytest.mark.parametrize("source", ["pyarrow table", "pyarrow batch", "polars", "duckdb"])
 def test_assign_gives_the_labels_the_command_wrote_from_any_arrow_source(fitted, source):
-    _, models, want = fitted
+    _, models, want, _ = fitted
     model = textcluster.Model.load(str(models))
     day = pq.read_table(DAY_3)
     batch = {
@@ -57,14 +57,14 @@ def test_assign_gives_the_labels_the_command_wrote_from_any_arrow_source(fitted,
 
 
 def test_assign_on_more_threads_gives_the_same_bits(fitted):
-    _, models, want = fitted
+    _, models, want, _ = fitted
     model = textcluster.Model.load(str(models))
     got = model.assign(pq.read_table(DAY_3), threads=2)
     assert pa.Table.from_batches([got]).equals(want.combine_chunks())
 
 
 def test_bad_batches_and_models_raise_input_errors_naming_the_culprit(fitted, tmp_path):
-    _, models, _ = fitted
+    _, models, _, _ = fitted
     model = textcluster.Model.load(str(models))
     day = pq.read_table(DAY_3)
     with pytest.raises(textcluster.InputError, match="no column `body`"):
@@ -92,7 +92,7 @@ def test_bad_batches_and_models_raise_input_errors_naming_the_culprit(fitted, tm
 
 
 def test_run_fit_and_assign_return_the_commands_summaries(fitted, tmp_path):
-    summary, models, want = fitted
+    summary, models, want, _ = fitted
     os.chdir(REPO)
     again = textcluster.fit("jobs/sample.toml", model=str(models),
                             partitions=["dt=2018-06-01", "dt=2018-06-02"])

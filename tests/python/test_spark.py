@@ -37,11 +37,11 @@ def by_id(table):
 
 @pytest.mark.parametrize("n_partitions", [1, 3, 8])
 def test_spark_assign_gives_the_commands_labels_bit_for_bit(spark, fitted, n_partitions):
-    _, models, want = fitted
+    _, models, want, _ = fitted
     df = spark.read.parquet(str(DAY_3)).repartition(n_partitions)
     assert df.rdd.getNumPartitions() == n_partitions
     labels = textcluster.spark.assign(df, str(models))
-    got = pa.Table.from_batches(labels._collect_as_arrow())
+    got = labels.toArrow()
     assert got.column_names == want.column_names
     got, want = by_id(got), by_id(want)
     for name in want.column_names:
@@ -51,7 +51,7 @@ def test_spark_assign_gives_the_commands_labels_bit_for_bit(spark, fitted, n_par
 
 
 def test_spark_assign_keeps_the_columns_asked_for(spark, fitted):
-    _, models, want = fitted
+    _, models, want, _ = fitted
     from pyspark.sql import functions
 
     df = spark.read.parquet(str(DAY_3)).withColumn("dt", functions.lit("2018-06-03"))
@@ -61,7 +61,7 @@ def test_spark_assign_keeps_the_columns_asked_for(spark, fitted):
 
 
 def test_a_dataframe_without_the_id_column_raises_an_input_error_naming_it(spark, fitted):
-    _, models, _ = fitted
+    _, models, _, _ = fitted
     df = spark.read.parquet(str(DAY_3)).drop("doc_id")
     with pytest.raises(textcluster.InputError, match="no column `doc_id`"):
         textcluster.spark.assign(df, str(models))
@@ -128,3 +128,31 @@ def test_spark_fit_refuses_a_dataframe_that_is_not_the_specs_input(spark, tmp_pa
     with pytest.raises(textcluster.InputError, match="no column `doc_id`"):
         textcluster.spark.fit(spark.read.parquet(str(SAMPLE)).drop("doc_id"), spec, models)
     assert not models.exists() or not any(models.iterdir())
+
+
+def test_spark_clusters_and_drift_match_what_the_command_wrote(spark, fitted):
+    import json
+
+    from pyspark.sql import functions
+
+    _, models, _, out = fitted
+    df = spark.read.parquet(str(DAY_3)).withColumn("dt", functions.lit("2018-06-03"))
+    labels = textcluster.spark.assign(df, str(models), keep=["dt"])
+    table, drift = textcluster.spark.clusters(labels, str(models), by=["dt"])
+    want = pq.read_table(out / "clusters/dt=2018-06-03/part-00000.parquet")
+    got = table.drop("dt").toArrow()
+    assert got.column_names == want.column_names
+    for name in ["cluster", "n_docs", "share_below_fit_p05", "model_id"]:
+        assert got.column(name).cast(want.schema.field(name).type).to_pylist() == want.column(
+            name
+        ).to_pylist(), name
+    # Spark sums the similarities in its own order: equal to f32 rounding.
+    for a, b in zip(got.column("mean_similarity").to_pylist(), want.column("mean_similarity").to_pylist()):
+        assert abs(a - b) <= 1e-6 * max(1.0, abs(b))
+    manifest = json.loads((out / "manifest.json").read_text())
+    (partition,) = [p for p in manifest["partitions"] if p["key"] == "dt=2018-06-03"]
+    (row,) = drift.collect()
+    for name in ["share_no_known_term", "share_below_fit_p05", "js_divergence"]:
+        assert abs(row[name] - partition["drift"][name]) < 1e-12, name
+    assert row["n_docs"] == labels.count()
+    assert row["js_divergence"] > 0

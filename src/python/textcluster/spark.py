@@ -5,6 +5,9 @@ bit for bit, as MLlib's KMeans does its work: the sample and the df counts are c
 Spark, the sample is clustered on the driver, and each refinement round is a `mapInArrow`
 over cached rows that yields partial sums, which Spark adds up as int64.
 
+`clusters(labels, model)` aggregates labels into the `clusters` table per partition and the
+drift figures, as `textcluster assign` reports them.
+
 `assign(df, model)` labels a DataFrame's documents on the executors with `mapInArrow`: each
 Python worker loads the model once and labels each Arrow batch with `Model.assign` on one
 thread, so the labels are the bits `textcluster assign` writes, however the DataFrame is
@@ -188,3 +191,89 @@ def fit(
         finally:
             rows.unpersist()
     return engine.finish(publish)["model_id"]
+
+
+def clusters(labels, model, by: list[str] | tuple[str, ...] = ("dt",), storage_options=None):
+    """The `clusters` table of each partition of `labels` (a DataFrame from `assign` with the
+    partition columns `by` kept) and each partition's drift figures, aggregated by Spark; a
+    pair of DataFrames.
+
+    - clusters: `by`..., `cluster`, `n_docs`, `mean_similarity`, `share_below_fit_p05`,
+      `model_id`: one row per cluster of the model and partition, as `textcluster assign`
+      writes it (`mean_similarity` may differ in the last bit: Spark sums in its own order).
+    - drift: `by`..., `n_docs`, `share_no_known_term`, `share_below_fit_p05`, `js_divergence`,
+      as in `textcluster assign`'s manifest. The out-of-vocabulary token rate needs the tokens,
+      which labels do not carry; the command reports it.
+    """
+    from pyspark.sql import functions as F
+
+    if not isinstance(model, Model):
+        model = Model.load(str(model), storage_options)
+    by = list(by)
+    _check_columns(labels, [*by, "cluster", "similarity"])
+    spark = labels.sparkSession
+    fit = spark.createDataFrame(
+        [(c["cluster"], float(c["similarity_quantiles"][0]), float(c["share"]))
+         for c in model.header["clusters"]],
+        "cluster int, p05 double, fit_share double",
+    ).withColumn("p05", F.col("p05").cast("float"))  # the fit's f32 quantile, exactly
+    known = labels.filter(F.col("cluster") >= 0).join(F.broadcast(fit), "cluster")
+    below = (F.col("similarity") < F.col("p05")).cast("long")
+    per_cluster = known.groupBy(*by, "cluster").agg(
+        F.count(F.lit(1)).alias("n_docs"),
+        F.avg("similarity").cast("float").alias("mean_similarity"),
+        F.sum(below).alias("n_below"),
+    )
+    grid = labels.select(*by).distinct().crossJoin(F.broadcast(fit))
+    table = (
+        grid.join(per_cluster, [*by, "cluster"], "left")
+        .fillna(0, ["n_docs", "n_below"])
+        .fillna(0.0, ["mean_similarity"])
+    )
+    out = table.select(
+        *by,
+        "cluster",
+        "n_docs",
+        "mean_similarity",
+        F.when(F.col("n_docs") > 0, F.col("n_below") / F.col("n_docs"))
+        .otherwise(0.0)
+        .cast("float")
+        .alias("share_below_fit_p05"),
+        F.lit(model.model_id).alias("model_id"),
+    ).orderBy(*by, "cluster")
+
+    totals = labels.groupBy(*by).agg(
+        F.count(F.lit(1)).alias("n_docs"),
+        F.sum((F.col("cluster") < 0).cast("long")).alias("n_no_term"),
+    )
+    known_totals = table.groupBy(*by).agg(
+        F.sum("n_docs").alias("n_known"), F.sum("n_below").alias("n_below")
+    )
+    p = F.col("n_docs") / F.col("n_known")
+    q = F.col("fit_share")
+    m = (p + q) / 2
+    js_terms = table.join(known_totals.select(*by, "n_known"), by).withColumn(
+        "term",
+        F.when(p > 0, 0.5 * p * F.log2(p / m)).otherwise(0.0)
+        + F.when(q > 0, 0.5 * q * F.log2(q / m)).otherwise(0.0),
+    )
+    js = js_terms.groupBy(*by).agg(F.sum("term").alias("js"), F.first("n_known").alias("n_known"))
+    drift = (
+        totals.join(known_totals, by)
+        .join(js.select(*by, "js"), by)
+        .select(
+            *by,
+            "n_docs",
+            F.when(F.col("n_docs") > 0, F.col("n_no_term") / F.col("n_docs"))
+            .otherwise(0.0)
+            .alias("share_no_known_term"),
+            F.when(F.col("n_known") > 0, F.col("n_below") / F.col("n_known"))
+            .otherwise(0.0)
+            .alias("share_below_fit_p05"),
+            F.when(F.col("n_known") > 0, F.least(F.greatest(F.col("js"), F.lit(0.0)), F.lit(1.0)))
+            .otherwise(0.0)
+            .alias("js_divergence"),
+        )
+        .orderBy(*by)
+    )
+    return out, drift
