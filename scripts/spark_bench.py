@@ -123,6 +123,32 @@ def score(pred, gold) -> float:
     return nmi(clusters, [want[i] for i in ids])
 
 
+PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
+
+
+def nnz_udf_jar():
+    """The peers' JVM UDF that counts a vector's non-zeros (MLlib's cosine KMeans refuses
+    zero vectors, and a Python UDF would slow MLlib down), built with javac; None without it."""
+    import pyspark
+
+    sys.path.insert(0, str(PEERS))
+    try:
+        from peers import build_nnz_udf_jar
+    except ImportError:
+        return None
+    return build_nnz_udf_jar(os.path.dirname(pyspark.__file__))
+
+
+def nnz(spark):
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegerType
+
+    if spark.conf.get("spark.jars", ""):
+        spark.udf.registerJavaFunction("vec_nnz", "peers.VectorNnz", IntegerType())
+        return F.expr("vec_nnz(features)")
+    return F.udf(lambda v: int(v.numNonzeros()), IntegerType())("features")
+
+
 def mllib(spark, path: str, spec: dict, seed: int):
     from pyspark.ml import Pipeline
     from pyspark.ml.clustering import KMeans
@@ -139,11 +165,13 @@ def mllib(spark, path: str, spec: dict, seed: int):
         ),
         IDF(inputCol="tf", outputCol="tfidf"),
         Normalizer(inputCol="tfidf", outputCol="features", p=2.0),
-        KMeans(k=int(c.get("k", 20)), seed=seed, distanceMeasure="cosine", featuresCol="features",
-               predictionCol="cluster"),
     ]
-    model = Pipeline(stages=stages).fit(df)
-    return model.transform(df).select("doc_id", "cluster").toArrow()
+    features = Pipeline(stages=stages).fit(df).transform(df).filter(nnz(spark) > 0).cache()
+    kmeans = KMeans(k=int(c.get("k", 20)), seed=seed, distanceMeasure="cosine",
+                    featuresCol="features", predictionCol="cluster").fit(features)
+    labels = kmeans.transform(features).select("doc_id", "cluster").toArrow()
+    features.unpersist()
+    return labels
 
 
 def textcluster_spark(spark, path: str, spec_path: str, seed: int, registry: Path):
@@ -159,8 +187,12 @@ def session(cores: int):
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    jar = nnz_udf_jar()
+    if jar:
+        builder = builder.config("spark.jars", jar)
     return (
-        SparkSession.builder.master(f"local[{cores}]")
+        builder.master(f"local[{cores}]")
         .appName("textcluster-bench")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", "6g")
@@ -208,10 +240,12 @@ def scaling(args, spec: dict) -> dict:
     for cores in [1, 2]:
         spark = session(cores)
         with tempfile.TemporaryDirectory() as tmp:
-            engine = textcluster.EngineFit(args.spec, tmp, [f"fit.sample={args.sample}"])
+            path = args.input or spec["input"]["path"]
+            overrides = [f"fit.sample={args.sample}", f"input.path={path}"]
+            engine = textcluster.EngineFit(args.spec, tmp, overrides)
             id_col, text_col = engine.columns
-            docs = spark.read.parquet(spec["input"]["path"]).select(id_col, text_col)
-            docs = docs.repartition(4 * cores).cache()
+            docs = spark.read.parquet(path).select(id_col, text_col)
+            docs = docs.repartition(args.partitions).cache()
             docs.count()
             seed, fraction = engine.sample_rule
 
@@ -239,23 +273,32 @@ def scaling(args, spec: dict) -> dict:
             cached = docs.mapInArrow(rows, "indices array<int>, values array<float>").cache()
             cached.count()
             round_state = engine.round()
-            times = []
+            times, partial_times, n_partials = [], [], 0
             for _ in range(args.repeats):
                 def partial(batches, r=round_state):
                     yield textcluster.Round(r).partial_sums(batches)
 
-                t = time.perf_counter()
                 parts = cached.mapInArrow(partial, "cluster int, term int, value long")
+                t = time.perf_counter()
+                n_partials = parts.count()  # the executors' work alone
+                partial_times.append(time.perf_counter() - t)
+                t = time.perf_counter()
                 parts.groupBy("cluster", "term").agg(F.sum("value").alias("value")).toArrow()
                 times.append(time.perf_counter() - t)
-            out[f"local[{cores}]"] = sorted(times)[len(times) // 2]
-            print(json.dumps({"cores": cores, "round_s": times}), flush=True)
+            median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+            out[f"local[{cores}]"] = {"round_s": median(times), "partials_s": median(partial_times),
+                                      "partial_rows": n_partials}
+            print(json.dumps({"cores": cores, "n_docs": docs.count(), "partitions": args.partitions,
+                              "round_s": times, "partials_s": partial_times,
+                              "partial_rows": n_partials}), flush=True)
         spark.stop()
     return out
 
 
 def overhead(args) -> dict:
-    """Per-document time of textcluster.spark.assign against the command, on each corpus."""
+    """Per-document time of textcluster.spark.assign against the command, on each corpus, with
+    Spark's tasks small (`spark.sql.files.maxPartitionBytes` 8 MB) and large (1 GB), after one
+    warm-up run; and the largest RSS of one Python worker with each task size."""
     import subprocess
 
     import textcluster.spark
@@ -263,9 +306,18 @@ def overhead(args) -> dict:
     command = Path(sys.executable).with_name("textcluster")
     out = []
     spark = session(2)
+
+    def spark_assign(corpus: str, dest: str) -> tuple[float, int]:
+        t = time.perf_counter()
+        df = spark.read.parquet(corpus)
+        labels = textcluster.spark.assign(df, args.model, keep=["dt"])
+        labels.write.mode("overwrite").partitionBy("dt").parquet(dest)
+        return time.perf_counter() - t, df.rdd.getNumPartitions()
+
     for corpus in args.overhead:
         n_docs = spark.read.parquet(corpus).count()
         with tempfile.TemporaryDirectory() as tmp:
+            spark_assign(corpus, f"{tmp}/warm-up")
             t = time.perf_counter()
             subprocess.run(
                 [str(command), "-q", "assign", args.spec, "--model", args.model,
@@ -273,19 +325,19 @@ def overhead(args) -> dict:
                 check=True, stdout=subprocess.DEVNULL,
             )
             cli_s = time.perf_counter() - t
-            with PeakRss() as peak:
-                t = time.perf_counter()
-                df = spark.read.parquet(corpus)
-                labels = textcluster.spark.assign(df, args.model, keep=["dt"])
-                labels.write.mode("overwrite").partitionBy("dt").parquet(f"{tmp}/spark")
-                spark_s = time.perf_counter() - t
-            n_tasks = df.rdd.getNumPartitions()
-        row = {"corpus": corpus, "n_docs": n_docs, "spark_tasks": n_tasks,
-               "cli_us_per_doc": cli_s / n_docs * 1e6, "spark_us_per_doc": spark_s / n_docs * 1e6,
-               "ratio": spark_s / cli_s, "python_worker_peak_rss_mb": peak.worker_peak,
-               "executor_peak_rss_mb": peak.peak}
-        print(json.dumps(row), flush=True)
-        out.append(row)
+            for split in ["8m", "1g"]:
+                spark.conf.set("spark.sql.files.maxPartitionBytes", split)
+                with PeakRss() as peak:
+                    spark_s, n_tasks = spark_assign(corpus, f"{tmp}/spark-{split}")
+                row = {"corpus": corpus, "n_docs": n_docs, "max_partition_bytes": split,
+                       "spark_tasks": n_tasks, "docs_per_task": n_docs / n_tasks,
+                       "cli_us_per_doc": cli_s / n_docs * 1e6,
+                       "spark_us_per_doc": spark_s / n_docs * 1e6, "ratio": spark_s / cli_s,
+                       "python_worker_peak_rss_mb": peak.worker_peak,
+                       "executor_peak_rss_mb": peak.peak}
+                print(json.dumps(row), flush=True)
+                out.append(row)
+            spark.conf.unset("spark.sql.files.maxPartitionBytes")
     spark.stop()
     return {"overhead": out}
 
@@ -296,6 +348,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--scaling", action="store_true")
     ap.add_argument("--sample", type=float, default=0.25)
+    ap.add_argument("--input", help="--scaling: this input instead of the spec's")
+    ap.add_argument("--partitions", type=int, default=4, help="--scaling: the cached rows' partitions")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--overhead", nargs="+", metavar="CORPUS")
     ap.add_argument("--model", help="the registry --overhead assigns with")
