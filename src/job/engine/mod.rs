@@ -372,6 +372,9 @@ impl EngineFit {
 
     /// Seals the model and writes it to the registry (not published).
     pub fn finish(self) -> Result<FitOutcome, JobError> {
+        if self.refine_rounds() > 0 && self.rounds.is_none() {
+            return Err(step_error("the refinement has not run (`round`)"));
+        }
         let Self {
             plan,
             registry,
@@ -532,6 +535,22 @@ mod tests {
         let message = |e: JobError| e.to_string();
         assert!(message(engine.cluster().unwrap_err()).contains("`set_sample`"));
         assert!(message(engine.round().unwrap_err()).contains("`cluster`"));
+        let rule = engine.sample_rule();
+        let parts = partitions(engine.plan(), 1, 500);
+        let rows: Vec<RecordBatch> = parts[0]
+            .iter()
+            .map(|b| sample(b, "doc_id", "text", rule).unwrap())
+            .collect();
+        engine.set_sample(&rows).unwrap();
+        assert!(message(engine.cluster().unwrap_err()).contains("`set_whole_df`"));
+        let v = Vectorizer::from_bytes(&engine.vectorizer().unwrap()).unwrap();
+        let counts = v
+            .df_counts(parts[0].iter().cloned().map(Ok), "text")
+            .unwrap();
+        engine.set_whole_df(&[counts]).unwrap();
+        engine.cluster().unwrap();
+        // A refined fit cannot be sealed before its rounds have run.
+        assert!(message(engine.finish().unwrap_err()).contains("`round`"));
         assert!(Vectorizer::from_bytes(b"{}").is_err());
         assert!(Round::from_bytes(b"not json").is_err());
         let batch = batch_of(vec![(
@@ -539,7 +558,6 @@ mod tests {
             Arc::new(StringViewArray::from(vec!["a"])) as ArrayRef,
         )])
         .unwrap();
-        let rule = engine.sample_rule();
         assert!(message(sample(&batch, "doc_id", "text", rule).unwrap_err()).contains("`doc_id`"));
     }
 }
