@@ -223,31 +223,30 @@ impl StreamedSums {
     /// The centroids of the sums (pruned as a fit's are), and their objective: the summed
     /// cosine of every added document to its cluster's new centroid. A cluster that got no
     /// member keeps its row of `previous`.
-    pub fn centroids(&self, previous: &Centroids, prune: f32) -> (Centroids, f64) {
+    pub fn centroids(&mut self, previous: &Centroids, prune: f32) -> (Centroids, f64) {
         let k = self.sizes.len();
         assert_eq!(
             previous.n_clusters(),
             k,
             "one previous centroid per cluster"
         );
-        let (n_terms, words) = (self.n_terms.max(1), self.words.max(1));
-        let fresh: Vec<Option<Centroid>> = (0..k)
-            .into_par_iter()
-            .map(|c| {
-                (self.sizes[c] > 0).then(|| {
-                    if self.n_terms == 0 {
-                        return Centroid {
-                            indices: Vec::new(),
-                            weights: Vec::new(),
-                            objective: 0.0,
-                        };
-                    }
-                    let mut sum = self.sum[c * n_terms..(c + 1) * n_terms].to_vec();
-                    let mut touched = self.touched[c * words..(c + 1) * words].to_vec();
-                    centroid(&mut sum, &mut touched, self.sizes[c] as usize, prune, true)
+        let empty = || Centroid {
+            indices: Vec::new(),
+            weights: Vec::new(),
+            objective: 0.0,
+        };
+        let fresh: Vec<Option<Centroid>> = if self.n_terms == 0 {
+            self.sizes.iter().map(|&n| (n > 0).then(empty)).collect()
+        } else {
+            self.sum
+                .par_chunks_mut(self.n_terms)
+                .zip(self.touched.par_chunks_mut(self.words))
+                .zip(&self.sizes)
+                .map(|((sum, touched), &size)| {
+                    (size > 0).then(|| centroid(sum, touched, size as usize, prune, false))
                 })
-            })
-            .collect();
+                .collect()
+        };
         let mut out = Centroids::empty(self.n_terms);
         let mut objective = 0.0;
         for (c, fresh) in fresh.iter().enumerate() {

@@ -23,6 +23,7 @@ use crate::model::{self, Model, ModelHeader, ModelInput, Sealed};
 use crate::output::manifest::ClusteringReport;
 use crate::output::spec::Sample;
 use crate::output::tables;
+use crate::text::Vectorized;
 
 /// What a fit produced.
 #[derive(Debug)]
@@ -60,7 +61,7 @@ pub fn sample_fraction(plan: &JobPlan) -> f64 {
         None => 1.0,
         Some(Sample::Fraction(f)) => f.min(1.0),
         Some(Sample::Count(n)) => {
-            let total: u64 = plan.dataset.partitions.iter().map(|p| p.n_rows()).sum();
+            let total = plan.input_rows();
             if total == 0 {
                 1.0
             } else {
@@ -112,19 +113,10 @@ pub fn fit(
     progress: Option<&dyn Progress>,
 ) -> Result<FitOutcome, JobError> {
     let started = Instant::now();
-    if let Some(bad) = plan.dataset.partitions.iter().find(|p| p.problem.is_some()) {
-        return Err(JobError::UnreadablePartition {
-            key: bad.key.to_string(),
-            problem: bad.problem.clone().unwrap_or_default(),
-        });
-    }
+    check_readable(plan)?;
     let fingerprint = plan_fingerprint(plan);
     let key = fit_key(plan, &fingerprint);
-    if let Some(header) = model::list(registry)?
-        .into_iter()
-        .find(|h| h.fit_key == key)
-    {
-        let model = Model::load(&model::model_dir(registry, &header.model_id))?;
+    if let Some(model) = earlier_fit(registry, &key)? {
         info!(
             model_id = model.id(),
             "same input and parameters as an earlier fit: its model is reused"
@@ -138,6 +130,64 @@ pub fn fit(
     }
     let (sealed, clustering) = fit_sealed(plan, progress, &fingerprint, key)?;
     written(sealed, clustering, registry, started)
+}
+
+/// Refuses a fit over a partition that cannot be read: a fit needs every one.
+pub(super) fn check_readable(plan: &JobPlan) -> Result<(), JobError> {
+    match plan.dataset.partitions.iter().find(|p| p.problem.is_some()) {
+        Some(bad) => Err(JobError::UnreadablePartition {
+            key: bad.key.to_string(),
+            problem: bad.problem.clone().unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The model an earlier fit with key `fit_key` wrote under `registry`, if any.
+pub(super) fn earlier_fit(registry: &Path, fit_key: &str) -> Result<Option<Model>, JobError> {
+    match model::list(registry)?
+        .into_iter()
+        .find(|h| h.fit_key == fit_key)
+    {
+        Some(h) => Ok(Some(Model::load(&model::model_dir(registry, &h.model_id))?)),
+        None => Ok(None),
+    }
+}
+
+/// The refinement rounds a fit on a share `fraction` of the input may run: `fit.refine` for
+/// a sample, none for the whole input.
+pub(super) fn refine_rounds(plan: &JobPlan, fraction: f64) -> usize {
+    if fraction < 1.0 {
+        plan.spec.fit.refine
+    } else {
+        0
+    }
+}
+
+/// The stop words a model records word for word: those from a file (the built-in lists are
+/// known by name).
+pub(super) fn recorded_stopwords(plan: &JobPlan) -> Option<Vec<String>> {
+    (!matches!(plan.spec.vectorize.stopwords.as_str(), "english" | "none"))
+        .then(|| plan.vectorize.analyzer().stopwords_sorted())
+}
+
+/// Weights a sample's vocabulary by the whole input's df (`df` per column, over `n_docs`
+/// documents); returns each remaining column's df.
+pub(super) fn rebase_on_whole_input(
+    plan: &JobPlan,
+    vectorized: &mut Vectorized,
+    df: &[u32],
+    n_docs: usize,
+) -> Vec<u32> {
+    let n_terms_sample = vectorized.vocabulary.len();
+    let rebased = vectorized.rebase(&plan.vectorize, df, n_docs);
+    info!(
+        n_docs,
+        n_terms_sample,
+        n_terms = vectorized.vocabulary.len(),
+        "vocabulary weighted by the whole input's document frequencies"
+    );
+    rebased.df
 }
 
 /// Writes a sealed model under `registry`: the outcome of a fit that started at `started`.
@@ -174,11 +224,7 @@ fn cluster_input(
     all: &PartitionKey,
     fraction: f64,
 ) -> Result<Fitted, JobError> {
-    let rounds = if fraction < 1.0 {
-        plan.spec.fit.refine
-    } else {
-        0
-    };
+    let rounds = refine_rounds(plan, fraction);
     let mut refined = None;
     let mut whole_df = None;
     let clustered = pipeline::global(
@@ -190,15 +236,7 @@ fn cluster_input(
             if rounds > 0 {
                 pipeline::stage(progress, all, "count");
                 let (df, n_docs) = whole_input_df(plan, vectorized)?;
-                let n_terms_sample = vectorized.vocabulary.len();
-                let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs);
-                info!(
-                    n_docs,
-                    n_terms_sample,
-                    n_terms = vectorized.vocabulary.len(),
-                    "vocabulary weighted by the whole input's document frequencies"
-                );
-                whole_df = Some(rebased.df);
+                whole_df = Some(rebase_on_whole_input(plan, vectorized, &df, n_docs));
             }
             Ok(())
         },
@@ -230,11 +268,7 @@ fn check_not_empty(
     let reason = if n_docs == 0 && fraction < 1.0 {
         format!(
             "the sample is empty: `fit.sample` selects a share of {fraction:e} of {} rows",
-            plan.dataset
-                .partitions
-                .iter()
-                .map(|p| p.n_rows())
-                .sum::<u64>()
+            plan.input_rows()
         )
     } else if n_docs == 0 {
         "the input holds no document with a text".to_owned()
@@ -318,8 +352,7 @@ pub(super) fn seal(
         },
         vectorize: plan.spec.vectorize.clone(),
         stopwords_sha256: plan.vectorize.analyzer().stopwords_digest(),
-        stopwords: (!matches!(plan.spec.vectorize.stopwords.as_str(), "english" | "none"))
-            .then(|| plan.vectorize.analyzer().stopwords_sorted()),
+        stopwords: recorded_stopwords(plan),
         cluster: model_cluster_params(plan),
         keywords: plan.spec.keywords.clone(),
         sample_fraction: fraction,

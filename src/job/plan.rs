@@ -126,6 +126,11 @@ impl JobPlan {
         &self.spec.output.path
     }
 
+    /// The rows of every selected partition, as their footers count them.
+    pub fn input_rows(&self) -> u64 {
+        self.dataset.partitions.iter().map(|p| p.n_rows()).sum()
+    }
+
     /// The summary `textcluster plan` prints as JSON.
     pub fn summary(&self) -> PlanSummary<'_> {
         PlanSummary {
@@ -135,7 +140,7 @@ impl JobPlan {
                 text: &self.spec.input.text_column,
             },
             n_partitions: self.dataset.partitions.len(),
-            n_rows: self.dataset.partitions.iter().map(|p| p.n_rows()).sum(),
+            n_rows: self.input_rows(),
             scope: self.cluster.scope(),
             params: &self.spec,
             output: self.output(),

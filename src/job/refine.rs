@@ -72,7 +72,7 @@ pub(super) fn refine_on_corpus(
                 step(&x.map_err(spill_error)?);
             }
         }
-        if !rounds.end(fit, &sums, moved, t)? {
+        if !rounds.end(fit, &mut sums, moved, t)? {
             break;
         }
     }
@@ -121,7 +121,7 @@ impl Rounds {
     pub(super) fn end(
         &mut self,
         fit: &mut KMeansFit,
-        sums: &StreamedSums,
+        sums: &mut StreamedSums,
         moved: u64,
         t: Instant,
     ) -> Result<bool, JobError> {

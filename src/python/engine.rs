@@ -215,7 +215,7 @@ impl EngineFit {
     /// The rows the input's Parquet footers count.
     #[getter]
     fn input_rows(&mut self) -> PyResult<u64> {
-        Ok(self.get()?.input_rows())
+        Ok(self.get()?.plan().input_rows())
     }
 
     /// The spec's `input.id_column` and `input.text_column`.

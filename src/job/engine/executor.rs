@@ -74,11 +74,10 @@ pub(super) struct VectorizerState {
 /// rows of the refinement.
 pub struct Vectorizer {
     transformer: Transformer,
-    n_terms: usize,
 }
 
 impl Vectorizer {
-    /// The vectoriser [`Vectorizer::to_bytes`] sent.
+    /// The vectoriser [`super::EngineFit::vectorizer`] sent.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, JobError> {
         let state: VectorizerState = serde_json::from_slice(bytes)
             .map_err(|e| step_error(format!("not a vectorizer: {e}")))?;
@@ -100,7 +99,6 @@ impl Vectorizer {
         }
         let idf = state.idf_bits.into_iter().map(f32::from_bits).collect();
         Ok(Self {
-            n_terms: state.terms.len(),
             transformer: Transformer::new(params, &state.terms, idf),
         })
     }
@@ -120,7 +118,7 @@ impl Vectorizer {
         batches: impl IntoIterator<Item = Result<RecordBatch, JobError>>,
         text_column: &str,
     ) -> Result<RecordBatch, JobError> {
-        let mut df = vec![0i64; self.n_terms];
+        let mut df = vec![0i64; self.transformer.n_terms()];
         let mut n_docs = 0i64;
         for batch in batches {
             let x = self.transform(&batch?, text_column)?;
@@ -261,7 +259,6 @@ impl CentroidsState {
 /// What a [`Round`] is sent as.
 #[derive(Serialize, Deserialize)]
 pub(super) struct RoundState {
-    pub(super) round: usize,
     pub(super) centroids: CentroidsState,
     /// The round before's centroids (none in the first round).
     pub(super) previous: Option<CentroidsState>,
@@ -277,7 +274,7 @@ pub struct Round {
 }
 
 impl Round {
-    /// The round [`Round::to_bytes`] sent.
+    /// The round [`super::EngineFit::round`] sent.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, JobError> {
         let state: RoundState = serde_json::from_slice(bytes)
             .map_err(|e| step_error(format!("not a refinement round: {e}")))?;

@@ -30,16 +30,16 @@
 //! `(term int32, count int64)`, with the number of documents at term −1; rows as
 //! `(indices list<int32>, values list<float32>)`; partial sums as `(cluster int32, term
 //! int32, value int64)`, with each cluster's members at term −1 and the documents moved at
-//! cluster −1, term −1. What the driver sends the executors is [`Vectorizer::to_bytes`] and
-//! [`Round::to_bytes`].
+//! cluster −1, term −1. What the driver sends the executors is [`EngineFit::vectorizer`] and
+//! [`EngineFit::round`], as bytes.
 
 mod executor;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatch, StringViewArray};
-use arrow::datatypes::Int32Type;
+use arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringViewArray};
+use arrow::datatypes::{ArrowPrimitiveType, Int32Type, Int64Type};
 use tracing::info;
 
 use executor::{CentroidsState, RoundState, VectorizerState, step_error};
@@ -54,27 +54,24 @@ use super::refine::{self, Rounds};
 use super::words::WordIncidence;
 use crate::cluster::{Centroids, KMeansFit, MergeOutcome, StreamedSums};
 use crate::io::PartitionKey;
-use crate::model::{self, Model};
+use crate::model::Model;
 use crate::output::manifest::StageSeconds;
 use crate::text::{self, Vectorized};
 
-/// Columns `names` of `batch` as int32, int32 and int64, or an error naming the missing one.
-fn summed_columns<'a>(
+/// Column `name` of a batch the engine summed, as `T`, or an error naming it.
+fn summed_column<'a, T: ArrowPrimitiveType>(
     batch: &'a RecordBatch,
-    names: [&str; 2],
-    value: &str,
-) -> Result<(&'a Int32Array, &'a Int32Array, &'a Int64Array), JobError> {
-    let int32 = |name: &str| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_primitive_opt::<Int32Type>())
-            .ok_or_else(|| step_error(format!("the summed batch has no int32 column `{name}`")))
-    };
-    let values = batch
-        .column_by_name(value)
-        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
-        .ok_or_else(|| step_error(format!("the summed batch has no int64 column `{value}`")))?;
-    Ok((int32(names[0])?, int32(names[1])?, values))
+    name: &str,
+) -> Result<&'a PrimitiveArray<T>, JobError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .ok_or_else(|| {
+            step_error(format!(
+                "the summed batch has no {} column `{name}`",
+                T::DATA_TYPE
+            ))
+        })
 }
 
 /// A fit's state on the driver, between the steps the engine runs (see the module docs).
@@ -100,12 +97,7 @@ impl EngineFit {
     /// A fit of `plan`'s input into `registry` (a local directory). The plan has listed the
     /// input and read its footers: the fit's key and fingerprint are `fit`'s.
     pub fn new(plan: JobPlan, registry: &Path) -> Result<Self, JobError> {
-        if let Some(bad) = plan.dataset.partitions.iter().find(|p| p.problem.is_some()) {
-            return Err(JobError::UnreadablePartition {
-                key: bad.key.to_string(),
-                problem: bad.problem.clone().unwrap_or_default(),
-            });
-        }
+        fit::check_readable(&plan)?;
         let fingerprint = fit::plan_fingerprint(&plan);
         let fit_key = fit::fit_key(&plan, &fingerprint);
         let fraction = fit::sample_fraction(&plan);
@@ -135,26 +127,7 @@ impl EngineFit {
 
     /// The model an earlier fit with the same parameters on the same input wrote, if any.
     pub fn reusable(&self) -> Result<Option<Model>, JobError> {
-        match model::list(&self.registry)?
-            .into_iter()
-            .find(|h| h.fit_key == self.fit_key)
-        {
-            Some(h) => Ok(Some(Model::load(&model::model_dir(
-                &self.registry,
-                &h.model_id,
-            ))?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The rows the input's footers count: what the engine's documents must number.
-    pub fn input_rows(&self) -> u64 {
-        self.plan
-            .dataset
-            .partitions
-            .iter()
-            .map(|p| p.n_rows())
-            .sum()
+        fit::earlier_fit(&self.registry, &self.fit_key)
     }
 
     /// The sample's rule.
@@ -213,22 +186,16 @@ impl EngineFit {
     }
 
     fn refine_rounds(&self) -> usize {
-        if self.fraction < 1.0 {
-            self.plan.spec.fit.refine
-        } else {
-            0
-        }
+        fit::refine_rounds(&self.plan, self.fraction)
     }
 
     /// What executors vectorise with: the sample's vocabulary, weighted by the whole input's
     /// df once it is set.
     pub fn vectorizer(&self) -> Result<Vec<u8>, JobError> {
         let vectorized = self.vectorized()?;
-        let spec = &self.plan.spec.vectorize;
         let state = VectorizerState {
-            vectorize: spec.clone(),
-            stopwords: (!matches!(spec.stopwords.as_str(), "english" | "none"))
-                .then(|| self.plan.vectorize.analyzer().stopwords_sorted()),
+            vectorize: self.plan.spec.vectorize.clone(),
+            stopwords: fit::recorded_stopwords(&self.plan),
             terms: vectorized.vocabulary.terms().to_vec(),
             idf_bits: vectorized.idf.iter().map(|v| v.to_bits()).collect(),
         };
@@ -242,14 +209,8 @@ impl EngineFit {
         let mut df = vec![0u32; n_terms];
         let mut n_docs = 0u64;
         for batch in summed {
-            let term = batch
-                .column_by_name("term")
-                .and_then(|c| c.as_primitive_opt::<Int32Type>())
-                .ok_or_else(|| step_error("the df counts have no int32 column `term`"))?;
-            let count = batch
-                .column_by_name("count")
-                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
-                .ok_or_else(|| step_error("the df counts have no int64 column `count`"))?;
+            let term = summed_column::<Int32Type>(batch, "term")?;
+            let count = summed_column::<Int64Type>(batch, "count")?;
             for (j, n) in term.iter().zip(count.iter()) {
                 let (Some(j), Some(n)) = (j, n) else {
                     return Err(step_error("a df count is null"));
@@ -264,17 +225,9 @@ impl EngineFit {
             }
         }
         let t = Instant::now();
-        let plan = &self.plan;
         let vectorized = self.vectorized.as_mut().expect("checked above");
-        let n_terms_sample = vectorized.vocabulary.len();
-        let rebased = vectorized.rebase(&plan.vectorize, &df, n_docs as usize);
-        info!(
-            n_docs,
-            n_terms_sample,
-            n_terms = vectorized.vocabulary.len(),
-            "vocabulary weighted by the whole input's document frequencies"
-        );
-        self.whole_df = Some(rebased.df);
+        let df = fit::rebase_on_whole_input(&self.plan, vectorized, &df, n_docs as usize);
+        self.whole_df = Some(df);
         self.seconds.vectorize += t.elapsed().as_secs_f64();
         Ok(())
     }
@@ -292,13 +245,6 @@ impl EngineFit {
         self.seconds = seconds;
         self.clustered = Some((fit, merge));
         Ok(())
-    }
-
-    fn fit_mut(&mut self) -> Result<&mut KMeansFit, JobError> {
-        self.clustered
-            .as_mut()
-            .map(|(fit, _)| fit)
-            .ok_or_else(|| step_error("the sample is not clustered yet (`cluster`)"))
     }
 
     /// The next refinement round to run on every document, or `None` when the refinement is
@@ -319,7 +265,6 @@ impl EngineFit {
             return Ok(None);
         }
         let state = RoundState {
-            round: rounds.next(),
             centroids: CentroidsState::of(&fit.centroids),
             previous: self.previous.as_ref().map(CentroidsState::of),
         };
@@ -332,14 +277,16 @@ impl EngineFit {
     /// [`Round::partial_sums`]; returns whether another round follows.
     pub fn end_round(&mut self, summed: &[RecordBatch]) -> Result<bool, JobError> {
         let t = Instant::now();
-        let (k, n_terms) = (
-            self.fit_mut()?.n_clusters,
-            self.vectorized()?.vocabulary.len(),
-        );
-        let mut sums = StreamedSums::new(k, n_terms);
+        let n_terms = self.vectorized()?.vocabulary.len();
+        let (Some((fit, _)), Some(rounds)) = (self.clustered.as_mut(), self.rounds.as_mut()) else {
+            return Err(step_error("no round was started (`round`)"));
+        };
+        let mut sums = StreamedSums::new(fit.n_clusters, n_terms);
         let mut moved = 0u64;
         for batch in summed {
-            let (cluster, term, value) = summed_columns(batch, ["cluster", "term"], "value")?;
+            let cluster = summed_column::<Int32Type>(batch, "cluster")?;
+            let term = summed_column::<Int32Type>(batch, "term")?;
+            let value = summed_column::<Int64Type>(batch, "value")?;
             for i in 0..batch.num_rows() {
                 if cluster.is_null(i) || term.is_null(i) || value.is_null(i) {
                     return Err(step_error("a partial sum is null"));
@@ -357,15 +304,8 @@ impl EngineFit {
                 entry.map_err(step_error)?;
             }
         }
-        let Some((fit, _)) = self.clustered.as_mut() else {
-            unreachable!("checked above")
-        };
-        let rounds = self
-            .rounds
-            .as_mut()
-            .ok_or_else(|| step_error("no round was started (`round`)"))?;
         self.previous = Some(fit.centroids.clone());
-        let more = rounds.end(fit, &sums, moved, t)?;
+        let more = rounds.end(fit, &mut sums, moved, t)?;
         self.seconds.cluster += t.elapsed().as_secs_f64();
         Ok(more)
     }

@@ -40,6 +40,15 @@ def _model(path: str, storage_options: dict | None) -> Model:
     return _loaded[key]
 
 
+def _check_columns(df, columns):
+    for column in columns:
+        if column not in df.columns:
+            raise InputError(
+                f"the DataFrame has no column `{column}`; its columns are "
+                + ", ".join(f"`{c}`" for c in df.columns)
+            )
+
+
 def assign(
     df,
     model,
@@ -60,12 +69,7 @@ def assign(
         model = Model.load(str(model), storage_options)
     path = model.path
     keep = list(keep or [])
-    for column in [id_col, text_col, *keep]:
-        if column not in df.columns:
-            raise InputError(
-                f"the DataFrame has no column `{column}`; its columns are "
-                + ", ".join(f"`{c}`" for c in df.columns)
-            )
+    _check_columns(df, [id_col, text_col, *keep])
     labels_columns = [c.split()[0] for c in LABELS_DDL.split(", ")]
     clash = [c for c in keep if c in labels_columns]
     if clash:
@@ -89,20 +93,6 @@ def assign(
             yield got
 
     return df.select(id_col, text_col, *keep).mapInArrow(labels, ddl)
-
-
-def _check_columns(df, columns):
-    for column in columns:
-        if column not in df.columns:
-            raise InputError(
-                f"the DataFrame has no column `{column}`; its columns are "
-                + ", ".join(f"`{c}`" for c in df.columns)
-            )
-
-
-def _collect(df):
-    """The rows of `df` on the driver, as a pyarrow Table."""
-    return df.toArrow()
 
 
 def fit(
@@ -156,7 +146,7 @@ def fit(
             yield sample_rows(batch, id_col, text_col, seed, fraction)
 
     ddl = f"`{id_col}` string, `{text_col}` string"
-    engine.set_sample(_collect(docs.mapInArrow(sampled, ddl)))
+    engine.set_sample(docs.mapInArrow(sampled, ddl).toArrow())
 
     if engine.needs_whole_df:
         state = engine.vectorizer()
@@ -165,7 +155,7 @@ def fit(
             yield Vectorizer(state).df_counts(batches, text_col)
 
         counts = docs.mapInArrow(df_counts, "term int, count long")
-        engine.set_whole_df(_collect(counts.groupBy("term").agg(F.sum("count").alias("count"))))
+        engine.set_whole_df(counts.groupBy("term").agg(F.sum("count").alias("count")).toArrow())
     engine.cluster()
 
     first = engine.round()
@@ -186,7 +176,7 @@ def fit(
 
                 partials = rows.mapInArrow(partial_sums, "cluster int, term int, value long")
                 summed = partials.groupBy("cluster", "term").agg(F.sum("value").alias("value"))
-                engine.end_round(_collect(summed))
+                engine.end_round(summed.toArrow())
                 round_state = engine.round()
         finally:
             rows.unpersist()
