@@ -31,6 +31,7 @@ fn corpus() -> Csr {
         &PartitionFilter::default(),
         "doc_id",
         "text",
+        false,
     )
     .unwrap();
     let docs: Vec<_> = dataset

@@ -34,6 +34,7 @@ fn documents() -> Vec<Documents> {
         &PartitionFilter::default(),
         "doc_id",
         "text",
+        false,
     )
     .unwrap();
     dataset

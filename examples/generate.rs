@@ -70,6 +70,7 @@ fn load(root: &Path) -> anyhow::Result<Source> {
         &PartitionFilter::default(),
         "doc_id",
         "text",
+        false,
     )?;
     let mut source = Source {
         labels: Vec::new(),

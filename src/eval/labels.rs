@@ -155,14 +155,39 @@ pub fn measure(
     let mut all_coverage = Vec::new();
     let mut all_precision = Vec::new();
     let (mut n_keywords, mut distinct) = (0usize, HashSet::new());
+    // The Korean word table the run learned from its whole input, learned again.
+    let mut korean: Option<crate::text::KoreanWords> = None;
     for clustering in &clusterings {
-        let params = clustering
+        let mut params = clustering
             .vectorize
             .check()
             .map_err(|errors| EvalError::Params {
                 out: out.into(),
                 problems: errors.iter().map(ToString::to_string).collect(),
             })?;
+        if params.analyzer().needs_korean(words) {
+            if korean.is_none() {
+                let mut counter = crate::text::WordCounter::default();
+                let mut buffer = TokenBuffer::default();
+                let keys: std::collections::BTreeSet<_> = clusterings
+                    .iter()
+                    .flat_map(|c| c.label_keys.iter())
+                    .collect();
+                for key in keys {
+                    let files = manifest.input_files(key, None)?;
+                    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                    let what = format!("input partition `{key}`");
+                    let docs = read_files(&paths, &what, &input.id_column, &input.text_column)?;
+                    for text in docs.texts.iter().flatten() {
+                        params
+                            .analyzer()
+                            .count_korean(text, &mut buffer, &mut counter);
+                    }
+                }
+                korean = Some(counter.learn());
+            }
+            params = params.with_korean(korean.clone().expect("learned above"));
+        }
         let analyzer = params.analyzer();
         let keywords = read_keywords(&clustering.keywords, top_n)?;
         // Every keyword of the clustering, once: its id, and which clusters rank it.

@@ -149,12 +149,14 @@ pub fn evaluate(
         &none,
         "doc_id",
         "doc_id",
+        false,
     )?;
     let gold_set = Dataset::discover(
         &crate::io::Selection::all(gold),
         &none,
         id_column,
         label_column,
+        false,
     )
     .map_err(|e| match e {
         InputError::MissingColumn {

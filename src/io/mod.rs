@@ -62,7 +62,7 @@ pub enum InputError {
         #[source]
         reason: Unreadable,
     },
-    #[error("`{}` has no column `{column}`; its columns are {available:?}\nhint: set `input.text_column` or `input.id_column`", path.display())]
+    #[error("`{}` has no column `{column}`; its columns are {available:?}\nhint: set `input.text_column`, `input.id_column` or (with `vectorize.tokenizer = \"column\"`) `input.tokens_column`", path.display())]
     MissingColumn {
         path: PathBuf,
         column: String,
@@ -70,6 +70,15 @@ pub enum InputError {
     },
     #[error("column `{column}` of `{}` is {found}, not a string", path.display())]
     NotStringColumn {
+        path: PathBuf,
+        column: String,
+        found: String,
+    },
+    #[error(
+        "column `{column}` of `{}` is {found}, not a list of strings\nhint: `vectorize.tokenizer = \"column\"` reads tokens made upstream from `input.tokens_column`",
+        path.display()
+    )]
+    NotTokenColumn {
         path: PathBuf,
         column: String,
         found: String,
@@ -170,6 +179,18 @@ pub fn is_string_type(t: &arrow::datatypes::DataType) -> bool {
     match t {
         DataType::Dictionary(_, values) => plain(values),
         t => plain(t),
+    }
+}
+
+/// True for a column of token lists: a list (or large list) of strings, as
+/// [`is_string_type`] reads them.
+pub fn is_string_list_type(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            is_string_type(f.data_type())
+        }
+        _ => false,
     }
 }
 

@@ -109,14 +109,52 @@ fn string_view(path: &Path, array: &ArrayRef) -> Result<StringViewArray, InputEr
 }
 
 /// `array`, a string column of any encoding (Utf8, LargeUtf8, Utf8View, a dictionary of
-/// them), as a string view array.
+/// them), as a string view array. A column of token lists ([`super::is_string_list_type`])
+/// reads as one string per row, its tokens joined by [`crate::text::TOKEN_SEPARATOR`]; a null
+/// list is an empty document, and null tokens are left out.
 pub fn as_string_view(array: &ArrayRef) -> Result<StringViewArray, arrow::error::ArrowError> {
+    if super::is_string_list_type(array.data_type()) {
+        return joined_tokens(array);
+    }
     let view = arrow::compute::cast(array, &DataType::Utf8View)?;
     Ok(view
         .as_any()
         .downcast_ref::<StringViewArray>()
         .expect("cast to Utf8View")
         .clone())
+}
+
+/// A column of token lists as one string per row, tokens joined by the separator.
+fn joined_tokens(array: &ArrayRef) -> Result<StringViewArray, arrow::error::ArrowError> {
+    use arrow::array::{Array, AsArray, StringViewBuilder};
+    let field = match array.data_type() {
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => f.clone(),
+        t => unreachable!("not a list type: {t}"),
+    };
+    // Every list form as a List of Utf8View, so one loop reads them.
+    let target = DataType::List(std::sync::Arc::new(arrow::datatypes::Field::new(
+        field.name(),
+        DataType::Utf8View,
+        true,
+    )));
+    let lists = arrow::compute::cast(array, &target)?;
+    let lists = lists.as_list::<i32>();
+    let mut out = StringViewBuilder::with_capacity(lists.len());
+    let mut doc = String::new();
+    for i in 0..lists.len() {
+        doc.clear();
+        if lists.is_valid(i) {
+            let tokens = lists.value(i);
+            for token in tokens.as_string_view().iter().flatten() {
+                if !doc.is_empty() {
+                    doc.push(crate::text::TOKEN_SEPARATOR);
+                }
+                doc.push_str(token);
+            }
+        }
+        out.append_value(&doc);
+    }
+    Ok(out.finish())
 }
 
 /// The error of a failed read of `columns` of `path`, naming the column when one column alone

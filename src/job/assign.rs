@@ -108,7 +108,9 @@ pub(super) fn batch_strings(batch: &RecordBatch, name: &str) -> Result<StringVie
                 .map(|f| f.name().clone())
                 .collect(),
         })?;
-    if !crate::io::is_string_type(column.data_type()) {
+    if !crate::io::is_string_type(column.data_type())
+        && !crate::io::is_string_list_type(column.data_type())
+    {
         return Err(JobError::BatchColumnType {
             column: name.to_owned(),
             found: column.data_type().to_string(),

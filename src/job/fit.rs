@@ -128,6 +128,8 @@ pub fn fit(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
+    let learned = super::words::learn_korean(plan)?;
+    let plan = learned.as_ref().unwrap_or(plan);
     let (sealed, clustering) = fit_sealed(plan, progress, &fingerprint, key)?;
     written(sealed, clustering, registry, started)
 }
@@ -167,7 +169,7 @@ pub(super) fn refine_rounds(plan: &JobPlan, fraction: f64) -> usize {
 /// The stop words a model records word for word: those from a file (the built-in lists are
 /// known by name).
 pub(super) fn recorded_stopwords(plan: &JobPlan) -> Option<Vec<String>> {
-    (!matches!(plan.spec.vectorize.stopwords.as_str(), "english" | "none"))
+    (!crate::text::params::BUILT_IN_STOPWORDS.contains(&plan.spec.vectorize.stopwords.as_str()))
         .then(|| plan.vectorize.analyzer().stopwords_sorted())
 }
 
@@ -363,7 +365,12 @@ pub(super) fn seal(
         clusters,
         files: Default::default(),
     };
-    let sealed = Sealed::new(header, tables)?;
+    let analyzer = plan.vectorize.analyzer();
+    let korean = analyzer
+        .tokenizer()
+        .learns_korean()
+        .then(|| analyzer.korean());
+    let sealed = Sealed::new(header, tables, korean)?;
     let mut report = c.report(plan.cluster.k(), t.elapsed().as_secs_f64());
     // The clustering is known by its model from now on.
     report.key = format!("model_id={}", sealed.header.model_id);

@@ -48,6 +48,14 @@ pub enum ParamError {
         "`fit.sample` is {value}; it must be a document count of at least 1 or a fraction in (0, 1]"
     )]
     Sample { value: String },
+    #[error(
+        "`vectorize.tokenizer = \"column\"` needs `input.tokens_column`, the `list<string>` column of tokens"
+    )]
+    NoTokensColumn,
+    #[error(
+        "`input.tokens_column` is set and `vectorize.tokenizer` is not `column`\nhint: set `vectorize.tokenizer = \"column\"` to cluster on the tokens, or remove the key"
+    )]
+    UnusedTokensColumn,
 }
 
 /// The broken rules of a spec, all of them.

@@ -92,6 +92,14 @@ impl JobPlan {
                 }),
             _ => {}
         }
+        let tokens = spec.vectorize.tokenizer == crate::text::TokenizerKind::Column;
+        match (&spec.input.tokens_column, tokens) {
+            // Documents are read from the tokens column from here on.
+            (Some(column), true) => spec.input.text_column = column.clone(),
+            (None, true) => problems.push(ParamError::NoTokensColumn),
+            (Some(_), false) => problems.push(ParamError::UnusedTokensColumn),
+            (None, false) => {}
+        }
         if let Some(model) = &spec.model {
             spec.model = Some(crate::output::spec::ModelSpec {
                 path: local_path("model.path", &model.path)?,
@@ -107,6 +115,7 @@ impl JobPlan {
                 filter,
                 &spec.input.id_column,
                 &spec.input.text_column,
+                tokens,
             )?;
             check_partition_keys(&dataset.partition_keys)?;
             Ok(Self {

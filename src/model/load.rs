@@ -9,14 +9,14 @@ use arrow::datatypes::{Float32Type, Int32Type};
 use sha2::{Digest, Sha256};
 
 use super::{
-    CURRENT_FILE, Current, FORMAT_VERSION, HEADER_FILE, Model, ModelError, ModelHeader, TABLES,
-    model_dir, model_id, table_file,
+    CURRENT_FILE, Current, FORMAT_VERSION, FORMAT_VERSION_PLAIN, HEADER_FILE, Model, ModelError,
+    ModelHeader, TABLES, WORDS_FILE, model_dir, model_id, table_file,
 };
 use crate::cluster::Centroids;
 use crate::io::hex;
 use crate::io::store;
 use crate::output::Table;
-use crate::text::{Transformer, VectorizeParams};
+use crate::text::{KoreanWords, Transformer, VectorizeParams};
 
 impl Model {
     /// Reads the model at `path`: a model directory (it holds `model.json`), or a registry
@@ -54,7 +54,7 @@ impl Model {
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| corrupt(&header_path, "no `format_version`".into()))?;
-        if found != u64::from(FORMAT_VERSION) {
+        if found != u64::from(FORMAT_VERSION) && found != u64::from(FORMAT_VERSION_PLAIN) {
             return Err(ModelError::Incompatible { path: dir, found });
         }
         let header: ModelHeader = serde_json::from_value(value)
@@ -102,11 +102,27 @@ impl Model {
             }
             tables.insert(table.name(), bytes);
         }
+        let words = match header.files.get(WORDS_FILE) {
+            None => None,
+            Some(expected) => {
+                let path = dir.join(WORDS_FILE);
+                let bytes = store::read(&path)?
+                    .ok_or_else(|| corrupt(&dir, format!("`{WORDS_FILE}` is missing")))?;
+                if *expected != hex(&Sha256::digest(&bytes)) {
+                    return Err(corrupt(
+                        &path,
+                        "its SHA-256 differs from the header's".into(),
+                    ));
+                }
+                Some(bytes)
+            }
+        };
         Self::from_tables(
             header,
             dir,
             &tables[Table::Vocabulary.name()],
             &tables[Table::Centroids.name()],
+            words.as_deref(),
         )
     }
 
@@ -115,7 +131,25 @@ impl Model {
         dir: PathBuf,
         vocabulary: &[u8],
         centroids: &[u8],
+        words: Option<&[u8]>,
     ) -> Result<Self, ModelError> {
+        let korean = match words {
+            None if header.format_version == FORMAT_VERSION => {
+                return Err(ModelError::Corrupt {
+                    path: dir.join(HEADER_FILE),
+                    reason: format!("format version {FORMAT_VERSION} without `{WORDS_FILE}`"),
+                });
+            }
+            None => None,
+            Some(bytes) => {
+                Some(
+                    KoreanWords::from_json(bytes).map_err(|reason| ModelError::Corrupt {
+                        path: dir.join(WORDS_FILE),
+                        reason,
+                    })?,
+                )
+            }
+        };
         let corrupt = |table: Table, reason: String| ModelError::Corrupt {
             path: table_file(&dir, table),
             reason,
@@ -187,6 +221,7 @@ impl Model {
             terms,
             idf,
             centroids,
+            korean,
         })
     }
 
@@ -227,6 +262,19 @@ impl Model {
                 ),
             });
         }
+        let params = match &self.korean {
+            Some(words) => params.with_korean(words.clone()),
+            None if params.analyzer().tokenizer().learns_korean() => {
+                return Err(ModelError::Corrupt {
+                    path: self.dir.join(HEADER_FILE),
+                    reason: format!(
+                        "tokenizer `{:?}` needs the word table `{WORDS_FILE}`, which the model lacks",
+                        self.header.vectorize.tokenizer
+                    ),
+                });
+            }
+            None => params,
+        };
         Ok(Transformer::new(params, &self.terms, self.idf.clone()))
     }
 
@@ -241,7 +289,7 @@ impl Model {
     ) -> Result<(), ModelError> {
         // A stop-word file the job names must hold the model's words.
         if explicit.iter().any(|k| k == "stopwords")
-            && !matches!(job.stopwords.as_str(), "english" | "none")
+            && !crate::text::params::BUILT_IN_STOPWORDS.contains(&job.stopwords.as_str())
             && job_stopwords_sha256 != self.header.stopwords_sha256
         {
             return Err(ModelError::Contradicts {

@@ -6,8 +6,15 @@
 //! - `vocabulary.parquet`: `term_id, term, df, idf`, in term-id order;
 //! - `centroids.parquet`, `keywords.parquet`, `similarity.parquet`: the cluster tables of
 //!   [`crate::io::Table`];
+//! - `words.json`, only with the `korean` and `korean_ngrams` tokenisers: the Korean word
+//!   table learned from the input ([`crate::text::KoreanWords`]), so `assign` splits words as
+//!   the fit did;
 //! - `model.json` ([`ModelHeader`]): the parameters, the input it was fitted on, the
 //!   fit-time similarity quantiles of each cluster, and the SHA-256 of every table file.
+//!
+//! A model with a word table has format version 2, one without it version 1: a reader that
+//! knows only version 1 refuses a model it would tokenise differently, and version 1 models
+//! read as before.
 //!
 //! The header is written last, so a directory without it is an unfinished write and is never
 //! read. The `model_id` is a hash of the tables and of every parameter that shaped them (not
@@ -30,7 +37,7 @@ use crate::io::hex;
 use crate::io::store::{self, StoreError};
 use crate::label::KeywordParams;
 use crate::output::Table;
-use crate::text::VectorizeParams;
+use crate::text::{KoreanWords, VectorizeParams};
 
 mod load;
 pub mod resolve;
@@ -38,8 +45,15 @@ mod stats;
 
 pub use stats::{fit_clusters, js_divergence};
 
-/// The model format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The model format of a model with a Korean word table; this build reads it and
+/// [`FORMAT_VERSION_PLAIN`].
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The model format of a model without a word table.
+pub const FORMAT_VERSION_PLAIN: u32 = 1;
+
+/// The file of a model's Korean word table, and its key in [`ModelHeader::files`].
+pub const WORDS_FILE: &str = "words.json";
 
 /// The header file of a model directory.
 pub const HEADER_FILE: &str = "model.json";
@@ -133,7 +147,7 @@ pub enum ModelError {
     #[error("model `{}` is corrupt: {reason}\nhint: fit it again; nothing was written", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error(
-        "model `{}` has format version {found}, and this textcluster reads version {FORMAT_VERSION}\nhint: fit the model again with this version; nothing was written",
+        "model `{}` has format version {found}, and this textcluster reads versions {FORMAT_VERSION_PLAIN} and {FORMAT_VERSION}\nhint: fit the model again with this version; nothing was written",
         path.display()
     )]
     Incompatible { path: PathBuf, found: u64 },
@@ -183,18 +197,27 @@ pub struct Model {
     terms: Vec<String>,
     idf: Vec<f32>,
     centroids: Centroids,
+    /// The Korean word table, when the model has one.
+    korean: Option<KoreanWords>,
 }
 
 /// A model about to be written: its header (id filled in) and its encoded tables.
 pub struct Sealed {
     pub header: ModelHeader,
     files: Vec<(Table, Vec<u8>)>,
+    /// `words.json`, when the model has a word table.
+    words: Option<Vec<u8>>,
 }
 
 impl Sealed {
-    /// Encodes `tables` (vocabulary, centroids, keywords, similarity), hashes them into
-    /// `header.files` and derives `header.model_id`.
-    pub fn new(mut header: ModelHeader, tables: [RecordBatch; 4]) -> Result<Self, OutputError> {
+    /// Encodes `tables` (vocabulary, centroids, keywords, similarity) and the word table if
+    /// any, hashes them into `header.files`, sets the format version and derives
+    /// `header.model_id`.
+    pub fn new(
+        mut header: ModelHeader,
+        tables: [RecordBatch; 4],
+        korean: Option<&KoreanWords>,
+    ) -> Result<Self, OutputError> {
         let mut files = Vec::with_capacity(4);
         header.files.clear();
         for (table, batch) in TABLES.into_iter().zip(tables) {
@@ -209,8 +232,23 @@ impl Sealed {
                 .insert(table.name().to_owned(), hex(&Sha256::digest(&bytes)));
             files.push((table, bytes));
         }
+        let words = korean.map(KoreanWords::to_json);
+        if let Some(bytes) = &words {
+            header
+                .files
+                .insert(WORDS_FILE.to_owned(), hex(&Sha256::digest(bytes)));
+        }
+        header.format_version = if words.is_some() {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_PLAIN
+        };
         header.model_id = model_id(&header);
-        Ok(Self { header, files })
+        Ok(Self {
+            header,
+            files,
+            words,
+        })
     }
 
     /// The model as `assign` sees it, without a round trip through storage.
@@ -228,6 +266,7 @@ impl Sealed {
             dir,
             bytes(Table::Vocabulary),
             bytes(Table::Centroids),
+            self.words.as_deref(),
         )
     }
 
@@ -242,6 +281,9 @@ impl Sealed {
         }
         for (table, bytes) in &self.files {
             write_atomic(&table_file(&dir, *table), bytes)?;
+        }
+        if let Some(bytes) = &self.words {
+            write_atomic(&dir.join(WORDS_FILE), bytes)?;
         }
         crate::io::commit::crash_point("model-tables-written");
         let json = serde_json::to_vec_pretty(&self.header).expect("header serialises");

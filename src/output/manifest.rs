@@ -473,7 +473,13 @@ impl Manifest {
                     Some(root) => crate::io::Selection::all(root),
                     None => input.path.selection()?,
                 };
-                Dataset::discover(&selection, &filter, &input.id_column, &input.text_column)
+                Dataset::discover(
+                    &selection,
+                    &filter,
+                    &input.id_column,
+                    &input.text_column,
+                    self.spec.vectorize.tokenizer == crate::text::TokenizerKind::Column,
+                )
             })
             .map(|dataset| {
                 dataset

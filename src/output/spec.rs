@@ -145,6 +145,11 @@ pub struct InputSpec {
     /// String column with the document text. Null texts are skipped and counted.
     #[serde(default = "default_text_column")]
     pub text_column: String,
+    /// With `vectorize.tokenizer = "column"`: the `list<string>` column of tokens made upstream
+    /// that documents are read from, in place of `text_column`. A null list is an empty
+    /// document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_column: Option<String>,
     /// String column with the document id, copied to the labels. A null id fails the partition.
     #[serde(default = "default_id_column")]
     pub id_column: String,
@@ -265,10 +270,14 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
 
 impl JobSpec {
     /// True when keywords are whole words rather than the clustering's tokens: with the
-    /// `char_ngrams` tokeniser unless `keywords.words = false` (with `word` they are the same).
+    /// `char_ngrams` and `korean_ngrams` tokenisers unless `keywords.words = false` (with
+    /// `word`, `korean` and `column` they are the same). A Korean word counts by its L part.
     pub fn keywords_are_words(&self) -> bool {
-        self.vectorize.tokenizer == crate::text::TokenizerKind::CharNgrams
-            && self.keywords.words.unwrap_or(true)
+        use crate::text::TokenizerKind;
+        matches!(
+            self.vectorize.tokenizer,
+            TokenizerKind::CharNgrams | TokenizerKind::KoreanNgrams
+        ) && self.keywords.words.unwrap_or(true)
     }
 
     /// Reads `path` and applies `overrides` (`key.path=value`) before parsing.
@@ -302,6 +311,15 @@ impl JobSpec {
             .unwrap_or_default();
         let spec: Result<Self, _> = serde_path_to_error::deserialize(toml::Value::Table(table));
         spec.map(|mut spec| {
+            // The Korean tokenisers drop the Korean stop words unless told otherwise.
+            if !explicit.iter().any(|k| k == "stopwords")
+                && matches!(
+                    spec.vectorize.tokenizer,
+                    crate::text::TokenizerKind::Korean | crate::text::TokenizerKind::KoreanNgrams
+                )
+            {
+                spec.vectorize.stopwords = "korean".to_owned();
+            }
             spec.explicit_vectorize = explicit;
             spec
         })

@@ -158,35 +158,56 @@ impl<'m> TextSource<'m> {
         keys: &[&PartitionKey],
         names: &[String],
     ) -> Result<Option<Vec<u64>>, ReportError> {
-        let Ok(params) = vectorize.check() else {
+        let Ok(mut params) = vectorize.check() else {
             return Ok(None);
         };
+        let mut buffer = crate::text::TokenBuffer::default();
+        if params.analyzer().tokenizer().learns_korean() {
+            // The tokens need the word table the run learned: learned again from the input.
+            let mut counter = crate::text::WordCounter::default();
+            let analyzer = params.analyzer();
+            if !self.each_text(keys, |text| {
+                analyzer.count_korean(text, &mut buffer, &mut counter)
+            })? {
+                return Ok(None);
+            }
+            params = params.with_korean(counter.learn());
+        }
         let index: HashMap<&str, usize> = names
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let mut counts = vec![0u64; names.len()];
-        let mut buffer = crate::text::TokenBuffer::default();
+        let analyzer = params.analyzer();
+        let read = self.each_text(keys, |text| {
+            analyzer.for_each_token(text, &mut buffer, |t| {
+                if let Some(&j) = index.get(t) {
+                    counts[j] += 1;
+                }
+            })
+        })?;
+        Ok(read.then_some(counts))
+    }
+
+    /// Calls `f` with every text of the input of `keys`, one partition read at a time; false
+    /// when an input cannot be read.
+    fn each_text(
+        &self,
+        keys: &[&PartitionKey],
+        mut f: impl FnMut(&str),
+    ) -> Result<bool, ReportError> {
         for key in keys {
             let Some(docs) = self.documents(
                 key,
                 "pyLDAvis term frequencies are estimated from the centroids",
             )?
             else {
-                return Ok(None);
+                return Ok(false);
             };
-            for i in (0..docs.len()).filter(|&i| !docs.texts.is_null(i)) {
-                params
-                    .analyzer()
-                    .for_each_token(docs.texts.value(i), &mut buffer, |t| {
-                        if let Some(&j) = index.get(t) {
-                            counts[j] += 1;
-                        }
-                    });
-            }
+            docs.texts.iter().flatten().for_each(&mut f);
         }
-        Ok(Some(counts))
+        Ok(true)
     }
 
     /// Texts of the wanted ids found in partition `key`'s input.

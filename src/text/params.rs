@@ -5,9 +5,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::korean::{self, KoreanWords};
 use super::tokenize::{Analyzer, Tokenizer, WordFilters};
 
 const ENGLISH_STOPWORDS: &str = include_str!("stopwords_english.txt");
+
+/// The built-in stop lists, by the name `vectorize.stopwords` gives them.
+pub const BUILT_IN_STOPWORDS: [&str; 3] = ["english", "korean", "none"];
 
 /// Which tokeniser the `[vectorize]` section selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +21,12 @@ pub enum TokenizerKind {
     Word,
     /// Character n-grams within words.
     CharNgrams,
+    /// Korean nouns: the L part of each word that is a noun, its particle or ending stripped.
+    Korean,
+    /// Character n-grams within each Korean noun, plus the noun.
+    KoreanNgrams,
+    /// Tokens made upstream: a `list<string>` column, `input.tokens_column`.
+    Column,
 }
 
 /// A document-frequency bound: an integer is a document count, a float in `[0, 1]` a fraction
@@ -74,16 +84,23 @@ impl DfBound {
 pub struct VectorizeParams {
     /// `word`: Unicode word boundaries (UAX #29), lowercased. `char_ngrams`: character n-grams
     /// within each word, for Korean and other languages whose whitespace tokens carry
-    /// particles.
+    /// particles. `korean`: the noun of each Korean word, its particle or ending stripped by a
+    /// word table learned from the corpus and saved with the model (verbs make no token).
+    /// `korean_ngrams`: the character n-grams within each noun, plus the noun (recommended
+    /// for Korean, see the guide). `column`: the tokens of the `list<string>` column
+    /// `input.tokens_column`, made upstream (Kiwi, Mecab, Spark), as they are but lowercased.
     pub tokenizer: TokenizerKind,
-    /// `word`: shortest token kept, in characters.
+    /// `word`, `korean`, `korean_ngrams` (the noun), `column`: shortest token kept, in
+    /// characters.
     pub min_token_len: usize,
-    /// `char_ngrams`: the shortest n-gram, in characters.
+    /// `char_ngrams`, `korean_ngrams`: the shortest n-gram, in characters.
     pub ngram_min: usize,
-    /// `char_ngrams`: the longest n-gram, in characters.
+    /// `char_ngrams`, `korean_ngrams`: the longest n-gram, in characters.
     pub ngram_max: usize,
-    /// `english` (built-in list of 319 words), `none`, or the path of a file with one word per
-    /// line (`#` starts a comment).
+    /// `english` (built-in list of 319 words), `korean` (built-in list of function words,
+    /// auxiliaries and reporting verbs, compared with each word and with its L part), `none`,
+    /// or the path of a file with one word per line (`#` starts a comment). Unset: `korean`
+    /// with the `korean` and `korean_ngrams` tokenisers, `english` with the others.
     pub stopwords: String,
     /// Drop terms in fewer documents. An integer is a count; a float in [0, 1] a fraction of
     /// documents.
@@ -99,8 +116,10 @@ pub struct VectorizeParams {
     /// against 0.57, see below).
     pub idf_add_one: bool,
     /// Drop words made only of digits and punctuation (`1993`, `3.5`). Unset means on for
-    /// `word` and off for `char_ngrams`: on it raised AG News by 0.012 and cost BBC 0.004, but
-    /// cost the Korean articles 0.019.
+    /// `word`, `korean` and `korean_ngrams`, off for `char_ngrams` and `column`. On `word` it
+    /// raised AG News by 0.012 and cost BBC 0.004; on `char_ngrams` it cost the Korean articles
+    /// 0.019; on `korean_ngrams` it raised the Korean articles by 0.015 and the petitions by
+    /// 0.004.
     pub drop_numbers: Option<bool>,
     /// Drop host names and the dotted parts of e-mail addresses and URLs
     /// (`rocket.sw.stratus.com`: a dotted word whose last part is a top-level domain; `win.ini`
@@ -142,7 +161,10 @@ pub enum VectorizeParamError {
     DfOrder { min: DfBound, max: DfBound },
     #[error("`vectorize.max_features` must be at least 1")]
     MaxFeatures,
-    #[error("cannot read stop-word file `{}`", path.display())]
+    #[error(
+        "`vectorize.stopwords` = \"{}\" is neither a built-in list ({}) nor a readable stop-word file",
+        path.display(), BUILT_IN_STOPWORDS.join(", ")
+    )]
     StopwordsFile {
         path: PathBuf,
         #[source]
@@ -154,6 +176,8 @@ pub enum VectorizeParamError {
 #[derive(Debug, Clone)]
 pub struct ValidVectorizeParams {
     analyzer: Analyzer,
+    /// Whether the Korean word table was learned or loaded ([`Self::with_korean`]).
+    korean_set: bool,
     pub(super) min_df: DfBound,
     pub(super) max_df: DfBound,
     pub(super) max_features: Option<usize>,
@@ -165,6 +189,21 @@ impl ValidVectorizeParams {
     /// The tokeniser and stop words.
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
+    }
+
+    /// These parameters, splitting Korean words with `words` (learned from the input, or a
+    /// model's).
+    pub fn with_korean(&self, words: KoreanWords) -> Self {
+        Self {
+            analyzer: self.analyzer.clone().with_korean(words),
+            korean_set: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a Korean word table was learned or loaded into these parameters.
+    pub fn has_korean(&self) -> bool {
+        self.korean_set
     }
 
     /// The parameters for a vocabulary built on a sample of `fraction` of the documents: a
@@ -188,7 +227,7 @@ impl ValidVectorizeParams {
 
 impl VectorizeParams {
     /// These parameters with every unset key given the value it takes in effect (`drop_numbers`
-    /// unset means on for `word`, off for `char_ngrams`), so two specs that vectorise the same
+    /// unset means on for `word`, `korean` and `korean_ngrams`), so two specs that vectorise the same
     /// way compare equal.
     pub fn effective(&self) -> Self {
         let mut params = self.clone();
@@ -196,10 +235,13 @@ impl VectorizeParams {
         params
     }
 
-    /// Whether numbers are dropped: `drop_numbers`, or when unset, on for `word` only.
+    /// Whether numbers are dropped: `drop_numbers`, or when unset, on for `word`, `korean` and
+    /// `korean_ngrams`.
     fn drop_numbers_in_effect(&self) -> bool {
-        self.drop_numbers
-            .unwrap_or(self.tokenizer == TokenizerKind::Word)
+        self.drop_numbers.unwrap_or(matches!(
+            self.tokenizer,
+            TokenizerKind::Word | TokenizerKind::Korean | TokenizerKind::KoreanNgrams
+        ))
     }
 
     /// Checks every rule, returning all the broken ones. Reads the stop-word file if one is set.
@@ -247,6 +289,9 @@ impl VectorizeParams {
         let stopwords: Vec<String> = match (kept, self.stopwords.as_str()) {
             (Some(words), _) => words.to_vec(),
             (None, "english") => ENGLISH_STOPWORDS.lines().map(str::to_owned).collect(),
+            (None, "korean") => korean::list_lines(korean::STOPWORDS)
+                .map(str::to_owned)
+                .collect(),
             (None, "none") => Vec::new(),
             (None, path) => match fs_err::read_to_string(path) {
                 Ok(text) => text
@@ -275,6 +320,17 @@ impl VectorizeParams {
                 min: self.ngram_min,
                 max: self.ngram_max,
             },
+            TokenizerKind::Korean => Tokenizer::Korean {
+                min_len: self.min_token_len,
+            },
+            TokenizerKind::KoreanNgrams => Tokenizer::KoreanNgrams {
+                min: self.ngram_min,
+                max: self.ngram_max,
+                min_len: self.min_token_len,
+            },
+            TokenizerKind::Column => Tokenizer::Column {
+                min_len: self.min_token_len,
+            },
         };
         Ok(ValidVectorizeParams {
             analyzer: Analyzer::with_filters(
@@ -285,6 +341,7 @@ impl VectorizeParams {
                     hosts: self.drop_hosts,
                 },
             ),
+            korean_set: false,
             min_df: self.min_df,
             max_df: self.max_df,
             max_features: self.max_features,
@@ -351,6 +408,26 @@ mod tests {
             bad(|p| p.stopwords = "/nonexistent/stop.txt".into())[..],
             [VectorizeParamError::StopwordsFile { .. }]
         ));
+        let unknown = bad(|p| p.stopwords = "korea".into());
+        assert_eq!(
+            unknown[0].to_string(),
+            "`vectorize.stopwords` = \"korea\" is neither a built-in list (english, korean, none) nor a readable stop-word file"
+        );
+    }
+
+    #[test]
+    fn the_korean_stop_list_drops_function_words_and_reporting_verbs() {
+        let p = VectorizeParams {
+            tokenizer: TokenizerKind::Korean,
+            stopwords: "korean".into(),
+            ..VectorizeParams::default()
+        }
+        .check()
+        .unwrap();
+        let tokens = p
+            .analyzer()
+            .tokens("북한은 있다고 밝혔다 것으로 따르면 정상회담을");
+        assert_eq!(tokens, vec!["북한", "정상회담"]);
     }
 
     #[test]

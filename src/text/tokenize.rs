@@ -1,10 +1,15 @@
-//! Tokenisers: Unicode words, and character n-grams within words.
+//! Tokenisers: Unicode words, character n-grams within words, Korean nouns, and tokens made
+//! upstream.
 //!
-//! Both start from Unicode word boundaries (UAX #29, via `unicode-segmentation`), lowercase
-//! each word and drop stop words. The `word` tokeniser then emits words of at least
+//! All but `column` start from Unicode word boundaries (UAX #29, via `unicode-segmentation`),
+//! lowercase each word and drop stop words. The `word` tokeniser then emits words of at least
 //! `min_token_len` characters. The `char_ngrams` tokeniser emits every run of `ngram_min..=
 //! ngram_max` consecutive characters inside each word, for scripts such as Korean where a
-//! whitespace token carries particles and endings.
+//! whitespace token carries particles and endings. The `korean` tokeniser emits the L part of
+//! each word that is a noun, its particle or ending stripped ([`super::korean`]);
+//! `korean_ngrams` emits the n-grams within that noun and the noun itself, so a compound
+//! written as one word (`학교부지`) meets its parts, and verbs and particles make no terms. The `column` tokeniser takes tokens made upstream, as the reader
+//! hands them over: joined by [`TOKEN_SEPARATOR`].
 //!
 //! Tokens are handed to a callback as `&str` borrowed from a reused buffer, so tokenising a
 //! document allocates nothing once the buffers have grown.
@@ -13,8 +18,16 @@
 //! same UAX #29 rules for the ASCII characters (see [`ascii_words`]); a property test checks it
 //! against `unicode-segmentation` on random text.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashSet;
 use unicode_segmentation::UnicodeSegmentation;
+
+use super::korean::{KoreanWords, WordCounter};
+
+/// What joins the tokens of a `list<string>` column into one document string for the
+/// `column` tokeniser: the ASCII unit separator, which text does not hold.
+pub const TOKEN_SEPARATOR: char = '\u{1f}';
 
 /// How a document is cut into terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +36,34 @@ pub enum Tokenizer {
     Word { min_len: usize },
     /// Lowercased character n-grams of `min..=max` characters taken within each word.
     CharNgrams { min: usize, max: usize },
+    /// The L part of each lowercased word when it is a noun (its particle or ending
+    /// stripped), of at least `min_len` characters.
+    Korean { min_len: usize },
+    /// The character n-grams of `min..=max` characters within each word's L part, when it is
+    /// a noun, and the noun itself when it has at least `min_len` characters.
+    KoreanNgrams {
+        min: usize,
+        max: usize,
+        min_len: usize,
+    },
+    /// Tokens made upstream, joined by [`TOKEN_SEPARATOR`], as they are, of at least
+    /// `min_len` characters.
+    Column { min_len: usize },
+}
+
+impl Tokenizer {
+    /// Whether words lose their particles and endings (for tokens or for keywords).
+    pub fn splits_korean(&self) -> bool {
+        !matches!(self, Tokenizer::Word { .. } | Tokenizer::Column { .. })
+    }
+
+    /// Whether tokens come from a learned Korean word table.
+    pub fn learns_korean(&self) -> bool {
+        matches!(
+            self,
+            Tokenizer::Korean { .. } | Tokenizer::KoreanNgrams { .. }
+        )
+    }
 }
 
 /// Which kinds of words are dropped before tokenising, besides stop words.
@@ -65,6 +106,9 @@ pub struct Analyzer {
     tokenizer: Tokenizer,
     stopwords: FxHashSet<String>,
     filters: WordFilters,
+    /// How words split into L and R parts (the built-in endings alone until a table is
+    /// learned or loaded).
+    korean: Arc<KoreanWords>,
 }
 
 /// Reusable scratch space for [`Analyzer::for_each_token`], one per worker thread.
@@ -96,7 +140,42 @@ impl Analyzer {
             tokenizer,
             stopwords,
             filters,
+            korean: Arc::new(KoreanWords::default()),
         }
+    }
+
+    /// This analyzer, splitting Korean words with `words` (a learned or saved table).
+    pub fn with_korean(mut self, words: KoreanWords) -> Self {
+        self.korean = Arc::new(words);
+        self
+    }
+
+    /// The tokeniser.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The Korean word table in use.
+    pub fn korean(&self) -> &KoreanWords {
+        &self.korean
+    }
+
+    /// The L part of a kept word when it is a kept token of the `korean` tokenisers: a noun,
+    /// not a stop word, and at least `min_len` characters.
+    fn korean_stem<'w>(&self, word: &'w str, min_len: usize) -> Option<&'w str> {
+        self.korean
+            .noun(word)
+            .filter(|stem| !self.stopwords.contains(*stem) && at_least_chars(stem, min_len))
+    }
+
+    /// Counts the Korean words of `text` for a word table ([`super::korean`]).
+    pub fn count_korean(&self, text: &str, buffer: &mut TokenBuffer, counter: &mut WordCounter) {
+        self.for_each_word(text, buffer, |word| counter.add(word));
+    }
+
+    /// Whether the tokens or the keywords of this analyzer need a learned Korean word table.
+    pub fn needs_korean(&self, keywords_are_words: bool) -> bool {
+        self.tokenizer.learns_korean() || (keywords_are_words && self.tokenizer.splits_korean())
     }
 
     /// Calls `emit` once per token of `text`, in document order.
@@ -106,16 +185,30 @@ impl Analyzer {
             if !self.keeps_word(word) {
                 return;
             }
+            let mut ngrams = |word: &str, min: usize, max: usize, emit: &mut dyn FnMut(&str)| {
+                starts.clear();
+                starts.extend(word.char_indices().map(|(i, _)| i));
+                starts.push(word.len());
+                let n_chars = starts.len() - 1;
+                for n in min..=max.min(n_chars) {
+                    for s in 0..=(n_chars - n) {
+                        emit(&word[starts[s]..starts[s + n]]);
+                    }
+                }
+            };
             match self.tokenizer {
-                Tokenizer::Word { .. } => emit(word),
-                Tokenizer::CharNgrams { min, max } => {
-                    starts.clear();
-                    starts.extend(word.char_indices().map(|(i, _)| i));
-                    starts.push(word.len());
-                    let n_chars = starts.len() - 1;
-                    for n in min..=max.min(n_chars) {
-                        for s in 0..=(n_chars - n) {
-                            emit(&word[starts[s]..starts[s + n]]);
+                Tokenizer::Word { .. } | Tokenizer::Column { .. } => emit(word),
+                Tokenizer::CharNgrams { min, max } => ngrams(word, min, max, &mut emit),
+                Tokenizer::Korean { min_len } => {
+                    if let Some(stem) = self.korean_stem(word, min_len) {
+                        emit(stem)
+                    }
+                }
+                Tokenizer::KoreanNgrams { min, max, min_len } => {
+                    if let Some(noun) = self.korean_stem(word, 1) {
+                        ngrams(noun, min, max, &mut emit);
+                        if at_least_chars(noun, min_len) {
+                            emit(noun)
                         }
                     }
                 }
@@ -128,7 +221,11 @@ impl Analyzer {
     /// short words included. With the `word` tokeniser the tokens are the words that
     /// [`Analyzer::keeps_word`] accepts, so a caller can decide once per distinct word.
     pub fn for_each_word(&self, text: &str, buffer: &mut TokenBuffer, mut emit: impl FnMut(&str)) {
-        if text.is_ascii() {
+        if let Tokenizer::Column { .. } = self.tokenizer {
+            for token in text.split(TOKEN_SEPARATOR).filter(|t| !t.is_empty()) {
+                emit(lowercase(token, &mut buffer.word));
+            }
+        } else if text.is_ascii() {
             // Word breaks do not depend on ASCII case, so lowercase the document in one go.
             let lower = &mut buffer.document;
             lower.clear();
@@ -146,16 +243,27 @@ impl Analyzer {
 
     /// Calls `emit` once per lowercased word of `text` that is not a stop word and not dropped
     /// by the word filters: the words the tokens come from, for labelling with whole words.
+    /// A Korean word gives its L part when it is a noun ([`KoreanWords::noun`]) for every
+    /// tokeniser but `word` and `column`, so a keyword is `북한`, not `북한이` and `북한의`.
     pub fn for_each_kept_word(
         &self,
         text: &str,
         buffer: &mut TokenBuffer,
         mut emit: impl FnMut(&str),
     ) {
+        let split = self.tokenizer.splits_korean();
         self.for_each_word(text, buffer, |word| {
-            if !self.stopwords.contains(word)
-                && !self.filters.drops(word)
-                && word.chars().count() >= 2
+            if self.stopwords.contains(word) || self.filters.drops(word) {
+                return;
+            }
+            let word = if split {
+                self.korean.noun(word)
+            } else {
+                Some(word)
+            };
+            if let Some(word) = word
+                && at_least_chars(word, 2)
+                && !self.stopwords.contains(word)
             {
                 emit(word)
             }
@@ -165,7 +273,10 @@ impl Analyzer {
     /// Whether each word is at most one token (the `word` tokeniser): then the token of a
     /// lowercased word is the word itself if [`Analyzer::keeps_word`], and nothing otherwise.
     pub fn words_are_tokens(&self) -> bool {
-        matches!(self.tokenizer, Tokenizer::Word { .. })
+        matches!(
+            self.tokenizer,
+            Tokenizer::Word { .. } | Tokenizer::Column { .. }
+        )
     }
 
     /// Whether the `word` tokeniser emits this lowercased word: not a stop word, and long
@@ -174,8 +285,10 @@ impl Analyzer {
         !self.stopwords.contains(word)
             && !self.filters.drops(word)
             && match self.tokenizer {
-                Tokenizer::Word { min_len } => at_least_chars(word, min_len),
-                Tokenizer::CharNgrams { .. } => true,
+                Tokenizer::Word { min_len } | Tokenizer::Column { min_len } => {
+                    at_least_chars(word, min_len)
+                }
+                _ => true,
             }
     }
 
@@ -457,6 +570,54 @@ mod tests {
         );
         // A word shorter than ngram_min yields nothing; one of exactly ngram_min yields itself.
         assert_eq!(a.tokens("a 안 ab"), vec!["ab"]);
+    }
+
+    #[test]
+    fn korean_tokens_are_nouns_without_their_particles() {
+        let stop = ["있다".to_string(), "경우".to_string()];
+        let a = Analyzer::new(Tokenizer::Korean { min_len: 2 }, stop.clone());
+        // 만들었다 ends in a stem ending: a verb, not a token; 있다 and the L part 경우 are stop
+        // words; a word without Hangul stays whole.
+        assert_eq!(
+            a.tokens("북한이 대통령의 발표했다 만들었다 있다 경우에 MBC뉴스 windows"),
+            vec!["북한", "대통령", "발표", "mbc뉴스", "windows"]
+        );
+        let both = Analyzer::new(
+            Tokenizer::KoreanNgrams {
+                min: 2,
+                max: 3,
+                min_len: 2,
+            },
+            stop,
+        );
+        // The n-grams of the noun, then the noun; none of the particle, none of a verb.
+        assert_eq!(
+            both.tokens("학교부지를 만들었다 1300가구"),
+            vec![
+                "학교",
+                "교부",
+                "부지",
+                "학교부",
+                "교부지",
+                "학교부지",
+                "가구",
+                "가구"
+            ]
+        );
+        // Keywords of an n-gram clustering are the nouns too.
+        let mut kept = Vec::new();
+        both.for_each_kept_word("북한이 경우에", &mut TokenBuffer::default(), |w| {
+            kept.push(w.to_owned())
+        });
+        assert_eq!(kept, vec!["북한"]);
+    }
+
+    #[test]
+    fn column_tokens_are_taken_as_they_are() {
+        let a = Analyzer::new(Tokenizer::Column { min_len: 2 }, vec!["the".to_string()]);
+        let doc = ["New York", "the", "x", "", "북한"].join(&TOKEN_SEPARATOR.to_string());
+        assert_eq!(a.tokens(&doc), vec!["new york", "북한"]);
+        assert!(a.tokens("").is_empty());
     }
 
     proptest::proptest! {

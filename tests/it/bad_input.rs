@@ -109,6 +109,53 @@ fn text_column_that_is_not_a_string() {
 }
 
 #[test]
+fn a_tokens_column_that_is_missing_or_not_a_list_of_strings() {
+    let (dir, input, out) = setup();
+    one_column_file(
+        &input.join("dt=1/p.parquet"),
+        "tokens",
+        Arc::new(StringArray::from(vec!["a b", "c d"])),
+    );
+    let job = spec(dir.path(), &input, &out, 2);
+    let column = ["--set", "vectorize.tokenizer=column"];
+    rejected(
+        &job,
+        &out,
+        &[column[0], column[1], "--set", "input.tokens_column=tokenz"],
+        &["no column `tokenz`", "p.parquet", "input.tokens_column"],
+    );
+    rejected(
+        &job,
+        &out,
+        &[column[0], column[1], "--set", "input.tokens_column=tokens"],
+        &[
+            "column `tokens`",
+            "p.parquet",
+            "is Utf8, not a list of strings",
+        ],
+    );
+    rejected(&job, &out, &column, &["needs `input.tokens_column`"]);
+    rejected(
+        &job,
+        &out,
+        &["--set", "input.tokens_column=tokens"],
+        &["`input.tokens_column` is set and `vectorize.tokenizer` is not `column`"],
+    );
+}
+
+#[test]
+fn an_unknown_stop_list_is_named() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 3);
+    rejected(
+        &spec(dir.path(), &input, &out, 2),
+        &out,
+        &["--set", "vectorize.stopwords=korea"],
+        &["`vectorize.stopwords` = \"korea\" is neither a built-in list (english, korean, none)"],
+    );
+}
+
+#[test]
 fn binary_column_where_a_string_is_expected() {
     let (dir, input, out) = setup();
     let bytes: Vec<&[u8]> = vec![b"\xff\xfe", b"ok"];

@@ -94,7 +94,7 @@ proptest! {
         let root = dir.path().join("in");
         build(&root, &files);
         let started = Instant::now();
-        if let Ok(dataset) = Dataset::discover(&textcluster::io::Selection::all(&root), &PartitionFilter::default(), "doc_id", "text") {
+        if let Ok(dataset) = Dataset::discover(&textcluster::io::Selection::all(&root), &PartitionFilter::default(), "doc_id", "text", false) {
             for p in dataset.partitions.iter().filter(|p| p.problem.is_none()) {
                 if let Err(e) = read_partition(p, "doc_id", "text") {
                     prop_assert!(!e.to_string().is_empty());

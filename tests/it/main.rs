@@ -13,6 +13,7 @@ mod exit_codes;
 mod fuzz;
 mod hardening;
 mod jobs;
+mod korean;
 mod model;
 mod probe;
 pub mod production;

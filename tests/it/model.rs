@@ -98,6 +98,11 @@ fn fit_on_two_days_then_assign_three_matches_a_global_run_bit_for_bit() {
     let current: serde_json::Value =
         serde_json::from_slice(&std::fs::read(registry.join("CURRENT")).unwrap()).unwrap();
     assert_eq!(current["model_id"], model_id.as_str());
+    // Without a Korean word table a model keeps format 1, which earlier readers read.
+    let header: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model_dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(header["format_version"], 1);
+    assert!(!model_dir.join("words.json").exists());
 
     // Assign all three days with the registry's current model.
     let assigned = dir.path().join("assigned");

@@ -118,6 +118,28 @@ def test_spark_fit_on_every_document_and_again_reuses_the_model(
     assert sorted(p.name for p in models.iterdir()) == written
 
 
+def test_a_korean_spark_fit_writes_the_commands_model_and_its_word_table(
+    spark, tmp_path, monkeypatch
+):
+    """The driver learns the word table from the input, the executors split words with it: the
+    sampled, refined fit is the command's, bit for bit."""
+    import json
+
+    from conftest import cli
+
+    monkeypatch.chdir(REPO)
+    sets = ["input.path=data/ko_sample", "cluster.k=6", "fit.sample=0.5"]
+    overrides = [x for s in sets for x in ("--set", s)]
+    summary = json.loads(cli("fit", "jobs/korean.toml", "--model", str(tmp_path / "cmd"),
+                             *overrides))
+    df = spark.read.parquet(str(REPO / "data/ko_sample")).repartition(3)
+    models = tmp_path / "models"
+    got = textcluster.spark.fit(df, REPO / "jobs/korean.toml", models, overrides=sets)
+    assert got == summary["model_id"]
+    header = textcluster.Model.load(str(models)).header
+    assert header["format_version"] == 2 and "words.json" in header["files"]
+
+
 def test_spark_fit_refuses_a_dataframe_that_is_not_the_specs_input(spark, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     models = tmp_path / "models"

@@ -15,6 +15,7 @@ pub(super) fn check_file(
     path: &Path,
     id_column: &str,
     text_column: &str,
+    tokens: bool,
 ) -> Result<(InputFile, Option<InputError>), InputError> {
     let file = fs_err::File::open(path)?;
     let meta = file.metadata()?;
@@ -29,7 +30,7 @@ pub(super) fn check_file(
         mtime_ns,
         n_rows: 0,
     };
-    match check_footer(path, file.file(), id_column, text_column) {
+    match check_footer(path, file.file(), id_column, text_column, tokens) {
         Ok(n_rows) => {
             info.n_rows = n_rows;
             Ok((info, None))
@@ -44,6 +45,7 @@ pub(super) fn check_footer(
     file: &std::fs::File,
     id_column: &str,
     text_column: &str,
+    tokens: bool,
 ) -> Result<u64, InputError> {
     let unreadable = |reason: Unreadable| InputError::CorruptFile {
         path: path.into(),
@@ -58,7 +60,7 @@ pub(super) fn check_footer(
     let file_meta = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
         .map_err(|e| unreadable(e.into()))?;
-    check_schema(path, &schema, id_column, text_column)?;
+    check_schema(path, &schema, id_column, text_column, tokens)?;
     Ok(file_meta.num_rows().max(0) as u64)
 }
 
@@ -69,8 +71,9 @@ pub(super) fn check_schema(
     schema: &arrow::datatypes::Schema,
     id_column: &str,
     text_column: &str,
+    tokens: bool,
 ) -> Result<(), InputError> {
-    for column in [id_column, text_column] {
+    for (column, list) in [(id_column, false), (text_column, tokens)] {
         match schema.field_with_name(column) {
             Err(_) => {
                 return Err(InputError::MissingColumn {
@@ -80,11 +83,19 @@ pub(super) fn check_schema(
                 });
             }
             Ok(field) => {
-                if !crate::io::is_string_type(field.data_type()) {
+                let t = field.data_type();
+                if list && !crate::io::is_string_list_type(t) {
+                    return Err(InputError::NotTokenColumn {
+                        path: path.into(),
+                        column: column.to_owned(),
+                        found: t.to_string(),
+                    });
+                }
+                if !list && !crate::io::is_string_type(t) {
                     return Err(InputError::NotStringColumn {
                         path: path.into(),
                         column: column.to_owned(),
-                        found: field.data_type().to_string(),
+                        found: t.to_string(),
                     });
                 }
             }

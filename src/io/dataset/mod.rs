@@ -78,17 +78,20 @@ pub struct Dataset {
 
 impl Dataset {
     /// Finds the partitions and files of `selection` that pass `filter`, and checks that every
-    /// file has string columns `id_column` and `text_column`.
+    /// file has string columns `id_column` and `text_column` (a `list<string>` column of
+    /// tokens when `tokens`).
     #[allow(clippy::disallowed_methods)] // `stat_error` reads the OS error code, which fs_err does not keep
     pub fn discover(
         selection: &Selection,
         filter: &PartitionFilter,
         id_column: &str,
         text_column: &str,
+        tokens: bool,
     ) -> Result<Self, InputError> {
         let root = selection.root.as_path();
         if let Some(remote) = store::remote(root)? {
-            let files = discover_remote(&remote, selection, filter, id_column, text_column)?;
+            let files =
+                discover_remote(&remote, selection, filter, id_column, text_column, tokens)?;
             return Self::from_checked(root, files);
         }
         let meta = std::fs::metadata(root).map_err(|source| match stat_error(root, source) {
@@ -118,7 +121,7 @@ impl Dataset {
 
         let mut checked = Vec::with_capacity(files.len());
         for (key, path) in files {
-            let (file, problem) = check_file(&path, id_column, text_column)?;
+            let (file, problem) = check_file(&path, id_column, text_column, tokens)?;
             checked.push((key, file, problem));
         }
         Self::from_checked(

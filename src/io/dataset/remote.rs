@@ -39,6 +39,7 @@ pub(super) fn discover_remote(
     filter: &PartitionFilter,
     id_column: &str,
     text_column: &str,
+    tokens: bool,
 ) -> Result<Checked, InputError> {
     let root = selection.root.as_path();
     let hidden = |relative: &str| relative.split('/').any(|s| s.starts_with(['_', '.']));
@@ -112,7 +113,7 @@ pub(super) fn discover_remote(
                 )
                 .await
                 {
-                    Ok(meta) => check_schema(&path, meta.schema(), id_column, text_column)
+                    Ok(meta) => check_schema(&path, meta.schema(), id_column, text_column, tokens)
                         .map(|()| meta.metadata().file_metadata().num_rows().max(0) as u64),
                     Err(parquet::errors::ParquetError::External(e)) => {
                         return Err(InputError::Io {

@@ -66,6 +66,9 @@ pub fn sample(
 pub(super) struct VectorizerState {
     pub(super) vectorize: VectorizeParams,
     pub(super) stopwords: Option<Vec<String>>,
+    /// The Korean word table ([`crate::text::KoreanWords::to_json`]), for the tokenisers that
+    /// split Korean words.
+    pub(super) korean: Option<String>,
     pub(super) terms: Vec<String>,
     pub(super) idf_bits: Vec<u32>,
 }
@@ -94,6 +97,13 @@ impl Vectorizer {
                         .join("; ")
                 ))
             })?;
+        let params = match &state.korean {
+            Some(json) => params.with_korean(
+                crate::text::KoreanWords::from_json(json.as_bytes())
+                    .map_err(|e| step_error(format!("the vectorizer's word table: {e}")))?,
+            ),
+            None => params,
+        };
         if state.idf_bits.len() != state.terms.len() {
             return Err(step_error("the vectorizer has not one idf per term"));
         }

@@ -98,6 +98,8 @@ impl EngineFit {
     /// input and read its footers: the fit's key and fingerprint are `fit`'s.
     pub fn new(plan: JobPlan, registry: &Path) -> Result<Self, JobError> {
         fit::check_readable(&plan)?;
+        // The Korean word table is learned on the driver, from the input's files.
+        let plan = super::words::learn_korean(&plan)?.unwrap_or(plan);
         let fingerprint = fit::plan_fingerprint(&plan);
         let fit_key = fit::fit_key(&plan, &fingerprint);
         let fraction = fit::sample_fraction(&plan);
@@ -196,6 +198,13 @@ impl EngineFit {
         let state = VectorizerState {
             vectorize: self.plan.spec.vectorize.clone(),
             stopwords: fit::recorded_stopwords(&self.plan),
+            korean: {
+                let analyzer = self.plan.vectorize.analyzer();
+                analyzer
+                    .tokenizer()
+                    .learns_korean()
+                    .then(|| String::from_utf8(analyzer.korean().to_json()).expect("JSON is UTF-8"))
+            },
             terms: vectorized.vocabulary.terms().to_vec(),
             idf_bits: vectorized.idf.iter().map(|v| v.to_bits()).collect(),
         };

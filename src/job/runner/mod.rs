@@ -136,7 +136,8 @@ enum Work<'m> {
 /// Runs `plan` to completion. Partition failures are reported in the summary's manifest; an
 /// `Err` means the run could not start or finish at all (lock held, output unwritable).
 pub fn run(plan: &JobPlan, options: RunOptions<'_>) -> Result<RunSummary, JobError> {
-    execute(plan, Work::Run, options)
+    let learned = super::words::learn_korean(plan)?;
+    execute(learned.as_ref().unwrap_or(plan), Work::Run, options)
 }
 
 /// Labels `plan`'s partitions against `model` (no refit), with the locks, staging, commit
@@ -151,6 +152,29 @@ pub fn assign(
         &plan.spec.explicit_vectorize,
         &plan.vectorize.analyzer().stopwords_digest(),
     )?;
+    // A model of tokens made upstream reads them from a tokens column, and only such a model
+    // does.
+    let column = crate::text::TokenizerKind::Column;
+    let (model_tokens, job_tokens) = (
+        model.header.vectorize.tokenizer == column,
+        plan.spec.vectorize.tokenizer == column,
+    );
+    if model_tokens != job_tokens {
+        let says = |tokens: bool| {
+            if tokens {
+                "tokens from `input.tokens_column` (`vectorize.tokenizer = \"column\"`)".to_owned()
+            } else {
+                "text from `input.text_column`".to_owned()
+            }
+        };
+        return Err(crate::model::ModelError::Contradicts {
+            path: model.dir.clone(),
+            key: "input.tokens_column".into(),
+            model: says(model_tokens),
+            job: says(job_tokens),
+        }
+        .into());
+    }
     // Fail before any lock or write when the model cannot vectorise.
     model.transformer()?;
     execute(plan, Work::Assign(model), options)
