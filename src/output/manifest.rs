@@ -98,8 +98,7 @@ pub struct Drift {
     /// Documents less similar to their cluster than the fit's 5th percentile, over the
     /// documents with a known term (about 0.05 on data like the fit's).
     pub share_below_fit_p05: f64,
-    /// Jensen-Shannon divergence (base 2, 0 to 1) of the partition's cluster shares from
-    /// the fit's.
+    /// Jensen-Shannon divergence (base 2, 0 to 1) of the partition's cluster shares from the fit's.
     pub js_divergence: f64,
 }
 
@@ -466,6 +465,8 @@ impl Manifest {
             return Ok(p.files.iter().map(|f| f.path.clone()).collect());
         }
         let input = &self.spec.input;
+        let (id, text) = (&input.id_column, &input.text_column);
+        let tokens = self.spec.vectorize.tokenizer == crate::text::TokenizerKind::Column;
         let restriction: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
         PartitionFilter::parse(&restriction)
             .and_then(|filter| {
@@ -473,13 +474,7 @@ impl Manifest {
                     Some(root) => crate::io::Selection::all(root),
                     None => input.path.selection()?,
                 };
-                Dataset::discover(
-                    &selection,
-                    &filter,
-                    &input.id_column,
-                    &input.text_column,
-                    self.spec.vectorize.tokenizer == crate::text::TokenizerKind::Column,
-                )
+                Dataset::discover(&selection, &filter, id, text, tokens)
             })
             .map(|dataset| {
                 dataset

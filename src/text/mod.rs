@@ -8,6 +8,7 @@
 //! [`crate::sparse::Csr`]; [`transform`] weights new documents against a fitted vocabulary. Reading documents from storage is [`crate::io`]'s job, not this
 //! module's.
 
+mod ascii;
 pub mod counts;
 pub mod interner;
 pub mod korean;
