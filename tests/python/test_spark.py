@@ -140,6 +140,33 @@ def test_a_korean_spark_fit_writes_the_commands_model_and_its_word_table(
     assert header["format_version"] == 2 and "words.json" in header["files"]
 
 
+def test_a_spark_fit_on_a_tokens_column_writes_the_commands_model(spark, tmp_path, monkeypatch):
+    """Tokens made upstream (`list<string>`) reach the executors as the command reads them."""
+    import json
+
+    import pyarrow.compute as pc
+
+    from conftest import cli
+
+    monkeypatch.chdir(REPO)
+    corpus = tmp_path / "tokens"
+    for day in ["2019-04-01", "2019-05-01"]:
+        part = REPO / f"data/ko_sample/dt={day}/part-00000.parquet"
+        table = pq.read_table(part, columns=["doc_id", "text"])
+        table = table.append_column("tokens", pc.utf8_split_whitespace(table.column("text")))
+        (corpus / f"dt={day}").mkdir(parents=True)
+        pq.write_table(table, corpus / f"dt={day}/part-00000.parquet")
+    sets = [f"input.path={corpus}", "vectorize.tokenizer=column", "input.tokens_column=tokens",
+            "cluster.k=5", "fit.sample=0.5"]
+    overrides = [x for s in sets for x in ("--set", s)]
+    summary = json.loads(cli("fit", "jobs/korean.toml", "--model", str(tmp_path / "cmd"),
+                             *overrides))
+    df = spark.read.parquet(str(corpus)).repartition(3)
+    got = textcluster.spark.fit(df, REPO / "jobs/korean.toml", tmp_path / "models",
+                                overrides=sets)
+    assert got == summary["model_id"]
+
+
 def test_spark_fit_refuses_a_dataframe_that_is_not_the_specs_input(spark, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     models = tmp_path / "models"
