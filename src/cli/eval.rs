@@ -146,6 +146,24 @@ fn print_fits(fits: &[textcluster::eval::FitSummary]) {
         return;
     }
     for f in fits {
+        if let Some(m) = &f.merge {
+            let map: Vec<String> = (0..m.mapping.len())
+                .map(|old| format!("{old}>{}", m.mapping[old]))
+                .collect();
+            super::term::print_line(&format!(
+                "merge {}: {} {} clusters found from {} (threshold {:.4}); before>after {}",
+                f.key,
+                if m.auto {
+                    "k = \"auto\":"
+                } else {
+                    "merge_threshold:"
+                },
+                m.n_after,
+                m.n_before,
+                m.threshold,
+                map.join(" ")
+            ));
+        }
         let unsettled = if f.unsettled.is_empty() {
             "no cluster unsettled".to_string()
         } else {

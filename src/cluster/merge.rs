@@ -58,6 +58,13 @@ pub fn merge(centroids: &Centroids, sizes: &[u64], threshold: f32) -> Merged {
             _ => groups.push(vec![c]),
         }
     }
+    numbered(centroids, sizes, groups)
+}
+
+/// The merge of `groups` of clusters: groups numbered by descending size (ties by their order
+/// in `groups`), each centroid the size-weighted mean of its members', renormalised.
+fn numbered(centroids: &Centroids, sizes: &[u64], groups: Vec<Vec<usize>>) -> Merged {
+    let k = centroids.n_clusters();
     let group_size = |g: &Vec<usize>| g.iter().map(|&c| sizes[c]).sum::<u64>();
     let mut numbered: Vec<usize> = (0..groups.len()).collect();
     numbered.sort_by(|&a, &b| {
@@ -88,11 +95,72 @@ pub fn merge(centroids: &Centroids, sizes: &[u64], threshold: f32) -> Merged {
     }
 }
 
+/// Agglomerative merging (average linkage): while two groups of clusters have an average
+/// cosine between their members' centroids of at least `threshold`, the closest two join
+/// (ties: the lowest pair of group ids). Groups start as the clusters; a group's id is its
+/// first member's. Returns the merge like [`merge`], and each join as `(a, b, cosine)` in
+/// order, `a` and `b` the groups' ids at the time: the merge tree.
+pub fn agglomerate(
+    centroids: &Centroids,
+    sizes: &[u64],
+    threshold: f32,
+) -> (Merged, Vec<(usize, usize, f32)>) {
+    let k = centroids.n_clusters();
+    // Sum of member-pair cosines between groups, and the groups' members.
+    let mut sum = vec![0.0f64; k * k];
+    for a in 0..k {
+        for b in a + 1..k {
+            let c = f64::from(centroids.cosine(a, b));
+            sum[a * k + b] = c;
+            sum[b * k + a] = c;
+        }
+    }
+    let mut members: Vec<Vec<usize>> = (0..k).map(|c| vec![c]).collect();
+    let mut alive: Vec<bool> = (0..k).map(|c| sizes[c] > 0).collect();
+    let mut tree = Vec::new();
+    loop {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for a in (0..k).filter(|&a| alive[a]) {
+            for b in (a + 1..k).filter(|&b| alive[b]) {
+                let avg = sum[a * k + b] / (members[a].len() * members[b].len()) as f64;
+                if best.is_none_or(|(s, _, _)| avg > s) {
+                    best = Some((avg, a, b));
+                }
+            }
+        }
+        let Some((avg, a, b)) = best.filter(|&(avg, _, _)| avg >= f64::from(threshold)) else {
+            break;
+        };
+        tree.push((a, b, avg as f32));
+        let moved = std::mem::take(&mut members[b]);
+        members[a].extend(moved);
+        alive[b] = false;
+        for c in 0..k {
+            sum[a * k + c] += sum[b * k + c];
+            sum[c * k + a] = sum[a * k + c];
+        }
+    }
+    // Empty clusters join no group: each is a group of its own, numbered after the others.
+    let groups: Vec<Vec<usize>> = (0..k)
+        .filter(|&c| !members[c].is_empty() && (alive[c] || sizes[c] == 0))
+        .map(|c| {
+            let mut m = members[c].clone();
+            m.sort_unstable();
+            m
+        })
+        .collect();
+    (numbered(centroids, sizes, groups), tree)
+}
+
 /// What [`merge_fit`] did; the manifest's `merge` entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MergeOutcome {
     /// The `merge_threshold` used.
     pub threshold: f32,
+    /// Whether k was `"auto"` (then `n_after` is the k found, and the threshold was taken
+    /// from the fit's centroids unless `merge_threshold` was set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
     /// Clusters before the merge.
     pub n_before: usize,
     /// Clusters after the merge.
@@ -102,22 +170,64 @@ pub struct MergeOutcome {
     /// Final cluster id of each cluster before the merge (`mapping[old] = new`). With
     /// refinement, a document may since have moved to another cluster.
     pub mapping: Vec<i32>,
+    /// With `"auto"`, the merge tree: each join in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<MergeJoin>,
 }
 
-/// Merges the clusters of `fit` (fitted on `x`) with `params.merge_threshold()`. With
+/// One join of the merge tree: the group holding cluster `b` (before the merge) joined the
+/// group holding cluster `a`, at an average cosine `cosine` between their members' centroids.
+/// A group is named by its lowest cluster id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MergeJoin {
+    pub a: usize,
+    pub b: usize,
+    pub cosine: f32,
+}
+
+/// The merge threshold `k = "auto"` takes from a fit's centroids: the mean cosine between
+/// every two non-empty centroids, so two groups join when their members are closer on average
+/// than the fit's clusters are. Computed in f64 in pair order, so it does not depend on the
+/// thread count. The alternatives measured are in `docs/experiments.md`.
+pub fn auto_threshold(centroids: &Centroids, sizes: &[u64]) -> f32 {
+    let live: Vec<usize> = (0..centroids.n_clusters())
+        .filter(|&c| sizes[c] > 0)
+        .collect();
+    let (mut n, mut sum) = (0.0f64, 0.0f64);
+    for (i, &a) in live.iter().enumerate() {
+        for &b in &live[i + 1..] {
+            n += 1.0;
+            sum += f64::from(centroids.cosine(a, b));
+        }
+    }
+    if n == 0.0 {
+        return 1.0;
+    }
+    ((sum / n) as f32).clamp(f32::MIN_POSITIVE, 1.0)
+}
+
+/// Merges the clusters of `fit` (fitted on `x`) with `params.merge_threshold()`, or with
+/// `k = "auto"` and no threshold set, [`auto_threshold`]. A given k merges greedily
+/// ([`merge`]); `"auto"` merges by average linkage ([`agglomerate`]). With
 /// `params.merge_refine()`, k-means then continues from the merged clusters for up to
 /// `max_iter` rounds, and the clusters are renumbered by descending size again. Without it,
 /// labels follow the mapping and similarities are recomputed against the merged centroids.
-/// Returns `fit` unchanged when no threshold is set.
+/// Returns `fit` unchanged when no threshold is set and k is given.
 pub fn merge_fit(
     x: &Csr,
     fit: KMeansFit,
     params: &ValidClusterParams,
 ) -> (KMeansFit, Option<MergeOutcome>) {
-    let Some(threshold) = params.merge_threshold() else {
-        return (fit, None);
+    let threshold = match (params.merge_threshold(), params.is_auto()) {
+        (Some(t), _) => t,
+        (None, true) => auto_threshold(&fit.centroids, &fit.sizes),
+        (None, false) => return (fit, None),
     };
-    let merged = merge(&fit.centroids, &fit.sizes, threshold);
+    let (merged, joins) = if params.is_auto() {
+        agglomerate(&fit.centroids, &fit.sizes, threshold)
+    } else {
+        (merge(&fit.centroids, &fit.sizes, threshold), Vec::new())
+    };
     let n_before = fit.n_clusters;
     let labels: Vec<i32> = fit
         .labels
@@ -149,12 +259,18 @@ pub fn merge_fit(
             *m = order[*m as usize];
         }
     }
+    let joins = joins
+        .into_iter()
+        .map(|(a, b, cosine)| MergeJoin { a, b, cosine })
+        .collect();
     let outcome = MergeOutcome {
         threshold,
+        auto: params.is_auto(),
         n_before,
         n_after: fit.n_clusters,
         refine_rounds,
         mapping,
+        joins,
     };
     (fit, Some(outcome))
 }
@@ -215,6 +331,47 @@ mod tests {
         let m = merge(&c, &[1, 3], 1.0);
         assert_eq!(m.mapping, vec![1, 0]);
         assert_eq!(m.sizes, vec![3, 1]);
+    }
+
+    #[test]
+    fn average_linkage_joins_the_closest_pair_first_and_stops_at_the_threshold() {
+        // Two pairs of near-parallel centroids (0 with 3, 1 with 2) and a loner (4).
+        let rows = [
+            unit(&[1.0, 0.2, 0.0, 0.0]),
+            unit(&[0.0, 0.0, 1.0, 0.1]),
+            unit(&[0.0, 0.0, 1.0, 0.3]),
+            unit(&[1.0, 0.0, 0.0, 0.0]),
+            unit(&[0.0, 1.0, 0.0, 1.0]),
+        ];
+        let c = Centroids::from_rows(4, rows.concat());
+        let sizes = [3, 2, 2, 4, 1];
+        let (m, joins) = agglomerate(&c, &sizes, 0.8);
+        assert_eq!(m.mapping, vec![0, 1, 1, 0, 2]);
+        assert_eq!(m.sizes, vec![7, 4, 1]);
+        // The tree lists the two joins, closest first, each with its cosine; the loner and
+        // the cross pairs (cosine at most 0.2) stay apart.
+        assert_eq!(joins.len(), 2);
+        assert!(joins.iter().all(|&(a, b, cos)| a < b && cos >= 0.8));
+        assert!(joins[0].2 >= joins[1].2);
+        let pairs: Vec<(usize, usize)> = joins.iter().map(|&(a, b, _)| (a, b)).collect();
+        assert!(
+            pairs.contains(&(0, 3)) && pairs.contains(&(1, 2)),
+            "{pairs:?}"
+        );
+        // The threshold from the data is the mean pairwise cosine of the live centroids.
+        let t = auto_threshold(&c, &sizes);
+        let (mut sum, mut n) = (0.0, 0.0);
+        for a in 0..5 {
+            for b in a + 1..5 {
+                sum += c.cosine(a, b);
+                n += 1.0;
+            }
+        }
+        assert!((t - sum / n).abs() < 1e-6);
+        // An empty cluster neither counts nor joins.
+        let with_empty = [3, 2, 2, 4, 0];
+        let (m, _) = agglomerate(&c, &with_empty, 0.8);
+        assert_eq!(m.sizes, vec![7, 4, 0]);
     }
 
     proptest::proptest! {

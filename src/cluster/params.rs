@@ -1,6 +1,6 @@
 //! Clustering parameters: the `[cluster]` section as written, and its checked form.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What one clustering covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +39,15 @@ pub struct ClusterParams {
     pub scope: Scope,
     /// Number of clusters. If a partition has fewer documents with terms than `k`, k is capped
     /// to that number, a warning is logged, and the manifest records `k_requested` and
-    /// `n_clusters`.
-    pub k: usize,
+    /// `n_clusters`. `"auto"`: fit `k_max` clusters, merge them by average linkage while two
+    /// groups are closer than the fit's clusters are on average (the mean cosine between
+    /// every two centroids, unless `merge_threshold` is set), then refine; the manifest's
+    /// `merge` entry gives the k found, the merge map and the merge tree.
+    pub k: K,
+    /// With `k = "auto"`: the clusters fitted before merging. Unset: the documents with terms
+    /// divided by 50, at least 10 and at most 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_max: Option<usize>,
     /// Maximum update-and-assign rounds: a guard, since with the default `tol` no fit on the
     /// shared corpora took more than 35 (20 Newsgroups 17-35, AG News 14-31, the others 5-19).
     /// The manifest's `converged` says whether `tol` or `max_iter` stopped a fit.
@@ -90,6 +97,51 @@ pub struct ClusterParams {
     /// follow the mapping.
     #[serde(default = "defaults::merge_refine")]
     pub merge_refine: bool,
+}
+
+/// `cluster.k`: a number of clusters, or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum K {
+    /// This many clusters.
+    Count(usize),
+    /// Found by over-clustering and merging.
+    Auto,
+}
+
+impl Serialize for K {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            K::Count(k) => s.serialize_u64(*k as u64),
+            K::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for K {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = K;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of clusters (an integer) or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<K, E> {
+                Ok(K::Count(v as usize))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<K, E> {
+                u64::try_from(v)
+                    .map(|v| K::Count(v as usize))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<K, E> {
+                match v {
+                    "auto" => Ok(K::Auto),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A `u64` seed as a TOML/JSON integer, or as a string of digits when TOML cannot hold it.
@@ -167,6 +219,12 @@ mod defaults {
 pub enum ClusterParamError {
     #[error("`cluster.k` must be at least 1, got {0}")]
     K(usize),
+    #[error("`cluster.k_max` must be at least 2, got {0}")]
+    KMax(usize),
+    #[error(
+        "`cluster.k_max` is set and `cluster.k` is not \"auto\"\nhint: set `cluster.k = \"auto\"`, or remove `k_max`"
+    )]
+    KMaxWithoutAuto,
     #[error("`cluster.max_iter` must be at least 1, got {0}")]
     MaxIter(usize),
     #[error("`cluster.tol` must be in [0, 1], got {0}")]
@@ -183,11 +241,19 @@ pub enum ClusterParamError {
     MergeThreshold(f64),
 }
 
+/// With `k = "auto"` and no `k_max`: one cluster to fit per this many documents...
+pub const AUTO_DOCS_PER_CLUSTER: usize = 50;
+/// ... at least this many ...
+pub const AUTO_K_MAX_MIN: usize = 10;
+/// ... and at most this many.
+pub const AUTO_K_MAX_MAX: usize = 200;
+
 /// Checked clustering parameters; build with [`ClusterParams::check`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidClusterParams {
     scope: Scope,
-    k: usize,
+    k: K,
+    k_max: Option<usize>,
     max_iter: usize,
     tol: f64,
     seed: u64,
@@ -226,8 +292,26 @@ impl ValidClusterParams {
     pub fn scope(&self) -> Scope {
         self.scope
     }
-    pub fn k(&self) -> usize {
-        self.k
+    /// The k given, `None` for `"auto"`.
+    pub fn k(&self) -> Option<usize> {
+        match self.k {
+            K::Count(k) => Some(k),
+            K::Auto => None,
+        }
+    }
+    /// Whether k is found by over-clustering and merging.
+    pub fn is_auto(&self) -> bool {
+        self.k == K::Auto
+    }
+    /// The clusters to fit over `n_docs` documents with terms: k, or with `"auto"` `k_max`
+    /// (unset: `n_docs / 50`, at least 10 and at most 200).
+    pub fn k_to_fit(&self, n_docs: usize) -> usize {
+        match self.k {
+            K::Count(k) => k,
+            K::Auto => self
+                .k_max
+                .unwrap_or((n_docs / AUTO_DOCS_PER_CLUSTER).clamp(AUTO_K_MAX_MIN, AUTO_K_MAX_MAX)),
+        }
     }
     pub fn max_iter(&self) -> usize {
         self.max_iter
@@ -257,7 +341,8 @@ impl ClusterParams {
     pub fn with_k(k: usize) -> Self {
         Self {
             scope: defaults::scope(),
-            k,
+            k: K::Count(k),
+            k_max: None,
             max_iter: defaults::max_iter(),
             tol: defaults::tol(),
             seed: 0,
@@ -274,8 +359,11 @@ impl ClusterParams {
     /// Checks every rule, returning all the broken ones.
     pub fn check(&self) -> Result<ValidClusterParams, Vec<ClusterParamError>> {
         let mut errors = Vec::new();
-        if self.k < 1 {
-            errors.push(ClusterParamError::K(self.k));
+        match (self.k, self.k_max) {
+            (K::Count(k), _) if k < 1 => errors.push(ClusterParamError::K(k)),
+            (K::Count(_), Some(_)) => errors.push(ClusterParamError::KMaxWithoutAuto),
+            (K::Auto, Some(m)) if m < 2 => errors.push(ClusterParamError::KMax(m)),
+            _ => {}
         }
         if self.max_iter < 1 {
             errors.push(ClusterParamError::MaxIter(self.max_iter));
@@ -306,6 +394,7 @@ impl ClusterParams {
         Ok(ValidClusterParams {
             scope: self.scope,
             k: self.k,
+            k_max: self.k_max,
             max_iter: self.max_iter,
             tol: self.tol,
             seed: self.seed,
@@ -336,14 +425,25 @@ mod tests {
         let p = ClusterParams::with_k(3).check().unwrap();
         assert_eq!(
             (p.k(), p.max_iter(), p.init()),
-            (3, 50, InitMethod::SimilarCut)
+            (Some(3), 50, InitMethod::SimilarCut)
         );
         assert_eq!((p.n_init(), p.centroid_min_df_factor()), (10, 0.01));
     }
 
     #[test]
     fn one_error_per_rule() {
-        assert_eq!(broken(|p| p.k = 0), [ClusterParamError::K(0)]);
+        assert_eq!(broken(|p| p.k = K::Count(0)), [ClusterParamError::K(0)]);
+        assert_eq!(
+            broken(|p| {
+                p.k = K::Auto;
+                p.k_max = Some(1);
+            }),
+            [ClusterParamError::KMax(1)]
+        );
+        assert_eq!(
+            broken(|p| p.k_max = Some(50)),
+            [ClusterParamError::KMaxWithoutAuto]
+        );
         assert_eq!(broken(|p| p.max_iter = 0), [ClusterParamError::MaxIter(0)]);
         assert_eq!(broken(|p| p.tol = -1.0), [ClusterParamError::Tol(-1.0)]);
         assert_eq!(broken(|p| p.alpha = 0.5), [ClusterParamError::Alpha(0.5)]);
@@ -357,10 +457,38 @@ mod tests {
     #[test]
     fn all_broken_rules_are_reported_at_once() {
         let errors = broken(|p| {
-            p.k = 0;
+            p.k = K::Count(0);
             p.max_iter = 0;
         });
         assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn k_is_a_count_or_auto() {
+        let p: ClusterParams = toml::from_str("k = \"auto\"\nk_max = 40").unwrap();
+        assert_eq!((p.k, p.k_max), (K::Auto, Some(40)));
+        let v = p.check().unwrap();
+        assert_eq!((v.k(), v.k_to_fit(100_000)), (None, 40));
+        let p: ClusterParams = toml::from_str("k = \"auto\"").unwrap();
+        let v = p.check().unwrap();
+        assert_eq!(
+            (v.k_to_fit(100), v.k_to_fit(5_000), v.k_to_fit(1_000_000)),
+            (10, 100, 200)
+        );
+        for bad in ["k = \"many\"", "k = 2.5", "k = -3"] {
+            let e = toml::from_str::<ClusterParams>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("a number of clusters (an integer) or \"auto\""),
+                "{bad}: {e}"
+            );
+        }
+        // A count serialises as the integer it was: specs and models read as before.
+        let p = ClusterParams::with_k(20);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["k"], 20);
+        assert!(json.get("k_max").is_none());
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct FitSummary {
     pub n_iter: usize,
     pub converged: bool,
     pub unsettled: Vec<UnsettledCluster>,
+    /// The merge after the fit (`merge_threshold` or `k = "auto"`): the k found, the merge
+    /// map and, with `"auto"`, the merge tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::cluster::MergeOutcome>,
 }
 
 /// A cluster still moving when its fit ended: more than 1% of its size joined or left it in
@@ -330,6 +334,7 @@ fn fit_summaries(manifest: &Manifest) -> Vec<FitSummary> {
             key: c.key.clone(),
             n_iter: c.n_iter,
             converged: c.converged,
+            merge: c.merge.clone(),
             unsettled: c
                 .clusters
                 .iter()

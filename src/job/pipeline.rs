@@ -380,10 +380,12 @@ pub(super) fn cluster_only(
     let t = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(plan.cluster.seed(), key));
     let fit = cluster::fit(&vectorized.matrix, &plan.cluster, &mut rng);
-    if fit.n_clusters < plan.cluster.k() {
+    if let Some(k) = plan.cluster.k()
+        && fit.n_clusters < k
+    {
         tracing::warn!(
             partition = %key,
-            k = plan.cluster.k(),
+            k,
             n_clusters = fit.n_clusters,
             "k capped at the number of documents with terms"
         );
@@ -447,9 +449,17 @@ pub(super) fn with_keywords(
 
 impl Clustered {
     /// The manifest's entry for this clustering; `write_seconds` is how long its tables took.
-    pub(super) fn report(&self, k_requested: usize, write_seconds: f64) -> ClusteringReport {
+    /// `k_requested` is the job's k; `None` (`"auto"`) records the clusters fitted before the
+    /// merge.
+    pub(super) fn report(
+        &self,
+        k_requested: Option<usize>,
+        write_seconds: f64,
+    ) -> ClusteringReport {
         let (fit, vectorized) = (&self.fit, &self.vectorized);
         let k = fit.n_clusters;
+        let k_requested =
+            k_requested.unwrap_or_else(|| self.merge.as_ref().map_or(k, |m| m.n_before));
         ClusteringReport {
             key: self.key.to_string(),
             n_docs: vectorized.matrix.rows(),

@@ -408,7 +408,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(spec.cluster.k, 20);
+        assert_eq!(spec.cluster.k, crate::cluster::K::Count(20));
         assert_eq!(spec.cluster.scope, crate::cluster::Scope::Global);
         assert_eq!(spec.vectorize.max_df, DfBound::Fraction(0.7));
         assert_eq!(spec.vectorize.min_df, DfBound::Count(5));

@@ -301,6 +301,34 @@ fn k_below_one_and_other_bad_values_are_all_reported() {
 }
 
 #[test]
+fn k_auto_with_a_k_max_below_two_or_a_k_that_is_neither_are_named() {
+    let (dir, input, out) = setup();
+    hive_tree(&input, 1, 2);
+    let job = spec(dir.path(), &input, &out, 2);
+    let auto = ["--set", "cluster.k=auto"];
+    rejected(
+        &job,
+        &out,
+        &[&auto[..], &["--set", "cluster.k_max=1"]].concat(),
+        &["`cluster.k_max` must be at least 2, got 1"],
+    );
+    rejected(
+        &job,
+        &out,
+        &["--set", "cluster.k_max=50"],
+        &["`cluster.k_max` is set and `cluster.k` is not \"auto\""],
+    );
+    for k in ["2.5", "many", "-3"] {
+        rejected(
+            &job,
+            &out,
+            &["--set", &format!("cluster.k={k}")],
+            &["cluster.k", "a number of clusters (an integer) or \"auto\""],
+        );
+    }
+}
+
+#[test]
 fn unknown_spec_keys_are_named() {
     let (dir, input, out) = setup();
     hive_tree(&input, 1, 2);

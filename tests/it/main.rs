@@ -6,6 +6,7 @@
 
 mod airflow;
 mod architecture;
+mod auto_k;
 mod bad_input;
 mod determinism;
 mod docs;
