@@ -380,6 +380,37 @@
     renderExamples(v);
   }
 
+  // The merge tree of `k = "auto"` (from the manifest's `merge` entry): per final cluster, its
+  // pieces and the joins that made it, in the order they happened.
+  function renderMerge(v) {
+    const panel = document.getElementById("merge-panel");
+    const root = document.getElementById("merge-tree");
+    root.textContent = "";
+    const m = v.figures && v.figures.merge;
+    if (!m || !m.joins || m.joins.length === 0) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    document.getElementById("merge-note").textContent = m.n_after + " clusters from " + m.n_before +
+      " pieces; groups joined while their average cosine was at least " + fmt(m.threshold, 4) + ".";
+    const groups = new Map();
+    m.mapping.forEach((final, piece) => {
+      if (!groups.has(final)) groups.set(final, { pieces: [], joins: [] });
+      groups.get(final).pieces.push(piece);
+    });
+    m.joins.forEach((j, step) => groups.get(m.mapping[j.a]).joins.push(
+      "#" + (step + 1) + " " + j.a + "+" + j.b + " at " + fmt(j.cosine, 3)));
+    [...groups.keys()].sort((a, b) => a - b).forEach((final) => {
+      const g = groups.get(final);
+      const li = document.createElement("li");
+      li.className = "merge-group";
+      li.textContent = "cluster " + final + " \u2190 " + (g.pieces.length === 1 ? "piece " : "pieces ") + g.pieces.join(", ") +
+        (g.joins.length > 0 ? ": " + g.joins.join(", ") : " (kept as fitted)");
+      root.appendChild(li);
+    });
+  }
+
   function renderClustering() {
     const v = view();
     document.getElementById("summary").textContent =
@@ -391,6 +422,7 @@
         : "");
     renderMap(v);
     renderHeatmap(v);
+    renderMerge(v);
     renderSizes(v);
     renderTable("figures", v.figures ? flatten("", v.figures, []) : [["figures", "committed by an earlier run"]]);
     select(state.cluster);

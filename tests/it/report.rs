@@ -370,6 +370,34 @@ fn report_and_pyldavis_render_in_headless_chromium() {
         "one topic circle per cluster"
     );
 
+    // Without a merge there is no merge tree; with `k = "auto"` it lists each final cluster
+    // with its pieces.
+    assert!(
+        dom.contains(r#"id="merge-panel" hidden="""#),
+        "a merge panel without a merge"
+    );
+    let auto = dir.path().join("auto");
+    run_sample(
+        &auto,
+        &["--set", "cluster.scope=global", "--set", "cluster.k=auto"],
+    );
+    let merge = manifest(&auto).clusterings[0].merge.clone().unwrap();
+    let auto_html = dir.path().join("auto.html");
+    report(&auto, &auto_html, &[]);
+    let auto_dom = render(
+        "render.sh",
+        &auto_html,
+        &dir.path().join("auto_dom.html"),
+        None,
+    );
+    assert_rendered(&auto_dom, merge.n_after);
+    assert!(auto_dom.contains(r#"<section class="panel wide" id="merge-panel">"#));
+    assert_eq!(count(&auto_dom, r#"class="merge-group""#), merge.n_after);
+    let note = format!("{} clusters from {} pieces", merge.n_after, merge.n_before);
+    assert!(auto_dom.contains(&note), "{note}");
+    let first = &merge.joins[0];
+    assert!(auto_dom.contains(&format!("#1 {}+{} at", first.a, first.b)));
+
     // A document holding markup shows as text and runs nothing.
     let evil = tempfile::tempdir().unwrap();
     let evil_out = evil_run(evil.path());
