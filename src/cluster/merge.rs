@@ -96,25 +96,25 @@ fn numbered(centroids: &Centroids, sizes: &[u64], groups: Vec<Vec<usize>>) -> Me
 }
 
 /// Agglomerative merging (average linkage): while two groups of clusters have an average
-/// cosine between their members' centroids of at least `threshold`, the closest two join
-/// (ties: the lowest pair of group ids). Groups start as the clusters; a group's id is its
-/// first member's. Returns the merge like [`merge`], and each join as `(a, b, cosine)` in
-/// order, `a` and `b` the groups' ids at the time: the merge tree.
+/// similarity between their members of at least `threshold`, the closest two join (ties: the
+/// lowest pair of group ids). `similarity` is the k × k matrix of member similarities, row
+/// major (the diagonal is not read). Groups start as the clusters; a group's id is its first
+/// member's. Returns the merge like [`merge`], and each join as `(a, b, similarity)` in order,
+/// `a` and `b` the groups' ids at the time: the merge tree.
 pub fn agglomerate(
     centroids: &Centroids,
     sizes: &[u64],
-    threshold: f32,
+    similarity: &[f64],
+    threshold: f64,
 ) -> (Merged, Vec<(usize, usize, f32)>) {
     let k = centroids.n_clusters();
-    // Sum of member-pair cosines between groups, and the groups' members.
-    let mut sum = vec![0.0f64; k * k];
-    for a in 0..k {
-        for b in a + 1..k {
-            let c = f64::from(centroids.cosine(a, b));
-            sum[a * k + b] = c;
-            sum[b * k + a] = c;
-        }
-    }
+    assert_eq!(
+        similarity.len(),
+        k * k,
+        "one similarity per pair of clusters"
+    );
+    // Sum of member-pair similarities between groups.
+    let mut sum = similarity.to_vec();
     let mut members: Vec<Vec<usize>> = (0..k).map(|c| vec![c]).collect();
     let mut alive: Vec<bool> = (0..k).map(|c| sizes[c] > 0).collect();
     let mut tree = Vec::new();
@@ -128,7 +128,7 @@ pub fn agglomerate(
                 }
             }
         }
-        let Some((avg, a, b)) = best.filter(|&(avg, _, _)| avg >= f64::from(threshold)) else {
+        let Some((avg, a, b)) = best.filter(|&(avg, _, _)| avg >= threshold) else {
             break;
         };
         tree.push((a, b, avg as f32));
@@ -155,10 +155,11 @@ pub fn agglomerate(
 /// What [`merge_fit`] did; the manifest's `merge` entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MergeOutcome {
-    /// The `merge_threshold` used.
+    /// The `merge_threshold` used; with `"auto"` and none set, the [`auto_threshold`] of the
+    /// hub-scaled similarities.
     pub threshold: f32,
     /// Whether k was `"auto"` (then `n_after` is the k found, and the threshold was taken
-    /// from the fit's centroids unless `merge_threshold` was set).
+    /// from the fit's clusters unless `merge_threshold` was set).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
     /// Clusters before the merge.
@@ -176,39 +177,88 @@ pub struct MergeOutcome {
 }
 
 /// One join of the merge tree: the group holding cluster `b` (before the merge) joined the
-/// group holding cluster `a`, at an average cosine `cosine` between their members' centroids.
-/// A group is named by its lowest cluster id.
+/// group holding cluster `a`, at an average similarity `similarity` between their members: the
+/// centroids' cosine when `merge_threshold` was set, otherwise the hub-scaled similarity of
+/// [`similarities`]. A group is named by its lowest cluster id.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MergeJoin {
     pub a: usize,
     pub b: usize,
-    pub cosine: f32,
+    #[serde(alias = "cosine")]
+    pub similarity: f32,
 }
 
-/// The merge threshold `k = "auto"` takes from a fit's centroids: the mean cosine between
-/// every two non-empty centroids, so two groups join when their members are closer on average
-/// than the fit's clusters are. Computed in f64 in pair order, so it does not depend on the
-/// thread count. The alternatives measured are in `docs/experiments.md`.
-pub fn auto_threshold(centroids: &Centroids, sizes: &[u64]) -> f32 {
-    let live: Vec<usize> = (0..centroids.n_clusters())
-        .filter(|&c| sizes[c] > 0)
+/// The cosine between every two clusters' centroids, as a k × k matrix (row major, diagonal
+/// 1). With `hub_scaled`, each cosine is divided by the geometric mean of the two clusters'
+/// mean cosines to the other non-empty clusters: a cluster close to every other one (a hub,
+/// built of the words all documents share) then counts as close to none in particular, and a
+/// pair counts as close when each is nearer the other than to its average neighbour. It is
+/// the multiplicative form of the hubness correction CSLS (Conneau et al. 2018) with every
+/// cluster as a neighbour. Computed in f64 in pair order, so it does not depend on the thread
+/// count.
+pub fn similarities(centroids: &Centroids, sizes: &[u64], hub_scaled: bool) -> Vec<f64> {
+    let k = centroids.n_clusters();
+    let mut sim = vec![1.0f64; k * k];
+    for a in 0..k {
+        for b in a + 1..k {
+            let c = f64::from(centroids.cosine(a, b));
+            sim[a * k + b] = c;
+            sim[b * k + a] = c;
+        }
+    }
+    if !hub_scaled {
+        return sim;
+    }
+    let live: Vec<usize> = (0..k).filter(|&c| sizes[c] > 0).collect();
+    let mean_cosine: Vec<f64> = (0..k)
+        .map(|a| {
+            let others = live.iter().filter(|&&b| b != a);
+            let n = others.clone().count();
+            let mean = others.map(|&b| sim[a * k + b]).sum::<f64>() / n.max(1) as f64;
+            mean.max(f64::MIN_POSITIVE)
+        })
         .collect();
-    let (mut n, mut sum) = (0.0f64, 0.0f64);
+    for a in 0..k {
+        for b in (0..k).filter(|&b| b != a) {
+            sim[a * k + b] /= (mean_cosine[a] * mean_cosine[b]).sqrt();
+        }
+    }
+    sim
+}
+
+/// The threshold `k = "auto"` takes from the similarities of a fit's clusters: their mean
+/// over every two non-empty clusters plus half their standard deviation, so two groups join
+/// when their members are clearly closer than a typical pair. 1 when fewer than two clusters
+/// are non-empty. The alternatives measured are in `docs/experiments.md`.
+pub fn auto_threshold(similarity: &[f64], sizes: &[u64]) -> f64 {
+    let k = sizes.len();
+    let live: Vec<usize> = (0..k).filter(|&c| sizes[c] > 0).collect();
+    let (mut n, mut sum, mut squares) = (0.0f64, 0.0f64, 0.0f64);
     for (i, &a) in live.iter().enumerate() {
         for &b in &live[i + 1..] {
+            let s = similarity[a * k + b];
             n += 1.0;
-            sum += f64::from(centroids.cosine(a, b));
+            sum += s;
+            squares += s * s;
         }
     }
     if n == 0.0 {
         return 1.0;
     }
-    ((sum / n) as f32).clamp(f32::MIN_POSITIVE, 1.0)
+    let mean = sum / n;
+    let sd = (squares / n - mean * mean).max(0.0).sqrt();
+    mean + AUTO_THRESHOLD_SD * sd
 }
+
+/// How many standard deviations above the mean similarity [`auto_threshold`] sits. Measured
+/// at 0, 0.5, 0.75 and 1 (`docs/experiments.md`): 0 folds 20 Newsgroups and Reuters, 1
+/// splits BBC.
+const AUTO_THRESHOLD_SD: f64 = 0.5;
 
 /// Merges the clusters of `fit` (fitted on `x`) with `params.merge_threshold()`, or with
 /// `k = "auto"` and no threshold set, [`auto_threshold`]. A given k merges greedily
-/// ([`merge`]); `"auto"` merges by average linkage ([`agglomerate`]). With
+/// ([`merge`]); `"auto"` merges by average linkage ([`agglomerate`]), on the centroid cosines
+/// when `merge_threshold` is set and otherwise on the hub-scaled [`similarities`]. With
 /// `params.merge_refine()`, k-means then continues from the merged clusters for up to
 /// `max_iter` rounds, and the clusters are renumbered by descending size again. Without it,
 /// labels follow the mapping and similarities are recomputed against the merged centroids.
@@ -218,15 +268,20 @@ pub fn merge_fit(
     fit: KMeansFit,
     params: &ValidClusterParams,
 ) -> (KMeansFit, Option<MergeOutcome>) {
-    let threshold = match (params.merge_threshold(), params.is_auto()) {
-        (Some(t), _) => t,
-        (None, true) => auto_threshold(&fit.centroids, &fit.sizes),
+    let (merged, joins, threshold) = match (params.merge_threshold(), params.is_auto()) {
+        (Some(t), false) => (merge(&fit.centroids, &fit.sizes, t), Vec::new(), t),
+        (Some(t), true) => {
+            let cosines = similarities(&fit.centroids, &fit.sizes, false);
+            let (m, j) = agglomerate(&fit.centroids, &fit.sizes, &cosines, f64::from(t));
+            (m, j, t)
+        }
+        (None, true) => {
+            let scaled = similarities(&fit.centroids, &fit.sizes, true);
+            let t = auto_threshold(&scaled, &fit.sizes);
+            let (m, j) = agglomerate(&fit.centroids, &fit.sizes, &scaled, t);
+            (m, j, t as f32)
+        }
         (None, false) => return (fit, None),
-    };
-    let (merged, joins) = if params.is_auto() {
-        agglomerate(&fit.centroids, &fit.sizes, threshold)
-    } else {
-        (merge(&fit.centroids, &fit.sizes, threshold), Vec::new())
     };
     let n_before = fit.n_clusters;
     let labels: Vec<i32> = fit
@@ -261,7 +316,7 @@ pub fn merge_fit(
     }
     let joins = joins
         .into_iter()
-        .map(|(a, b, cosine)| MergeJoin { a, b, cosine })
+        .map(|(a, b, similarity)| MergeJoin { a, b, similarity })
         .collect();
     let outcome = MergeOutcome {
         threshold,
@@ -345,7 +400,8 @@ mod tests {
         ];
         let c = Centroids::from_rows(4, rows.concat());
         let sizes = [3, 2, 2, 4, 1];
-        let (m, joins) = agglomerate(&c, &sizes, 0.8);
+        let cosines = similarities(&c, &sizes, false);
+        let (m, joins) = agglomerate(&c, &sizes, &cosines, 0.8);
         assert_eq!(m.mapping, vec![0, 1, 1, 0, 2]);
         assert_eq!(m.sizes, vec![7, 4, 1]);
         // The tree lists the two joins, closest first, each with its cosine; the loner and
@@ -358,20 +414,58 @@ mod tests {
             pairs.contains(&(0, 3)) && pairs.contains(&(1, 2)),
             "{pairs:?}"
         );
-        // The threshold from the data is the mean pairwise cosine of the live centroids.
-        let t = auto_threshold(&c, &sizes);
-        let (mut sum, mut n) = (0.0, 0.0);
-        for a in 0..5 {
-            for b in a + 1..5 {
-                sum += c.cosine(a, b);
-                n += 1.0;
-            }
-        }
-        assert!((t - sum / n).abs() < 1e-6);
         // An empty cluster neither counts nor joins.
         let with_empty = [3, 2, 2, 4, 0];
-        let (m, _) = agglomerate(&c, &with_empty, 0.8);
+        let (m, _) = agglomerate(&c, &with_empty, &cosines, 0.8);
         assert_eq!(m.sizes, vec![7, 4, 0]);
+    }
+
+    #[test]
+    fn hub_scaling_divides_by_the_mean_cosines_and_the_threshold_is_mean_plus_half_an_sd() {
+        // Cluster 0 is a hub: it leans towards both 1 and 2, which are orthogonal to each
+        // other. 3 is nearly a direction of its own.
+        let rows = [
+            unit(&[1.0, 1.0, 1.0, 0.0]),
+            unit(&[0.0, 1.0, 0.0, 0.0]),
+            unit(&[0.0, 0.0, 1.0, 0.0]),
+            unit(&[0.1, 0.1, 0.1, 1.0]),
+        ];
+        let c = Centroids::from_rows(4, rows.concat());
+        let sizes = [5, 5, 5, 5];
+        let raw = similarities(&c, &sizes, false);
+        let scaled = similarities(&c, &sizes, true);
+        let mean_cos = |a: usize| {
+            (0..4)
+                .filter(|&b| b != a)
+                .map(|b| raw[a * 4 + b])
+                .sum::<f64>()
+                / 3.0
+        };
+        for a in 0..4 {
+            assert_eq!(scaled[a * 4 + a], 1.0);
+            for b in (0..4).filter(|&b| b != a) {
+                let want = raw[a * 4 + b] / (mean_cos(a) * mean_cos(b)).sqrt();
+                assert!((scaled[a * 4 + b] - want).abs() < 1e-12, "{a} {b}");
+                assert_eq!(scaled[a * 4 + b], scaled[b * 4 + a]);
+            }
+        }
+        // The hub's pairs lose against a pair of the same cosine between two non-hubs.
+        assert!(scaled[1] < raw[1] / mean_cos(1));
+        // The threshold: mean plus half the standard deviation of the six off-diagonal pairs.
+        let pairs: Vec<f64> = (0..4)
+            .flat_map(|a| (a + 1..4).map(move |b| (a, b)))
+            .map(|(a, b)| scaled[a * 4 + b])
+            .collect();
+        let mean = pairs.iter().sum::<f64>() / 6.0;
+        let sd = (pairs.iter().map(|p| (p - mean) * (p - mean)).sum::<f64>() / 6.0).sqrt();
+        assert!((auto_threshold(&scaled, &sizes) - (mean + 0.5 * sd)).abs() < 1e-12);
+        // An empty cluster is left out of the means and the threshold; one live cluster
+        // gives a threshold of 1.
+        assert_eq!(auto_threshold(&scaled, &[5, 0, 0, 0]), 1.0);
+        let without_3 = similarities(&c, &[5, 5, 5, 0], true);
+        let m0 = (raw[1] + raw[2]) / 2.0;
+        let m1 = (raw[1] + raw[4 + 2]) / 2.0;
+        assert!((without_3[1] - raw[1] / (m0 * m1).sqrt()).abs() < 1e-12);
     }
 
     proptest::proptest! {

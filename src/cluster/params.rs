@@ -39,13 +39,17 @@ pub struct ClusterParams {
     pub scope: Scope,
     /// Number of clusters. If a partition has fewer documents with terms than `k`, k is capped
     /// to that number, a warning is logged, and the manifest records `k_requested` and
-    /// `n_clusters`. `"auto"`: fit `k_max` clusters, merge them by average linkage while two
-    /// groups are closer than the fit's clusters are on average (the mean cosine between
-    /// every two centroids, unless `merge_threshold` is set), then refine; the manifest's
+    /// `n_clusters`. `"auto"`: fit `k_max` clusters (pieces), merge them by average linkage
+    /// while two groups are clearly closer than a typical pair of pieces, then refine. Two
+    /// pieces' closeness is their centroid cosine divided by the geometric mean of each one's
+    /// mean cosine to all the other pieces, and groups join while their average closeness is
+    /// at least the mean over all pairs plus half its standard deviation (with
+    /// `merge_threshold` set: while their average cosine is at least that). The manifest's
     /// `merge` entry gives the k found, the merge map and the merge tree.
     pub k: K,
-    /// With `k = "auto"`: the clusters fitted before merging. Unset: the documents with terms
-    /// divided by 50, at least 10 and at most 200.
+    /// With `k = "auto"`: the clusters fitted before merging. Unset: one per 50 documents with
+    /// terms or per 5,000 stored document-term entries, whichever gives fewer, at least 10 and
+    /// at most 200.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k_max: Option<usize>,
     /// Maximum update-and-assign rounds: a guard, since with the default `tol` no fit on the
@@ -243,6 +247,9 @@ pub enum ClusterParamError {
 
 /// With `k = "auto"` and no `k_max`: one cluster to fit per this many documents...
 pub const AUTO_DOCS_PER_CLUSTER: usize = 50;
+/// ... and per this many stored document-term entries (nnz), whichever gives fewer: a piece
+/// of short documents needs more of them for a centroid that two samples would agree on ...
+pub const AUTO_NNZ_PER_CLUSTER: usize = 5_000;
 /// ... at least this many ...
 pub const AUTO_K_MAX_MIN: usize = 10;
 /// ... and at most this many.
@@ -303,14 +310,17 @@ impl ValidClusterParams {
     pub fn is_auto(&self) -> bool {
         self.k == K::Auto
     }
-    /// The clusters to fit over `n_docs` documents with terms: k, or with `"auto"` `k_max`
-    /// (unset: `n_docs / 50`, at least 10 and at most 200).
-    pub fn k_to_fit(&self, n_docs: usize) -> usize {
+    /// The clusters to fit over `n_docs` documents with terms holding `nnz` stored entries: k,
+    /// or with `"auto"` `k_max` (unset: the smaller of `n_docs / 50` and `nnz / 5000`, at
+    /// least 10 and at most 200).
+    pub fn k_to_fit(&self, n_docs: usize, nnz: usize) -> usize {
         match self.k {
             K::Count(k) => k,
-            K::Auto => self
-                .k_max
-                .unwrap_or((n_docs / AUTO_DOCS_PER_CLUSTER).clamp(AUTO_K_MAX_MIN, AUTO_K_MAX_MAX)),
+            K::Auto => self.k_max.unwrap_or(
+                (n_docs / AUTO_DOCS_PER_CLUSTER)
+                    .min(nnz / AUTO_NNZ_PER_CLUSTER)
+                    .clamp(AUTO_K_MAX_MIN, AUTO_K_MAX_MAX),
+            ),
         }
     }
     pub fn max_iter(&self) -> usize {
@@ -468,12 +478,18 @@ mod tests {
         let p: ClusterParams = toml::from_str("k = \"auto\"\nk_max = 40").unwrap();
         assert_eq!((p.k, p.k_max), (K::Auto, Some(40)));
         let v = p.check().unwrap();
-        assert_eq!((v.k(), v.k_to_fit(100_000)), (None, 40));
+        assert_eq!((v.k(), v.k_to_fit(100_000, 10_000_000)), (None, 40));
         let p: ClusterParams = toml::from_str("k = \"auto\"").unwrap();
         let v = p.check().unwrap();
+        // One cluster per 50 documents and per 5,000 entries, whichever is fewer, 10 to 200.
         assert_eq!(
-            (v.k_to_fit(100), v.k_to_fit(5_000), v.k_to_fit(1_000_000)),
-            (10, 100, 200)
+            (
+                v.k_to_fit(100, 100_000),
+                v.k_to_fit(5_000, 1_000_000),
+                v.k_to_fit(5_000, 150_000),
+                v.k_to_fit(1_000_000, 100_000_000)
+            ),
+            (10, 100, 30, 200)
         );
         for bad in ["k = \"many\"", "k = 2.5", "k = -3"] {
             let e = toml::from_str::<ClusterParams>(bad)

@@ -393,14 +393,14 @@
     }
     panel.hidden = false;
     document.getElementById("merge-note").textContent = m.n_after + " clusters from " + m.n_before +
-      " pieces; groups joined while their average cosine was at least " + fmt(m.threshold, 4) + ".";
+      " pieces; groups joined while their average similarity was at least " + fmt(m.threshold, 4) + ".";
     const groups = new Map();
     m.mapping.forEach((final, piece) => {
       if (!groups.has(final)) groups.set(final, { pieces: [], joins: [] });
       groups.get(final).pieces.push(piece);
     });
     m.joins.forEach((j, step) => groups.get(m.mapping[j.a]).joins.push(
-      "#" + (step + 1) + " " + j.a + "+" + j.b + " at " + fmt(j.cosine, 3)));
+      "#" + (step + 1) + " " + j.a + "+" + j.b + " at " + fmt(j.similarity, 3)));
     [...groups.keys()].sort((a, b) => a - b).forEach((final) => {
       const g = groups.get(final);
       const li = document.createElement("li");

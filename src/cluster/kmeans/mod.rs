@@ -110,7 +110,9 @@ pub fn fit(x: &Csr, params: &ValidClusterParams, rng: &mut ChaCha8Rng) -> KMeans
         .collect();
     let n_active = candidates.len() as f64;
     // Seeds are drawn in start order (the only use of `rng`).
-    let k = params.k_to_fit(candidates.len()).min(candidates.len());
+    let k = params
+        .k_to_fit(candidates.len(), x.nnz())
+        .min(candidates.len());
     let seeds: Vec<(Vec<usize>, InitReport)> = (0..params.n_init())
         .map(|_| {
             init::choose_seeds(
