@@ -538,12 +538,23 @@ mod tests {
             k in 1usize..8,
             threshold in 0.05f64..1.0,
             merge_refine in proptest::bool::ANY,
+            auto in proptest::bool::ANY,
         ) {
             use rand::SeedableRng;
-            let params = crate::cluster::ClusterParams {
-                merge_threshold: Some(threshold),
-                merge_refine,
-                ..crate::cluster::ClusterParams::with_k(k)
+            // `auto`: k_max = k + 1 pieces merged on the hub-scaled similarity, no threshold set.
+            let params = if auto {
+                crate::cluster::ClusterParams {
+                    k: crate::cluster::K::Auto,
+                    k_max: Some(k + 1),
+                    merge_refine,
+                    ..crate::cluster::ClusterParams::with_k(k)
+                }
+            } else {
+                crate::cluster::ClusterParams {
+                    merge_threshold: Some(threshold),
+                    merge_refine,
+                    ..crate::cluster::ClusterParams::with_k(k)
+                }
             }
             .check()
             .unwrap();
@@ -552,8 +563,12 @@ mod tests {
             let n_before = before.n_clusters;
             let unlabelled: Vec<bool> = before.labels.iter().map(|&l| l < 0).collect();
             let (after, outcome) = merge_fit(&x, before, &params);
-            let outcome = outcome.expect("a threshold is set");
+            let outcome = outcome.expect("a threshold is set or k is auto");
+            proptest::prop_assert_eq!(outcome.auto, auto);
             proptest::prop_assert_eq!(outcome.n_after, after.n_clusters);
+            // Every join was at or above the threshold, and each joins two groups once.
+            proptest::prop_assert!(outcome.joins.iter().all(|j| j.similarity >= outcome.threshold && j.a < j.b));
+            proptest::prop_assert!(outcome.joins.len() < n_before.max(1));
             proptest::prop_assert!(after.n_clusters <= n_before);
             proptest::prop_assert_eq!(outcome.mapping.len(), n_before);
             proptest::prop_assert!(outcome.mapping.iter().all(|&m| m >= 0 && (m as usize) < after.n_clusters));
