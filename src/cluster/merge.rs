@@ -212,9 +212,12 @@ pub fn similarities(centroids: &Centroids, sizes: &[u64], hub_scaled: bool) -> V
     let live: Vec<usize> = (0..k).filter(|&c| sizes[c] > 0).collect();
     let mean_cosine: Vec<f64> = (0..k)
         .map(|a| {
-            let others = live.iter().filter(|&&b| b != a);
-            let n = others.clone().count();
-            let mean = others.map(|&b| sim[a * k + b]).sum::<f64>() / n.max(1) as f64;
+            let others: Vec<f64> = live
+                .iter()
+                .filter(|&&b| b != a)
+                .map(|&b| sim[a * k + b])
+                .collect();
+            let mean = others.iter().sum::<f64>() / others.len().max(1) as f64;
             mean.max(f64::MIN_POSITIVE)
         })
         .collect();
@@ -270,15 +273,11 @@ pub fn merge_fit(
 ) -> (KMeansFit, Option<MergeOutcome>) {
     let (merged, joins, threshold) = match (params.merge_threshold(), params.is_auto()) {
         (Some(t), false) => (merge(&fit.centroids, &fit.sizes, t), Vec::new(), t),
-        (Some(t), true) => {
-            let cosines = similarities(&fit.centroids, &fit.sizes, false);
-            let (m, j) = agglomerate(&fit.centroids, &fit.sizes, &cosines, f64::from(t));
-            (m, j, t)
-        }
-        (None, true) => {
-            let scaled = similarities(&fit.centroids, &fit.sizes, true);
-            let t = auto_threshold(&scaled, &fit.sizes);
-            let (m, j) = agglomerate(&fit.centroids, &fit.sizes, &scaled, t);
+        (given, true) => {
+            // A given threshold is a plain cosine; without one, the data sets it.
+            let sim = similarities(&fit.centroids, &fit.sizes, given.is_none());
+            let t = given.map_or_else(|| auto_threshold(&sim, &fit.sizes), f64::from);
+            let (m, j) = agglomerate(&fit.centroids, &fit.sizes, &sim, t);
             (m, j, t as f32)
         }
         (None, false) => return (fit, None),
