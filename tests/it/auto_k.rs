@@ -156,3 +156,31 @@ fn an_auto_model_assigns_what_a_global_run_labels() {
         );
     }
 }
+
+#[test]
+fn a_partition_of_two_unrelated_documents_keeps_both_and_a_numeric_threshold() {
+    // Two pieces that share no term: the hub scale once divided 0 by 0, and the manifest
+    // held `"threshold": null`.
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    let part = input.join("dt=2018-06-01");
+    std::fs::create_dir_all(&part).unwrap();
+    write_docs(
+        &part.join("part-0.parquet"),
+        &["a".to_string(), "b".to_string()],
+        &[Some("red apple".into()), Some("blue whale".into())],
+    );
+    let job = spec(dir.path(), &input, &out, 1);
+    let mut args = vec!["run", job.to_str().unwrap()];
+    args.extend_from_slice(&AUTO);
+    ok(&textcluster(&args));
+    let text = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let threshold = &json["clusterings"][0]["merge"]["threshold"];
+    assert!(threshold.is_number(), "{threshold}");
+    let clustering = manifest(&out).clusterings[0].clone();
+    let merge = clustering.merge.clone().unwrap();
+    assert!(merge.threshold > 0.0, "{merge:?}");
+    assert_eq!((merge.n_before, merge.n_after), (2, 2), "{merge:?}");
+    assert_eq!(clustering.n_clusters, 2);
+}

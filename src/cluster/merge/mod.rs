@@ -16,12 +16,19 @@
 //! merged clusters, so a document whose cluster was merged into a group that no longer fits it
 //! moves to the group that does. On 20 Newsgroups (k = 100, threshold 0.15, seeds 0-4) it
 //! raised mean NMI from 0.30 to 0.61; see `docs/experiments.md`.
+//!
+//! With `k = "auto"`, groups join by average linkage instead ([`agglomerate`]), on the
+//! hub-scaled [`similarities`] at the [`auto_threshold`].
+
+pub use auto::{auto_threshold, similarities};
 
 use super::ValidClusterParams;
 use super::centroids::Centroids;
 use super::kmeans::{KMeansFit, refine};
 use super::score::score_labels;
 use crate::sparse::Csr;
+
+mod auto;
 
 /// The outcome of a merge.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,76 +195,6 @@ pub struct MergeJoin {
     pub similarity: f32,
 }
 
-/// The cosine between every two clusters' centroids, as a k × k matrix (row major, diagonal
-/// 1). With `hub_scaled`, each cosine is divided by the geometric mean of the two clusters'
-/// mean cosines to the other non-empty clusters: a cluster close to every other one (a hub,
-/// built of the words all documents share) then counts as close to none in particular, and a
-/// pair counts as close when each is nearer the other than to its average neighbour. It is
-/// the multiplicative form of the hubness correction CSLS (Conneau et al. 2018) with every
-/// cluster as a neighbour. Computed in f64 in pair order, so it does not depend on the thread
-/// count.
-pub fn similarities(centroids: &Centroids, sizes: &[u64], hub_scaled: bool) -> Vec<f64> {
-    let k = centroids.n_clusters();
-    let mut sim = vec![1.0f64; k * k];
-    for a in 0..k {
-        for b in a + 1..k {
-            let c = f64::from(centroids.cosine(a, b));
-            sim[a * k + b] = c;
-            sim[b * k + a] = c;
-        }
-    }
-    if !hub_scaled {
-        return sim;
-    }
-    let live: Vec<usize> = (0..k).filter(|&c| sizes[c] > 0).collect();
-    let mean_cosine: Vec<f64> = (0..k)
-        .map(|a| {
-            let others: Vec<f64> = live
-                .iter()
-                .filter(|&&b| b != a)
-                .map(|&b| sim[a * k + b])
-                .collect();
-            let mean = others.iter().sum::<f64>() / others.len().max(1) as f64;
-            mean.max(f64::MIN_POSITIVE)
-        })
-        .collect();
-    for a in 0..k {
-        for b in (0..k).filter(|&b| b != a) {
-            sim[a * k + b] /= (mean_cosine[a] * mean_cosine[b]).sqrt();
-        }
-    }
-    sim
-}
-
-/// The threshold `k = "auto"` takes from the similarities of a fit's clusters: their mean
-/// over every two non-empty clusters plus half their standard deviation, so two groups join
-/// when their members are clearly closer than a typical pair. 1 when fewer than two clusters
-/// are non-empty. The alternatives measured are in `docs/experiments.md`.
-pub fn auto_threshold(similarity: &[f64], sizes: &[u64]) -> f64 {
-    let k = sizes.len();
-    let live: Vec<usize> = (0..k).filter(|&c| sizes[c] > 0).collect();
-    let (mut n, mut sum, mut squares) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, &a) in live.iter().enumerate() {
-        for &b in &live[i + 1..] {
-            let s = similarity[a * k + b];
-            n += 1.0;
-            sum += s;
-            squares += s * s;
-        }
-    }
-    if n == 0.0 {
-        return 1.0;
-    }
-    let mean = sum / n;
-    let sd = (squares / n - mean * mean).max(0.0).sqrt();
-    mean + AUTO_THRESHOLD_SD * sd
-}
-
-/// How many standard deviations above the mean similarity [`auto_threshold`] sits. Measured
-/// at 0, 0.5, 0.75 and 1 (`docs/experiments.md`): 0 folds 20 Newsgroups and Reuters, 1
-/// splits BBC.
-const AUTO_THRESHOLD_SD: f64 = 0.5;
-
 /// Merges the clusters of `fit` (fitted on `x`) with `params.merge_threshold()`, or with
 /// `k = "auto"` and no threshold set, [`auto_threshold`]. A given k merges greedily
 /// ([`merge`]); `"auto"` merges by average linkage ([`agglomerate`]), on the centroid cosines
@@ -359,7 +296,8 @@ fn renumber_by_size(mut fit: KMeansFit) -> (KMeansFit, Vec<i32>) {
 mod tests {
     use super::*;
 
-    fn unit(v: &[f32]) -> Vec<f32> {
+    /// `v` scaled to unit length (also used by `auto`'s tests).
+    pub(super) fn unit(v: &[f32]) -> Vec<f32> {
         let n = crate::sparse::l2_norm(v);
         v.iter().map(|x| x / n).collect()
     }
@@ -417,54 +355,6 @@ mod tests {
         let with_empty = [3, 2, 2, 4, 0];
         let (m, _) = agglomerate(&c, &with_empty, &cosines, 0.8);
         assert_eq!(m.sizes, vec![7, 4, 0]);
-    }
-
-    #[test]
-    fn hub_scaling_divides_by_the_mean_cosines_and_the_threshold_is_mean_plus_half_an_sd() {
-        // Cluster 0 is a hub: it leans towards both 1 and 2, which are orthogonal to each
-        // other. 3 is nearly a direction of its own.
-        let rows = [
-            unit(&[1.0, 1.0, 1.0, 0.0]),
-            unit(&[0.0, 1.0, 0.0, 0.0]),
-            unit(&[0.0, 0.0, 1.0, 0.0]),
-            unit(&[0.1, 0.1, 0.1, 1.0]),
-        ];
-        let c = Centroids::from_rows(4, rows.concat());
-        let sizes = [5, 5, 5, 5];
-        let raw = similarities(&c, &sizes, false);
-        let scaled = similarities(&c, &sizes, true);
-        let mean_cos = |a: usize| {
-            (0..4)
-                .filter(|&b| b != a)
-                .map(|b| raw[a * 4 + b])
-                .sum::<f64>()
-                / 3.0
-        };
-        for a in 0..4 {
-            assert_eq!(scaled[a * 4 + a], 1.0);
-            for b in (0..4).filter(|&b| b != a) {
-                let want = raw[a * 4 + b] / (mean_cos(a) * mean_cos(b)).sqrt();
-                assert!((scaled[a * 4 + b] - want).abs() < 1e-12, "{a} {b}");
-                assert_eq!(scaled[a * 4 + b], scaled[b * 4 + a]);
-            }
-        }
-        // The hub's pairs lose against a pair of the same cosine between two non-hubs.
-        assert!(scaled[1] < raw[1] / mean_cos(1));
-        // The threshold: mean plus half the standard deviation of the six off-diagonal pairs.
-        let pairs: Vec<f64> = (0..4)
-            .flat_map(|a| (a + 1..4).map(move |b| (a, b)))
-            .map(|(a, b)| scaled[a * 4 + b])
-            .collect();
-        let mean = pairs.iter().sum::<f64>() / 6.0;
-        let sd = (pairs.iter().map(|p| (p - mean) * (p - mean)).sum::<f64>() / 6.0).sqrt();
-        assert!((auto_threshold(&scaled, &sizes) - (mean + 0.5 * sd)).abs() < 1e-12);
-        // An empty cluster is left out of the means and the threshold; one live cluster
-        // gives a threshold of 1.
-        assert_eq!(auto_threshold(&scaled, &[5, 0, 0, 0]), 1.0);
-        let without_3 = similarities(&c, &[5, 5, 5, 0], true);
-        let m0 = (raw[1] + raw[2]) / 2.0;
-        let m1 = (raw[1] + raw[4 + 2]) / 2.0;
-        assert!((without_3[1] - raw[1] / (m0 * m1).sqrt()).abs() < 1e-12);
     }
 
     proptest::proptest! {
