@@ -72,14 +72,20 @@ def test_a_dataframe_without_the_id_column_raises_an_input_error_naming_it(spark
 @pytest.fixture(scope="module")
 def command_fits(tmp_path_factory):
     """The model_id `textcluster fit` gives on the whole sample: with a refined 50% sample, and
-    on every document."""
+    on every document; each also with `k = "auto"`."""
     import json
 
     from conftest import cli
 
     root = tmp_path_factory.mktemp("command-fits")
     ids = {}
-    for name, sets in [("sampled", ["--set", "fit.sample=0.5"]), ("whole", [])]:
+    auto = ["--set", "cluster.k=auto"]
+    for name, sets in [
+        ("sampled", ["--set", "fit.sample=0.5"]),
+        ("whole", []),
+        ("auto-sampled", ["--set", "fit.sample=0.5", *auto]),
+        ("auto-whole", auto),
+    ]:
         summary = json.loads(cli("fit", "jobs/sample.toml", "--model", str(root / name), *sets))
         ids[name] = summary["model_id"]
     return ids
@@ -102,6 +108,20 @@ def test_spark_fit_writes_the_commands_model_bit_for_bit(
     assert textcluster.Model.load(str(models)).model_id == got
     header = textcluster.Model.load(str(models)).header
     assert header["refine_rounds"] >= 2 and header["sample_fraction"] == 0.5
+
+
+@pytest.mark.parametrize("name", ["auto-sampled", "auto-whole"])
+def test_a_spark_fit_with_k_auto_writes_the_commands_model(
+    spark, command_fits, tmp_path, monkeypatch, name
+):
+    monkeypatch.chdir(REPO)
+    df = spark.read.parquet(str(SAMPLE)).repartition(3)
+    models = tmp_path / "models"
+    overrides = ["cluster.k=auto"] + (["fit.sample=0.5"] if name == "auto-sampled" else [])
+    got = textcluster.spark.fit(df, REPO / "jobs/sample.toml", models, overrides=overrides)
+    assert got == command_fits[name]
+    header = textcluster.Model.load(str(models)).header
+    assert header["cluster"]["k"] == "auto", header["cluster"]
 
 
 def test_spark_fit_on_every_document_and_again_reuses_the_model(
