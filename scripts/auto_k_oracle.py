@@ -45,20 +45,14 @@ def one(corpus, pieces, seed, gold, tmp):
     labels = table(str(out / "labels"), ["doc_id", "cluster"]).to_pydict()
     piece = dict(zip(labels["doc_id"], labels["cluster"]))
     docs = [d for d in gold if piece.get(d, -1) >= 0]
-    majority = {}
-    for p, counts in _counts(docs, piece, gold).items():
-        majority[p] = counts.most_common(1)[0][0]
+    topics = {}
+    for d in docs:
+        topics.setdefault(piece[d], Counter())[gold[d]] += 1
+    majority = {p: counts.most_common(1)[0][0] for p, counts in topics.items()}
     truth = [gold[d] for d in docs]
     oracle = [majority[piece[d]] for d in docs]
     return (len(majority), len(set(majority.values())),
             normalized_mutual_info_score(truth, oracle), adjusted_rand_score(truth, oracle))
-
-
-def _counts(docs, piece, gold):
-    by = {}
-    for d in docs:
-        by.setdefault(piece[d], Counter())[gold[d]] += 1
-    return by
 
 
 def main():
